@@ -1,0 +1,148 @@
+#pragma once
+// The Session: the one driver of an experiment for every backend (DESIGN.md §4). Like pagmo2's
+// problem wrapper it stands between a user component (the Strategy) and the Instrument, checks
+// every proposal (finite, inside the field, within the budgets of points, time and dose) before
+// the instrument sees it, hands each measurement to the sinks as it arrives, and stops cleanly on
+// budget, on the strategy's word, on an operator's stop or on an error.
+
+#include <autostem/core/instrument.hpp>
+#include <autostem/core/strategy.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace autostem {
+
+/// Limits of one experiment. Defaults: unlimited.
+struct Budget {
+  std::size_t max_points = std::numeric_limits<std::size_t>::max();
+  double max_time_s = std::numeric_limits<double>::infinity();
+  /// Limit on the run's total dose, defined as total electrons / field area (e⁻/Å²), the same
+  /// quantity as RunSummary::dose_e_per_A2.
+  double max_dose_e_per_A2 = std::numeric_limits<double>::infinity();
+};
+
+/// How strategy computation is charged to session time (DESIGN.md §5 "Compute").
+struct ComputeTiming {
+  enum class Kind { measured, scaled, fixed } kind = Kind::measured;
+  double value = 1.0;  ///< scale factor (scaled) or seconds per decision (fixed)
+};
+
+struct SessionConfig {
+  Budget budget;
+  SurveySettings survey;
+  PointSettings point;
+  std::uint64_t seed = 0;
+  std::size_t batch_size = 1;  ///< max positions per propose() call
+  /// std::nullopt = the strategy's preferred mode.
+  std::optional<AcquisitionMode> mode;
+  ComputeTiming compute;
+  /// When true, the strategy proposes the next batch while the current one is acquired (its
+  /// compute hides behind the exposure); when false the beam is blanked while it thinks.
+  bool overlap = false;
+};
+
+/// Provenance of a run, given to sinks at begin.
+struct RunInfo {
+  std::string strategy;
+  Parameters strategy_parameters;
+  std::uint64_t seed = 0;
+  InstrumentInfo instrument;
+  SessionConfig config;
+};
+
+/// Why a session ended.
+enum class StopReason { strategy_done, budget_points, budget_time, budget_dose, operator_stop, error };
+const char* to_string(StopReason r);
+
+struct RunSummary {
+  std::size_t measurements = 0;
+  double time_s = 0.0;            ///< session time at the end, survey included
+  double survey_time_s = 0.0;
+  double dose_e_per_A2 = 0.0;     ///< total electrons / field area
+  double max_dose_e_per_A2 = 0.0; ///< maximum of the dose map (0 when unknown)
+  double electrons = 0.0;
+  double wall_s = 0.0;            ///< real time the run took
+  StopReason stop_reason = StopReason::strategy_done;
+  std::string message;            ///< error text when stop_reason == error
+  std::vector<double> decision_latency_s;  ///< wall time of each propose()+observe() cycle
+  std::size_t decisions = 0;
+  /// Median and 95th percentile of decision_latency_s (0 when empty).
+  double latency_median_s() const;
+  double latency_p95_s() const;
+};
+
+/// Receives the run as it happens (the HDF5 results writer, progress displays, tests).
+class MeasurementSink {
+ public:
+  virtual ~MeasurementSink() = default;
+  virtual void on_begin(const RunInfo& info, const Survey& survey) = 0;
+  /// Called once per measurement as soon as it is collected, before the strategy sees it.
+  virtual void on_measurement(const Measurement& m) = 0;
+  /// Called at chosen steps with the strategy's prediction (if it has one).
+  virtual void on_prediction(std::size_t /*step*/, const Prediction& /*p*/) {}
+  /// Called exactly once, also when the run ended by error or operator stop.
+  virtual void on_end(const RunSummary& summary, const std::optional<Image>& dose_map) = 0;
+};
+
+/// A proposal the Session refused: names the position and why.
+class ProposalError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// Thrown by Session::run when the strategy or the instrument failed; by then every collected
+/// measurement has reached the sinks and on_end has been called. what() is the original message.
+class SessionError : public std::runtime_error {
+ public:
+  explicit SessionError(RunSummary s) : std::runtime_error(s.message), summary(std::move(s)) {}
+  RunSummary summary;
+};
+
+/// Progress reported after each batch.
+struct SessionProgress {
+  std::size_t measurements = 0;
+  std::size_t budget_points = 0;  ///< effective point budget (field size when unlimited)
+  double time_s = 0.0;
+  double dose_e_per_A2 = 0.0;
+};
+
+class Session {
+ public:
+  /// Neither instrument nor strategy is owned; both must outlive the Session.
+  /// Throws std::invalid_argument on impossible settings (batch_size 0, negative exposure/dwell,
+  /// NaN budgets, exposure above the instrument's max_exposure_s).
+  Session(Instrument& instrument, Strategy& strategy, SessionConfig config);
+
+  void add_sink(MeasurementSink& sink);
+  void set_progress(std::function<void(const SessionProgress&)> callback);
+  /// How often (in measurements) the strategy's prediction is passed to sinks; 0 = never.
+  void set_prediction_interval(std::size_t every_n_measurements);
+
+  /// Runs the experiment: survey, then propose/acquire/observe until a stop condition. If stop
+  /// is given and becomes true, the session blanks the beam, collects what is in flight, and
+  /// ends with StopReason::operator_stop. Errors from the strategy or the instrument end the run
+  /// with StopReason::error after every sink has seen every collected measurement and on_end;
+  /// then SessionError (carrying the summary) is thrown. Errors before the first measurement
+  /// (survey, strategy begin) propagate unchanged. Returns the summary.
+  RunSummary run(const std::atomic<bool>* stop = nullptr);
+
+  /// Checks one proposal against the field; throws ProposalError naming it.
+  static void check_position(const Position& p, const InstrumentInfo& info);
+
+ private:
+  Instrument& instrument_;
+  Strategy& strategy_;
+  SessionConfig config_;
+  std::vector<MeasurementSink*> sinks_;
+  std::function<void(const SessionProgress&)> progress_;
+  std::size_t prediction_every_ = 0;
+};
+
+}  // namespace autostem

@@ -1,0 +1,90 @@
+#include <autostem/strategies/random.hpp>
+
+#include "params.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+
+namespace autostem::strategies {
+
+namespace {
+
+/// Radical inverse of i in base b (van der Corput), the coordinate of the Halton sequence.
+double radical_inverse(std::uint64_t i, std::uint64_t b) {
+  double f = 1.0, r = 0.0;
+  while (i > 0) {
+    f /= static_cast<double>(b);
+    r += f * static_cast<double>(i % b);
+    i /= b;
+  }
+  return r;
+}
+
+}  // namespace
+
+RandomStrategy::RandomStrategy(const Parameters& params) {
+  detail::check_keys(params, {"sequence", "fraction"}, "random");
+  const std::string seq = detail::get(params, "sequence", "uniform");
+  if (seq != "uniform" && seq != "halton")
+    throw std::invalid_argument("strategy 'random': sequence='" + seq +
+                                "' is not one of uniform, halton");
+  halton_ = seq == "halton";
+  fraction_ = detail::get_double(params, "fraction", 1.0, "random");
+  if (!(fraction_ > 0.0 && fraction_ <= 1.0))
+    throw std::invalid_argument("strategy 'random': fraction must be in (0, 1], got " +
+                                detail::get(params, "fraction", ""));
+}
+
+Parameters RandomStrategy::parameters() const {
+  return {{"sequence", halton_ ? "halton" : "uniform"}, {"fraction", std::to_string(fraction_)}};
+}
+
+void RandomStrategy::begin(const Survey&, const StrategyContext& context) {
+  plan_.clear();
+  next_ = 0;
+  const std::size_t rows = context.instrument.field_rows, cols = context.instrument.field_cols;
+  const std::size_t field = rows * cols;
+  std::size_t n = static_cast<std::size_t>(std::ceil(fraction_ * static_cast<double>(field)));
+  if (context.budget_points > 0) n = std::min(n, context.budget_points);
+  n = std::min(n, field);
+  std::mt19937_64 rng(context.seed);
+  if (!halton_) {
+    std::vector<std::size_t> order(field);
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    // Partial Fisher–Yates: only the first n entries are needed.
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uniform_int_distribution<std::size_t> pick(i, field - 1);
+      std::swap(order[i], order[pick(rng)]);
+    }
+    for (std::size_t i = 0; i < n; ++i)
+      plan_.push_back({static_cast<double>(order[i] / cols), static_cast<double>(order[i] % cols)});
+    return;
+  }
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const double shift_r = u(rng), shift_c = u(rng);
+  std::vector<char> taken(field, 0);
+  // The rotated Halton sequence covers every pixel eventually; bound the walk for safety.
+  const std::uint64_t limit = 64 * static_cast<std::uint64_t>(field) + 1024;
+  for (std::uint64_t i = 1; plan_.size() < n && i < limit; ++i) {
+    const double y = std::fmod(radical_inverse(i, 3) + shift_r, 1.0);
+    const double x = std::fmod(radical_inverse(i, 2) + shift_c, 1.0);
+    const auto r = std::min(rows - 1, static_cast<std::size_t>(y * static_cast<double>(rows)));
+    const auto c = std::min(cols - 1, static_cast<std::size_t>(x * static_cast<double>(cols)));
+    if (taken[r * cols + c]) continue;
+    taken[r * cols + c] = 1;
+    plan_.push_back({static_cast<double>(r), static_cast<double>(c)});
+  }
+}
+
+std::vector<Position> RandomStrategy::propose(std::size_t max_points) {
+  const std::size_t n = std::min(max_points, plan_.size() - next_);
+  std::vector<Position> out(plan_.begin() + static_cast<std::ptrdiff_t>(next_),
+                            plan_.begin() + static_cast<std::ptrdiff_t>(next_ + n));
+  next_ += n;
+  return out;
+}
+
+}  // namespace autostem::strategies

@@ -1,0 +1,75 @@
+#include <autostem/strategies/registry.hpp>
+
+#include <autostem/strategies/grid.hpp>
+#include <autostem/strategies/random.hpp>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <stdexcept>
+
+namespace autostem::strategies {
+
+namespace {
+
+struct Entry {
+  std::function<std::unique_ptr<Strategy>(const Parameters&)> make;
+  std::string help;
+};
+
+const std::map<std::string, Entry>& registry() {
+  static const std::map<std::string, Entry> r = {
+      {"grid",
+       {[](const Parameters& p) { return std::make_unique<GridStrategy>(p); },
+        "every pixel (or every k-th) row by row; pattern=raster|serpentine, step=K"}},
+      {"random",
+       {[](const Parameters& p) { return std::make_unique<RandomStrategy>(p); },
+        "distinct random pixels; sequence=uniform|halton, fraction=F in (0,1]"}},
+  };
+  return r;
+}
+
+std::string joined_names() {
+  std::string s;
+  for (const auto& n : strategy_names()) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string> strategy_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, e] : registry()) names.push_back(name);
+  return names;
+}
+
+std::string strategy_help(const std::string& name) {
+  auto it = registry().find(name);
+  return it == registry().end() ? std::string() : it->second.help;
+}
+
+std::unique_ptr<Strategy> make_strategy(const std::string& name, const Parameters& params) {
+  auto it = registry().find(name);
+  if (it == registry().end())
+    throw std::invalid_argument("unknown strategy '" + name + "'; valid: " + joined_names());
+  return it->second.make(params);
+}
+
+Parameters parse_parameters(const std::string& text) {
+  Parameters out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t end = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, end - start);
+    if (!item.empty()) {
+      const auto eq = item.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw std::invalid_argument("strategy parameter '" + item + "' is not of the form key=value");
+      out[item.substr(0, eq)] = item.substr(eq + 1);
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace autostem::strategies

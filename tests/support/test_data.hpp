@@ -1,0 +1,32 @@
+#pragma once
+// Locating the real datasets of ../shared/datasets (MANIFEST.md) from tests. In CI (CI=true) a
+// missing file is a failure with a clear message; locally the test is skipped.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace autostem::testing {
+
+inline std::filesystem::path data_dir() {
+  if (const char* env = std::getenv("AUTOSTEM_DATA"); env && *env) return env;
+  return AUTOSTEM_DEFAULT_DATA_DIR;
+}
+
+inline bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
+}  // namespace autostem::testing
+
+/// Declares `path` as the dataset file `relative` (e.g. "eels/cuzn_si/CuZn_HAADF.hspy");
+/// fails in CI and skips locally when it is missing.
+#define AUTOSTEM_REQUIRE_DATA(path, relative)                                              \
+  const std::filesystem::path path = autostem::testing::data_dir() / (relative);           \
+  if (!std::filesystem::exists(path)) {                                                    \
+    if (autostem::testing::in_ci()) FAIL() << "test dataset missing: " << path              \
+                                           << " (set AUTOSTEM_DATA to ../shared/datasets)"; \
+    GTEST_SKIP() << "test dataset missing: " << path;                                       \
+  }
