@@ -1,0 +1,96 @@
+#include "cli.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+namespace autostem::cli {
+
+bool parse(const std::vector<std::string>& args, const po::options_description& options,
+           po::variables_map& vm, const std::string& usage,
+           const po::positional_options_description* positional) {
+  try {
+    auto parser = po::command_line_parser(args).options(options);
+    if (positional) parser.positional(*positional);
+    po::store(parser.run(), vm);
+    if (vm.count("help")) {
+      std::cout << usage << "\n\n" << options << "\n";
+      return true;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(e.what());
+  }
+  return false;
+}
+
+std::pair<std::size_t, std::size_t> parse_shape(const std::string& text) {
+  const auto x = text.find_first_of("xX×");
+  try {
+    if (x == std::string::npos) throw std::invalid_argument("no x");
+    std::size_t used = 0;
+    const unsigned long r = std::stoul(text.substr(0, x), &used);
+    if (used != x) throw std::invalid_argument("rows");
+    const std::string rest = text.substr(text.find_first_not_of("xX×", x));
+    const unsigned long c = std::stoul(rest, &used);
+    if (used != rest.size() || r == 0 || c == 0) throw std::invalid_argument("cols");
+    return {r, c};
+  } catch (const std::exception&) {
+    throw UsageError("--shape '" + text + "' is not ROWSxCOLS with both > 0 (e.g. 128x128)");
+  }
+}
+
+std::string format_duration(double s) {
+  std::ostringstream o;
+  o.setf(std::ios::fixed);
+  if (s < 60.0) {
+    o.precision(s < 1.0 ? 3 : 1);
+    o << s << " s";
+  } else if (s < 3600.0) {
+    o << static_cast<long>(s / 60) << " min " << static_cast<long>(s) % 60 << " s";
+  } else {
+    o << static_cast<long>(s / 3600) << " h " << static_cast<long>(s / 60) % 60 << " min";
+  }
+  return o.str();
+}
+
+Progress::Progress(std::string label) : label_(std::move(label)), tty_(isatty(STDERR_FILENO)) {}
+
+void Progress::update(const SessionProgress& p) {
+  if (!tty_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (drawn_ && now - last_ < std::chrono::milliseconds(100)) return;
+  last_ = now;
+  drawn_ = true;
+  const double frac = p.budget_points ? std::min(1.0, double(p.measurements) / p.budget_points) : 0;
+  const int width = 30, filled = static_cast<int>(frac * width);
+  std::fprintf(stderr, "\r%s [%s%s] %zu/%zu  t=%s  dose=%.3g e-/A^2   ", label_.c_str(),
+               std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
+               p.measurements, p.budget_points, format_duration(p.time_s).c_str(), p.dose_e_per_A2);
+  std::fflush(stderr);
+}
+
+void Progress::finish() {
+  if (tty_ && drawn_) std::fprintf(stderr, "\n");
+  drawn_ = false;
+}
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) {
+  if (g_stop.exchange(true)) std::_Exit(130);
+}
+}  // namespace
+
+const std::atomic<bool>& install_stop_handler() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  return g_stop;
+}
+
+}  // namespace autostem::cli

@@ -1,0 +1,61 @@
+#pragma once
+// Shared pieces of the command line: subcommand signature, errors, terminal progress, JSON.
+
+#include <autostem/core/session.hpp>
+
+#include <boost/program_options.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace autostem::cli {
+
+namespace po = boost::program_options;
+
+/// A usage error: printed as one line with a hint to --help, exit status 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Each subcommand: args are the words after the subcommand name; argv0 for messages; returns the
+/// process exit status.
+int cmd_info(const std::vector<std::string>& args);
+int cmd_run(const std::vector<std::string>& args, const std::string& command_line);
+int cmd_estimate(const std::vector<std::string>& args);
+int cmd_profiles(const std::vector<std::string>& args);
+
+/// Parses args against options (no positional unless given); prints help and returns true when
+/// --help was asked. Throws UsageError on unknown options or bad values.
+bool parse(const std::vector<std::string>& args, const po::options_description& options,
+           po::variables_map& vm, const std::string& usage,
+           const po::positional_options_description* positional = nullptr);
+
+/// "128x128" → (128, 128). Throws UsageError.
+std::pair<std::size_t, std::size_t> parse_shape(const std::string& text);
+
+/// Human-readable duration: "4.1 s", "9 min 41 s", "1 h 20 min".
+std::string format_duration(double seconds);
+
+/// A progress line on stderr when it is a terminal, redrawn at most 10 times a second.
+class Progress {
+ public:
+  explicit Progress(std::string label);
+  void update(const SessionProgress& p);
+  void finish();
+
+ private:
+  std::string label_;
+  bool tty_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+/// Installs a SIGINT/SIGTERM handler that sets the returned flag (a second Ctrl-C exits at once).
+const std::atomic<bool>& install_stop_handler();
+
+}  // namespace autostem::cli

@@ -1,0 +1,57 @@
+// autostem — simulate, estimate and run adaptive STEM acquisition. One subcommand per task;
+// `autostem SUBCOMMAND --help` documents each.
+
+#include "cli.hpp"
+
+#include <autostem/config.hpp>
+
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char* kUsage =
+    "autostem " AUTOSTEM_VERSION " — simulate, estimate and run adaptive STEM acquisition\n"
+    "\n"
+    "usage: autostem SUBCOMMAND [options]   (autostem SUBCOMMAND --help for its options)\n"
+    "\n"
+    "  run        replay a strategy on ground truth (a spectrum image + survey, or a phantom)\n"
+    "             in the simulated microscope; writes an HDF5 results file\n"
+    "  estimate   time and dose of a plan from an instrument timing profile, no ground truth\n"
+    "  info       describe a data file: kind, shape with axis names, dtype, calibrations\n"
+    "  profiles   list the built-in timing profiles and their parameters\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "autostem " << AUTOSTEM_VERSION << "\n";
+    return 0;
+  }
+  std::string command_line;
+  for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+  const std::string sub = args[0];
+  args.erase(args.begin());
+  try {
+    if (sub == "run") return autostem::cli::cmd_run(args, command_line);
+    if (sub == "estimate") return autostem::cli::cmd_estimate(args);
+    if (sub == "info") return autostem::cli::cmd_info(args);
+    if (sub == "profiles") return autostem::cli::cmd_profiles(args);
+    std::cerr << "autostem: unknown subcommand '" << sub
+              << "'; valid: run, estimate, info, profiles (autostem --help)\n";
+    return 2;
+  } catch (const autostem::cli::UsageError& e) {
+    std::cerr << "autostem " << sub << ": " << e.what() << " (autostem " << sub << " --help)\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "autostem " << sub << ": error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,139 @@
+#include "session_options.hpp"
+
+#include <autostem/strategies/registry.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <limits>
+
+namespace autostem::cli {
+
+void add_session_options(po::options_description& o, const std::string& default_strategy) {
+  std::string names;
+  for (const auto& n : strategies::strategy_names()) names += (names.empty() ? "" : ", ") + n;
+  o.add_options()
+      ("strategy", po::value<std::string>()->default_value(default_strategy),
+       ("acquisition strategy: " + names).c_str())
+      ("param", po::value<std::vector<std::string>>()->composing(),
+       "strategy parameter KEY=VALUE (repeatable, or comma-separated), e.g. pattern=serpentine")
+      ("exposure", po::value<double>(), "spectrum exposure, s (default: the profile's)")
+      ("dwell", po::value<double>(), "survey dwell time per pixel, s (default: the profile's)")
+      ("current", po::value<double>(), "probe current, pA (default: the profile's)")
+      ("profile", po::value<std::string>()->default_value("rsi2024-remote"),
+       "instrument timing profile: a built-in name (autostem profiles) or a profile file")
+      ("budget-points", po::value<std::size_t>(), "stop after N spectra")
+      ("budget-time", po::value<double>(), "stop before the experiment exceeds S seconds")
+      ("budget-dose", po::value<double>(),
+       "stop before the total dose (electrons / field area) exceeds E e-/A^2")
+      ("seed", po::value<std::uint64_t>()->default_value(0), "random seed (strategy and simulator)")
+      ("batch", po::value<std::size_t>()->default_value(1),
+       "positions per strategy decision (a grid uses whole rows when left at 1)")
+      ("mode", po::value<std::string>()->default_value("auto"),
+       "how spectra are taken: auto (the strategy's choice), point (beam move per spectrum), "
+       "si_scan (the instrument's synchronized spectrum-image scan)")
+      ("compute", po::value<std::string>()->default_value("measured"),
+       "how strategy computation is charged to experiment time: measured | scaled:F | fixed:S")
+      ("overlap", po::bool_switch(), "let the strategy decide while the previous spectrum is "
+                                     "acquired (otherwise the beam is blanked while it thinks)")
+      ("no-noise", po::bool_switch(), "expected counts without shot/readout noise")
+      ("json", po::bool_switch(), "print the summary as one JSON object on stdout");
+}
+
+SessionConfig session_config(const po::variables_map& vm) {
+  SessionConfig c;
+  if (vm.count("exposure")) c.point.exposure_s = vm["exposure"].as<double>();
+  if (vm.count("dwell")) c.survey.dwell_s = vm["dwell"].as<double>();
+  if (vm.count("current")) {
+    c.point.probe_current_pA = vm["current"].as<double>();
+    c.survey.probe_current_pA = c.point.probe_current_pA;
+  }
+  // Zero means "the instrument's default" internally; an explicit 0 or negative is an error.
+  for (const char* key : {"exposure", "dwell", "current"})
+    if (vm.count(key) && !(vm[key].as<double>() > 0.0 && std::isfinite(vm[key].as<double>())))
+      throw UsageError(std::string("--") + key + " must be a finite number > 0, got " +
+                       std::to_string(vm[key].as<double>()));
+  if (vm.count("budget-points")) {
+    c.budget.max_points = vm["budget-points"].as<std::size_t>();
+    if (c.budget.max_points == 0) throw UsageError("--budget-points must be at least 1");
+  }
+  if (vm.count("budget-time")) c.budget.max_time_s = vm["budget-time"].as<double>();
+  if (vm.count("budget-dose")) c.budget.max_dose_e_per_A2 = vm["budget-dose"].as<double>();
+  c.seed = vm["seed"].as<std::uint64_t>();
+  c.batch_size = vm["batch"].as<std::size_t>();
+  const std::string mode = vm["mode"].as<std::string>();
+  if (mode == "point") c.mode = AcquisitionMode::point;
+  else if (mode == "si_scan") c.mode = AcquisitionMode::si_scan;
+  else if (mode != "auto") throw UsageError("--mode '" + mode + "' is not one of auto, point, si_scan");
+  const std::string compute = vm["compute"].as<std::string>();
+  const auto colon = compute.find(':');
+  const std::string kind = compute.substr(0, colon);
+  if (kind == "measured" && colon == std::string::npos) {
+    c.compute.kind = ComputeTiming::Kind::measured;
+  } else if ((kind == "scaled" || kind == "fixed") && colon != std::string::npos) {
+    c.compute.kind = kind == "scaled" ? ComputeTiming::Kind::scaled : ComputeTiming::Kind::fixed;
+    try {
+      std::size_t used = 0;
+      c.compute.value = std::stod(compute.substr(colon + 1), &used);
+      if (used != compute.size() - colon - 1) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+      throw UsageError("--compute '" + compute + "': the value after ':' is not a number");
+    }
+  } else {
+    throw UsageError("--compute '" + compute + "' is not one of measured, scaled:F, fixed:S");
+  }
+  c.overlap = vm["overlap"].as<bool>();
+  return c;
+}
+
+backends::SimulatedOptions simulated_options(const po::variables_map& vm) {
+  backends::SimulatedOptions o;
+  o.profile = vm["profile"].as<std::string>();
+  if (vm.count("current")) o.probe_current_pA = vm["current"].as<double>();
+  o.seed = vm["seed"].as<std::uint64_t>();
+  o.noise = !vm["no-noise"].as<bool>();
+  return o;
+}
+
+void print_summary(const RunSummary& s, const std::string& what, const std::string& out_path,
+                   bool json, const InstrumentInfo& info) {
+  if (json) {
+    nlohmann::json j = {
+        {"measurements", s.measurements},
+        {"time_s", s.time_s},
+        {"survey_time_s", s.survey_time_s},
+        {"dose_e_per_A2", s.dose_e_per_A2},
+        {"max_dose_e_per_A2", s.max_dose_e_per_A2},
+        {"electrons", s.electrons},
+        {"wall_s", s.wall_s},
+        {"decisions", s.decisions},
+        {"decision_latency_median_s", s.latency_median_s()},
+        {"decision_latency_p95_s", s.latency_p95_s()},
+        {"stop_reason", to_string(s.stop_reason)},
+        {"profile", info.profile},
+        {"field", {info.field_rows, info.field_cols}},
+    };
+    if (!out_path.empty()) j["out"] = out_path;
+    if (!s.message.empty()) j["error"] = s.message;
+    std::cout << j.dump() << std::endl;
+    return;
+  }
+  std::printf("%s\n", what.c_str());
+  std::printf("  measurements            %zu (field %zux%zu, sampling fraction %.4g)\n",
+              s.measurements, info.field_rows, info.field_cols,
+              double(s.measurements) / double(info.field_rows * info.field_cols));
+  std::printf("  experiment time         %s (%.4g s; survey %.3g s)\n",
+              format_duration(s.time_s).c_str(), s.time_s, s.survey_time_s);
+  std::printf("  total dose              %.4g e-/A^2 over the field (max %.4g e-/A^2 at one pixel)\n",
+              s.dose_e_per_A2, s.max_dose_e_per_A2);
+  std::printf("  decision latency        median %.3g s, p95 %.3g s (%zu decisions)\n",
+              s.latency_median_s(), s.latency_p95_s(), s.decisions);
+  std::printf("  wall time               %.3g s\n", s.wall_s);
+  std::printf("  stopped                 %s%s%s\n", to_string(s.stop_reason),
+              s.message.empty() ? "" : ": ", s.message.c_str());
+  if (!out_path.empty()) std::printf("  results                 %s\n", out_path.c_str());
+}
+
+}  // namespace autostem::cli

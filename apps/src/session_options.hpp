@@ -1,0 +1,29 @@
+#pragma once
+// Options shared by `run` and `estimate`: acquisition settings, budgets, strategy, timing.
+
+#include "cli.hpp"
+
+#include <autostem/backends/simulated.hpp>
+#include <autostem/core/session.hpp>
+
+#include <string>
+
+namespace autostem::cli {
+
+/// Adds --strategy, --param, --exposure, --dwell, --current, --profile, --budget-*, --seed,
+/// --batch, --mode, --compute, --overlap, --json to options.
+void add_session_options(po::options_description& options, const std::string& default_strategy);
+
+/// Reads the options added above into a SessionConfig (validated by Session itself).
+/// Throws UsageError on malformed values (e.g. --mode foo, --compute bar).
+SessionConfig session_config(const po::variables_map& vm);
+
+/// The simulated backend options (--profile, --current, --seed, --no-noise).
+backends::SimulatedOptions simulated_options(const po::variables_map& vm);
+
+/// Prints the run summary as text (stdout) or, with json, one JSON object on stdout with at
+/// least time_s, dose_e_per_A2 and measurements.
+void print_summary(const RunSummary& s, const std::string& what, const std::string& out_path,
+                   bool json, const InstrumentInfo& info);
+
+}  // namespace autostem::cli
