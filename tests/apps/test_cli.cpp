@@ -1,0 +1,226 @@
+// End-to-end tests of the `autostem` command line on the real CuZn spectrum image
+// (../shared/datasets/eels/cuzn_si, MANIFEST.md) and on the built-in phantoms: what a newcomer
+// types, what it prints, what file it leaves — and the one-line errors for bad input.
+
+#include <autostem/datasets/results.hpp>
+
+#include "test_data.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string out;  ///< stdout and stderr together
+};
+
+/// Runs the autostem binary with arguments (shell-quoted by the caller where needed).
+Result autostem(const std::string& args) {
+  const std::string cmd = std::string(AUTOSTEM_BIN) + " " + args + " 2>&1";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), p)) r.out += buf.data();
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+fs::path temp_file(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("autostem_cli_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  return dir / name;
+}
+
+/// The last line of output that parses as a JSON object.
+nlohmann::json last_json(const std::string& out) {
+  nlohmann::json j;
+  std::size_t start = 0;
+  while (start < out.size()) {
+    auto end = out.find('\n', start);
+    if (end == std::string::npos) end = out.size();
+    const std::string line = out.substr(start, end - start);
+    if (!line.empty() && line.front() == '{') j = nlohmann::json::parse(line, nullptr, false);
+    start = end + 1;
+  }
+  return j;
+}
+
+}  // namespace
+
+TEST(Cli, InfoReportsTheCuZnSpectrumImageCalibration) {
+  // MANIFEST: (50, 40, 162) int16, (y, x, E); 0.9214 nm/px; E = 700 eV + 8 eV/channel.
+  AUTOSTEM_REQUIRE_DATA(si, "eels/cuzn_si/CuZn_EELS_mapping_tutorial.hspy");
+  const Result r = autostem("info '" + si.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("spectrum image"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("50 × 40 × 162 (y, x, E)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("int16"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("scale 0.9214 nm"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("offset 700 eV, scale 8 eV/channel"), std::string::npos) << r.out;
+}
+
+TEST(Cli, RunGridOnCuZnWritesEveryPixelsSpectrum) {
+  AUTOSTEM_REQUIRE_DATA(si, "eels/cuzn_si/CuZn_EELS_mapping_tutorial.hspy");
+  AUTOSTEM_REQUIRE_DATA(survey, "eels/cuzn_si/CuZn_HAADF.hspy");
+  const fs::path out = temp_file("grid.h5");
+  const Result r = autostem("run --dataset '" + si.string() + "' --survey '" + survey.string() +
+                            "' --strategy grid --exposure 0.1 --json --out '" + out.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto j = last_json(r.out);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j["measurements"].get<int>(), 2000);
+  EXPECT_GT(j["time_s"].get<double>(), 0.0);
+  EXPECT_GT(j["dose_e_per_A2"].get<double>(), 0.0);
+
+  const auto rec = autostem::datasets::read_results(out);
+  EXPECT_TRUE(rec.complete);
+  ASSERT_EQ(rec.measurements(), 2000u);
+  ASSERT_EQ(rec.signals.front().size(), 162u);
+  EXPECT_EQ(rec.survey.image.rows(), 50u);
+  EXPECT_EQ(rec.survey.image.cols(), 40u);
+  EXPECT_DOUBLE_EQ(rec.energy.offset_eV, 700.0);
+  EXPECT_DOUBLE_EQ(rec.energy.dispersion_eV, 8.0);
+  std::set<std::pair<double, double>> distinct;
+  for (const auto& p : rec.requested) distinct.insert({p.row, p.col});
+  EXPECT_EQ(distinct.size(), 2000u);
+  EXPECT_EQ(rec.attribute("strategy"), "grid");
+  EXPECT_NEAR(std::stod(rec.attribute("total_time_s")), j["time_s"].get<double>(), 1e-6);
+}
+
+TEST(Cli, RunRandomWithABudgetWritesDistinctPositions) {
+  AUTOSTEM_REQUIRE_DATA(si, "eels/cuzn_si/CuZn_EELS_mapping_tutorial.hspy");
+  AUTOSTEM_REQUIRE_DATA(survey, "eels/cuzn_si/CuZn_HAADF.hspy");
+  const fs::path out = temp_file("random.h5");
+  const Result r = autostem("run --dataset '" + si.string() + "' --survey '" + survey.string() +
+                            "' --strategy random --budget-points 200 --seed 5 --out '" +
+                            out.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("measurements"), std::string::npos) << r.out;
+  const auto rec = autostem::datasets::read_results(out);
+  ASSERT_EQ(rec.measurements(), 200u);
+  std::set<std::pair<double, double>> distinct;
+  for (const auto& p : rec.requested) distinct.insert({p.row, p.col});
+  EXPECT_EQ(distinct.size(), 200u);
+}
+
+TEST(Cli, EstimateReproducesThePaperWithinFifteenPercent) {
+  // Seed 002 §IV.b and §V.a: a 128×128 grid ≈ 80 min, 80×80 ≈ 30 min, 256×256 ≈ 4 h, the edge
+  // workflow's 137 points ≈ 2 min with the survey.
+  struct Case {
+    std::string args;
+    double paper_s;
+  };
+  for (const Case& c : {Case{"--strategy grid --shape 128x128", 80 * 60.0},
+                        Case{"--strategy grid --shape 80x80", 30 * 60.0},
+                        Case{"--points 137", 120.0}}) {
+    const Result r = autostem("estimate --profile rsi2024-remote " + c.args + " --json");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const auto j = last_json(r.out);
+    ASSERT_TRUE(j.is_object()) << r.out;
+    const double t = j["time_s"].get<double>();
+    EXPECT_NEAR(t / c.paper_s, 1.0, 0.15) << c.args << ": " << t << " s vs paper " << c.paper_s;
+  }
+}
+
+TEST(Cli, ProfilesListsTheBuiltInProfiles) {
+  const Result r = autostem("profiles");
+  ASSERT_EQ(r.status, 0) << r.out;
+  for (const char* name : {"rsi2024-remote", "rsi2024-local", "ideal"})
+    EXPECT_NE(r.out.find(name), std::string::npos) << name;
+  EXPECT_NE(r.out.find("set_beam_position_s"), std::string::npos) << r.out;
+}
+
+TEST(Cli, BadInputGivesOneLineThatNamesTheProblem) {
+  AUTOSTEM_REQUIRE_DATA(si, "eels/cuzn_si/CuZn_EELS_mapping_tutorial.hspy");
+  const fs::path out = temp_file("bad.h5");
+  const fs::path not_hdf5 = temp_file("not_hdf5.hspy");
+  { std::FILE* f = std::fopen(not_hdf5.c_str(), "w"); std::fputs("hello, not a file format", f); std::fclose(f); }
+  struct Case {
+    std::string args;
+    std::string expect;  ///< a piece of the message
+  };
+  const std::string o = " --out '" + out.string() + "'";
+  for (const Case& c : {
+           Case{"info /nonexistent/file.hspy", "/nonexistent/file.hspy"},
+           Case{"info '" + not_hdf5.string() + "'", "not_hdf5.hspy"},
+           Case{"run --dataset /nonexistent/si.hspy" + o, "/nonexistent/si.hspy"},
+           Case{"run --phantom nanowire --exposure -1" + o, "exposure"},
+           Case{"run --phantom nanowire --profile nosuchprofile" + o, "nosuchprofile"},
+           Case{"run --phantom nosuchphantom" + o, "nosuchphantom"},
+           Case{"run --phantom nanowire --strategy nosuch" + o, "nosuch"},
+           Case{"estimate --profile nosuchprofile --shape 8x8", "nosuchprofile"},
+           Case{"estimate --shape 8by8", "8by8"},
+       }) {
+    const Result r = autostem(c.args);
+    EXPECT_NE(r.status, 0) << c.args;
+    EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.args << " → " << r.out;
+    // One line: the message, nothing else (no stack trace, no usage dump).
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << c.args << " → " << r.out;
+  }
+}
+
+TEST(Cli, HspyWithoutAxesIsRefusedByName) {
+  AUTOSTEM_REQUIRE_DATA(si, "eels/cuzn_si/CuZn_EELS_mapping_tutorial.hspy");
+  // Copy the real file and delete one axis group with h5py-free HDF5 tools: use h5copy of the
+  // data only into a new HyperSpy-looking file.
+  const fs::path broken = temp_file("no_axes.hspy");
+  const std::string cmd = "python3 -c \"import h5py,sys; s=h5py.File(sys.argv[1],'r'); d=h5py.File(sys.argv[2],'w'); "
+                          "d.attrs['file_format']='HyperSpy'; d.attrs['file_format_version']='3.1'; "
+                          "g=d.create_group('Experiments/SI'); g['data']=s['Experiments/EELS Spectrum Image/data'][()]\" '" +
+                          si.string() + "' '" + broken.string() + "' 2>&1";
+  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "python3-h5py not available to build the fixture";
+  const Result r = autostem("info '" + broken.string() + "'");
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("axis"), std::string::npos) << r.out;
+}
+
+TEST(Cli, CtrlCDuringRunLeavesACompleteFile) {
+  // A run long enough in wall time to interrupt: a 1024×1024 point-by-point grid.
+  const fs::path out = temp_file("interrupted.h5");
+  const std::string cmd = std::string(AUTOSTEM_BIN) +
+                          " run --phantom nanowire --phantom-shape 1024x1024 --strategy grid "
+                          "--mode point --out '" + out.string() + "'";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until measurements are being written, then interrupt.
+  const auto t0 = std::chrono::steady_clock::now();
+  bool started = false;
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (fs::exists(out) && fs::file_size(out) > 200000) { started = true; break; }
+  }
+  kill(pid, SIGINT);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  ASSERT_TRUE(started) << "the run did not start writing within 60 s";
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 130);
+  const auto rec = autostem::datasets::read_results(out);
+  EXPECT_TRUE(rec.complete);
+  EXPECT_GT(rec.measurements(), 0u);
+  EXPECT_LT(rec.measurements(), 1024u * 1024u);
+  EXPECT_EQ(rec.attribute("stop_reason"), "operator_stop");
+  EXPECT_EQ(std::stoul(rec.attribute("measurements")), rec.measurements());
+}
