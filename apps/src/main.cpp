@@ -19,6 +19,8 @@ const char* kUsage =
     "\n"
     "  run        replay a strategy on ground truth (a spectrum image + survey, or a phantom)\n"
     "             in the simulated microscope; writes an HDF5 results file\n"
+    "  bench      compare strategies: datasets/phantoms x strategies x seeds, in parallel;\n"
+    "             summary.csv, summary.md, per-run HDF5 files and PNG plots\n"
     "  estimate   time and dose of a plan from an instrument timing profile, no ground truth\n"
     "  info       describe a data file: kind, shape with axis names, dtype, calibrations\n"
     "  profiles   list the built-in timing profiles and their parameters\n";
@@ -44,8 +46,9 @@ int main(int argc, char** argv) {
     if (sub == "estimate") return autostem::cli::cmd_estimate(args);
     if (sub == "info") return autostem::cli::cmd_info(args);
     if (sub == "profiles") return autostem::cli::cmd_profiles(args);
+    if (sub == "bench") return autostem::cli::cmd_bench(args);
     std::cerr << "autostem: unknown subcommand '" << sub
-              << "'; valid: run, estimate, info, profiles (autostem --help)\n";
+              << "'; valid: run, bench, estimate, info, profiles (autostem --help)\n";
     return 2;
   } catch (const autostem::cli::UsageError& e) {
     std::cerr << "autostem " << sub << ": " << e.what() << " (autostem " << sub << " --help)\n";

@@ -11,14 +11,8 @@
 
 namespace autostem::cli {
 
-void add_session_options(po::options_description& o, const std::string& default_strategy) {
-  std::string names;
-  for (const auto& n : strategies::strategy_names()) names += (names.empty() ? "" : ", ") + n;
+void add_acquisition_options(po::options_description& o) {
   o.add_options()
-      ("strategy", po::value<std::string>()->default_value(default_strategy),
-       ("acquisition strategy: " + names).c_str())
-      ("param", po::value<std::vector<std::string>>()->composing(),
-       "strategy parameter KEY=VALUE (repeatable, or comma-separated), e.g. pattern=serpentine")
       ("exposure", po::value<double>(), "spectrum exposure, s (default: the profile's)")
       ("dwell", po::value<double>(), "survey dwell time per pixel, s (default: the profile's)")
       ("current", po::value<double>(), "probe current, pA (default: the profile's)")
@@ -28,9 +22,8 @@ void add_session_options(po::options_description& o, const std::string& default_
       ("budget-time", po::value<double>(), "stop before the experiment exceeds S seconds")
       ("budget-dose", po::value<double>(),
        "stop before the total dose (electrons / field area) exceeds E e-/A^2")
-      ("seed", po::value<std::uint64_t>()->default_value(0), "random seed (strategy and simulator)")
       ("batch", po::value<std::size_t>()->default_value(1),
-       "positions per strategy decision (a grid uses whole rows when left at 1)")
+       "positions per strategy decision (a synchronized SI scan uses whole lines when left at 1)")
       ("mode", po::value<std::string>()->default_value("auto"),
        "how spectra are taken: auto (the strategy's choice), point (beam move per spectrum), "
        "si_scan (the instrument's synchronized spectrum-image scan)")
@@ -38,8 +31,20 @@ void add_session_options(po::options_description& o, const std::string& default_
        "how strategy computation is charged to experiment time: measured | scaled:F | fixed:S")
       ("overlap", po::bool_switch(), "let the strategy decide while the previous spectrum is "
                                      "acquired (otherwise the beam is blanked while it thinks)")
-      ("no-noise", po::bool_switch(), "expected counts without shot/readout noise")
+      ("no-noise", po::bool_switch(), "expected counts without shot/readout noise");
+}
+
+void add_session_options(po::options_description& o, const std::string& default_strategy) {
+  std::string names;
+  for (const auto& n : strategies::strategy_names()) names += (names.empty() ? "" : ", ") + n;
+  o.add_options()
+      ("strategy", po::value<std::string>()->default_value(default_strategy),
+       ("acquisition strategy: " + names).c_str())
+      ("param", po::value<std::vector<std::string>>()->composing(),
+       "strategy parameter KEY=VALUE (repeatable, or comma-separated), e.g. pattern=serpentine")
+      ("seed", po::value<std::uint64_t>()->default_value(0), "random seed (strategy and simulator)")
       ("json", po::bool_switch(), "print the summary as one JSON object on stdout");
+  add_acquisition_options(o);
 }
 
 SessionConfig session_config(const po::variables_map& vm) {
@@ -61,7 +66,7 @@ SessionConfig session_config(const po::variables_map& vm) {
   }
   if (vm.count("budget-time")) c.budget.max_time_s = vm["budget-time"].as<double>();
   if (vm.count("budget-dose")) c.budget.max_dose_e_per_A2 = vm["budget-dose"].as<double>();
-  c.seed = vm["seed"].as<std::uint64_t>();
+  if (vm.count("seed")) c.seed = vm["seed"].as<std::uint64_t>();
   c.batch_size = vm["batch"].as<std::size_t>();
   const std::string mode = vm["mode"].as<std::string>();
   if (mode == "point") c.mode = AcquisitionMode::point;
@@ -92,7 +97,7 @@ backends::SimulatedOptions simulated_options(const po::variables_map& vm) {
   backends::SimulatedOptions o;
   o.profile = vm["profile"].as<std::string>();
   if (vm.count("current")) o.probe_current_pA = vm["current"].as<double>();
-  o.seed = vm["seed"].as<std::uint64_t>();
+  if (vm.count("seed")) o.seed = vm["seed"].as<std::uint64_t>();
   o.noise = !vm["no-noise"].as<bool>();
   return o;
 }

@@ -10,6 +10,10 @@
 
 namespace autostem::cli {
 
+/// Adds --exposure, --dwell, --current, --profile, --budget-*, --batch, --mode, --compute,
+/// --overlap, --no-noise to options.
+void add_acquisition_options(po::options_description& options);
+
 /// Adds --strategy, --param, --exposure, --dwell, --current, --profile, --budget-*, --seed,
 /// --batch, --mode, --compute, --overlap, --json to options.
 void add_session_options(po::options_description& options, const std::string& default_strategy);

@@ -1,5 +1,7 @@
 #include <autostem/core/session.hpp>
 
+#include <autostem/core/metrics.hpp>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -23,16 +25,6 @@ const char* to_string(StopReason r) {
 
 namespace {
 
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  // Linear interpolation between order statistics (NumPy's default "linear" method).
-  const double h = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(h));
-  const auto hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (h - static_cast<double>(lo)) * (v[hi] - v[lo]);
-}
-
 std::string fmt(double x) {
   std::ostringstream s;
   s << x;
@@ -50,8 +42,8 @@ double seconds_since(Clock::time_point t0) {
 
 }  // namespace
 
-double RunSummary::latency_median_s() const { return quantile(decision_latency_s, 0.5); }
-double RunSummary::latency_p95_s() const { return quantile(decision_latency_s, 0.95); }
+double RunSummary::latency_median_s() const { return percentile(decision_latency_s, 50.0); }
+double RunSummary::latency_p95_s() const { return percentile(decision_latency_s, 95.0); }
 
 Session::Session(Instrument& instrument, Strategy& strategy, SessionConfig config)
     : instrument_(instrument), strategy_(strategy), config_(std::move(config)) {

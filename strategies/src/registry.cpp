@@ -1,5 +1,6 @@
 #include <autostem/strategies/registry.hpp>
 
+#include <autostem/strategies/edge.hpp>
 #include <autostem/strategies/grid.hpp>
 #include <autostem/strategies/random.hpp>
 
@@ -19,6 +20,10 @@ struct Entry {
 
 const std::map<std::string, Entry>& registry() {
   static const std::map<std::string, Entry> r = {
+      {"edge",
+       {[](const Parameters& p) { return std::make_unique<EdgeStrategy>(p); },
+        "survey gradient above k x mean (or Otsu), thinned, short beam path (seed 002 §V.a); "
+        "sigma_px, threshold=mean|otsu, k, min_spacing_px, max_points, two_opt_passes"}},
       {"grid",
        {[](const Parameters& p) { return std::make_unique<GridStrategy>(p); },
         "every pixel (or every k-th) row by row; pattern=raster|serpentine, step=K"}},

@@ -1,0 +1,80 @@
+#pragma once
+// The benchmark harness behind `autostem bench` (DESIGN.md §10): a matrix of ground truths ×
+// strategies × seeds, run in parallel, each run through the same Session and simulated backend as
+// `autostem run`, scored against the ground truth with the metrics of core/metrics.hpp.
+
+#include <autostem/backends/simulated.hpp>
+#include <autostem/core/ground_truth.hpp>
+#include <autostem/core/session.hpp>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace autostem::cli {
+
+/// One ground truth of the matrix: a phantom (regenerated for every seed) or files.
+struct BenchDataset {
+  std::string label;                              ///< short name used in file names and tables
+  std::string phantom;                            ///< phantom name, or empty for files
+  std::size_t rows = 128, cols = 128;             ///< phantom size
+  std::filesystem::path spectrum_image, survey;   ///< files (either may be empty)
+};
+
+struct BenchStrategy {
+  std::string name;
+  Parameters params;
+};
+
+struct BenchConfig {
+  std::vector<BenchDataset> datasets;
+  std::vector<BenchStrategy> strategies;
+  std::vector<std::uint64_t> seeds;
+  std::string scalarizer;        ///< spec; empty = total counts over the whole energy axis
+  std::string roi = "auto";      ///< auto (phantom mask, else top:5) | mask | top:Q (percent)
+  SessionConfig session;         ///< budgets and settings shared by every run
+  bool batch_defaulted = true;   ///< use whole scan lines for si_scan runs
+  backends::SimulatedOptions sim;
+  std::filesystem::path out_dir;
+  std::size_t threads = 0;       ///< 0 = TBB's default (all cores)
+};
+
+/// Everything measured about one run.
+struct RunResult {
+  std::string dataset, strategy;
+  std::uint64_t seed = 0;
+  std::size_t field_pixels = 0;
+  RunSummary summary;
+  double recall = 0.0;                  ///< of the ROI at the end
+  double n_recall95 = -1;               ///< measurements to reach 95 % recall, −1 = never
+  double final_regret = 0.0;            ///< simple regret at the end (scalarizer units)
+  double n_regret0 = -1;                ///< measurements until the maximum was measured, −1 = never
+  double n_top1 = -1;                   ///< measurements until a top-1 % pixel was measured
+  double nrmse = 0.0, psnr = 0.0, ssim = 0.0;  ///< of the inpainted map at the end
+  std::vector<double> recall_curve;     ///< (measurements)
+  std::vector<double> regret_curve;     ///< (measurements)
+  std::vector<std::pair<std::size_t, double>> nrmse_curve;  ///< (measurements, NRMSE) checkpoints
+  std::vector<Position> positions;      ///< requested, in order
+  std::filesystem::path file;           ///< the run's HDF5 file
+  std::string error;                    ///< non-empty when the run failed
+};
+
+/// Runs the matrix; calls progress(done, total) after each run (from worker threads, serialised).
+/// Writes per-run HDF5 files under out_dir/runs/. Throws std::invalid_argument on a bad
+/// configuration (unknown strategy or scalarizer, no seeds) before any run starts; a failing run
+/// is recorded with its error and the others go on.
+std::vector<RunResult> run_bench(const BenchConfig& config,
+                                 const std::function<void(std::size_t, std::size_t)>& progress);
+
+/// Writes summary.csv (one row per run) and summary.md (median and interquartile range per
+/// dataset × strategy) into out_dir.
+void write_summaries(const BenchConfig& config, const std::vector<RunResult>& results);
+
+/// Writes PNG plots with gnuplot (pngcairo) into out_dir/plots: visited points over the survey
+/// per strategy, recall and reconstruction error versus measurements, time and dose per strategy.
+/// Returns the files written; throws std::runtime_error if gnuplot is missing or fails.
+std::vector<std::filesystem::path> write_plots(const BenchConfig& config,
+                                               const std::vector<RunResult>& results);
+
+}  // namespace autostem::cli

@@ -1,0 +1,160 @@
+// autostem bench: which strategy gets the science with the fewest spectra, the least dose and
+// the shortest session? A matrix of ground truths × strategies × seeds, in parallel.
+
+#include "bench_harness.hpp"
+#include "cli.hpp"
+#include "session_options.hpp"
+
+#include <autostem/datasets/phantoms.hpp>
+#include <autostem/strategies/registry.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <unistd.h>
+
+namespace autostem::cli {
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const auto end = std::min(s.find(sep, start), s.size());
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int cmd_bench(const std::vector<std::string>& args) {
+  po::options_description o("autostem bench options");
+  std::string names, phantoms;
+  for (const auto& n : strategies::strategy_names()) names += (names.empty() ? "" : ",") + n;
+  for (const auto& n : datasets::phantom_names()) phantoms += (phantoms.empty() ? "" : ", ") + n;
+  o.add_options()("help,h", "this help")
+      ("phantom", po::value<std::vector<std::string>>()->composing(),
+       ("built-in ground truth NAME[:ROWSxCOLS] (repeatable; a new specimen per seed): " + phantoms).c_str())
+      ("dataset", po::value<std::vector<std::string>>()->composing(),
+       "ground-truth spectrum image SI_FILE[,SURVEY_FILE] (repeatable)")
+      ("strategies", po::value<std::string>()->default_value("grid,random"),
+       ("comma-separated strategies, from: " + names).c_str())
+      ("param", po::value<std::vector<std::string>>()->composing(),
+       "strategy parameter STRATEGY.KEY=VALUE (repeatable), e.g. edge.k=3")
+      ("seeds", po::value<std::size_t>()->default_value(3), "number of seeds per cell")
+      ("seed-start", po::value<std::uint64_t>()->default_value(0), "first seed")
+      ("scalarizer", po::value<std::string>()->default_value(""),
+       "spectrum → number for maps and regret, e.g. band_mean:920:960, edge:931:60:850:920 "
+       "(default: total counts)")
+      ("roi", po::value<std::string>()->default_value("auto"),
+       "region of interest for recall: auto (phantom mask, else top:5) | mask | top:Q (top Q % "
+       "of the ground-truth scalar map)")
+      ("threads", po::value<std::size_t>()->default_value(0), "parallel runs (0 = all cores)")
+      ("no-plots", po::bool_switch(), "skip the PNG plots")
+      ("out", po::value<std::string>()->required(), "output folder");
+  add_acquisition_options(o);
+  po::variables_map vm;
+  if (parse(args, o, vm,
+            "usage: autostem bench [--phantom NAME[:RxC]]... [--dataset SI[,SURVEY]]...\n"
+            "                      --strategies A,B,C [--seeds N] [--scalarizer SPEC] --out DIR\n"
+            "Runs every strategy on every ground truth for N seeds in the simulated microscope and\n"
+            "writes summary.csv (a row per run), summary.md (median and IQR), per-run HDF5 files\n"
+            "(runs/) and PNG plots (plots/): visited points, recall and reconstruction error vs\n"
+            "measurements, time and dose per strategy."))
+    return 0;
+
+  BenchConfig cfg;
+  cfg.out_dir = vm["out"].as<std::string>();
+  cfg.session = session_config(vm);
+  cfg.batch_defaulted = vm["batch"].defaulted();
+  cfg.sim = simulated_options(vm);
+  cfg.scalarizer = vm["scalarizer"].as<std::string>();
+  cfg.roi = vm["roi"].as<std::string>();
+  if (cfg.roi != "auto" && cfg.roi != "mask") {
+    bool ok = cfg.roi.rfind("top:", 0) == 0;
+    if (ok) {
+      try {
+        const double q = std::stod(cfg.roi.substr(4));
+        ok = q > 0.0 && q <= 100.0;
+      } catch (const std::exception&) {
+        ok = false;
+      }
+    }
+    if (!ok) throw UsageError("--roi '" + cfg.roi + "' is not one of auto, mask, top:Q with 0 < Q ≤ 100");
+  }
+  cfg.threads = vm["threads"].as<std::size_t>();
+  const std::size_t nseeds = vm["seeds"].as<std::size_t>();
+  if (nseeds == 0) throw UsageError("--seeds must be at least 1");
+  for (std::size_t i = 0; i < nseeds; ++i) cfg.seeds.push_back(vm["seed-start"].as<std::uint64_t>() + i);
+
+  if (vm.count("phantom"))
+    for (const auto& p : vm["phantom"].as<std::vector<std::string>>()) {
+      BenchDataset d;
+      const auto colon = p.find(':');
+      d.phantom = p.substr(0, colon);
+      if (colon != std::string::npos) std::tie(d.rows, d.cols) = parse_shape(p.substr(colon + 1));
+      d.label = d.phantom + "_" + std::to_string(d.rows) + "x" + std::to_string(d.cols);
+      cfg.datasets.push_back(d);
+    }
+  if (vm.count("dataset"))
+    for (const auto& s : vm["dataset"].as<std::vector<std::string>>()) {
+      const auto parts = split(s, ',');
+      if (parts.empty() || parts.size() > 2)
+        throw UsageError("--dataset '" + s + "' is not SI_FILE[,SURVEY_FILE]");
+      BenchDataset d;
+      d.spectrum_image = parts[0];
+      if (parts.size() == 2) d.survey = parts[1];
+      d.label = d.spectrum_image.stem().string();
+      cfg.datasets.push_back(d);
+    }
+  if (cfg.datasets.empty()) {
+    BenchDataset d;
+    d.phantom = "nanowire";
+    d.label = "nanowire_128x128";
+    cfg.datasets.push_back(d);
+  }
+  for (const auto& name : split(vm["strategies"].as<std::string>(), ','))
+    cfg.strategies.push_back({name, {}});
+  if (cfg.strategies.empty()) throw UsageError("--strategies is empty");
+  if (vm.count("param"))
+    for (const auto& item : vm["param"].as<std::vector<std::string>>()) {
+      const auto dot = item.find('.'), eq = item.find('=');
+      if (dot == std::string::npos || eq == std::string::npos || dot > eq)
+        throw UsageError("--param '" + item + "' is not STRATEGY.KEY=VALUE");
+      const std::string strat = item.substr(0, dot);
+      bool found = false;
+      for (auto& s : cfg.strategies)
+        if (s.name == strat) {
+          s.params[item.substr(dot + 1, eq - dot - 1)] = item.substr(eq + 1);
+          found = true;
+        }
+      if (!found) throw UsageError("--param '" + item + "': strategy '" + strat + "' is not in --strategies");
+    }
+
+  const bool tty = isatty(STDERR_FILENO);
+  const auto results = run_bench(cfg, [&](std::size_t done, std::size_t total) {
+    if (tty) std::fprintf(stderr, "\rbench: %zu/%zu runs done   ", done, total);
+    else if (done == total) std::fprintf(stderr, "bench: %zu runs done\n", total);
+  });
+  if (tty) std::fprintf(stderr, "\n");
+  write_summaries(cfg, results);
+  std::size_t failed = 0;
+  for (const auto& r : results)
+    if (!r.error.empty()) {
+      ++failed;
+      std::cerr << "autostem bench: run " << r.dataset << "/" << r.strategy << "/seed " << r.seed
+                << " failed: " << r.error << "\n";
+    }
+  std::vector<std::filesystem::path> plots;
+  if (!vm["no-plots"].as<bool>()) plots = write_plots(cfg, results);
+  std::ifstream md(cfg.out_dir / "summary.md");
+  std::cout << md.rdbuf() << "\n";
+  std::cout << "wrote " << (cfg.out_dir / "summary.csv").string() << ", summary.md, "
+            << results.size() << " run files in runs/, " << plots.size() << " plots in plots/\n";
+  return failed ? 1 : 0;
+}
+
+}  // namespace autostem::cli
