@@ -181,7 +181,7 @@ TEST(Cli, HspyWithoutAxesIsRefusedByName) {
   // Copy the real file and delete one axis group with h5py-free HDF5 tools: use h5copy of the
   // data only into a new HyperSpy-looking file.
   const fs::path broken = temp_file("no_axes.hspy");
-  const std::string cmd = "python3 -c \"import h5py,sys; s=h5py.File(sys.argv[1],'r'); d=h5py.File(sys.argv[2],'w'); "
+  const std::string cmd = "/usr/bin/python3 -c \"import h5py,sys; s=h5py.File(sys.argv[1],'r'); d=h5py.File(sys.argv[2],'w'); "
                           "d.attrs['file_format']='HyperSpy'; d.attrs['file_format_version']='3.1'; "
                           "g=d.create_group('Experiments/SI'); g['data']=s['Experiments/EELS Spectrum Image/data'][()]\" '" +
                           si.string() + "' '" + broken.string() + "' 2>&1";

@@ -21,12 +21,12 @@ inline bool in_ci() {
 
 }  // namespace autostem::testing
 
-/// Declares `path` as the dataset file `relative` (e.g. "eels/cuzn_si/CuZn_HAADF.hspy");
+/// Declares `var` as the dataset file `rel` (e.g. "eels/cuzn_si/CuZn_HAADF.hspy");
 /// fails in CI and skips locally when it is missing.
-#define AUTOSTEM_REQUIRE_DATA(path, relative)                                              \
-  const std::filesystem::path path = autostem::testing::data_dir() / (relative);           \
-  if (!std::filesystem::exists(path)) {                                                    \
-    if (autostem::testing::in_ci()) FAIL() << "test dataset missing: " << path              \
-                                           << " (set AUTOSTEM_DATA to ../shared/datasets)"; \
-    GTEST_SKIP() << "test dataset missing: " << path;                                       \
+#define AUTOSTEM_REQUIRE_DATA(var, rel)                                                     \
+  const std::filesystem::path var = autostem::testing::data_dir() / (rel);                  \
+  if (!std::filesystem::exists(var)) {                                                      \
+    if (autostem::testing::in_ci()) FAIL() << "test dataset missing: " << var                \
+                                           << " (set AUTOSTEM_DATA to ../shared/datasets)";   \
+    GTEST_SKIP() << "test dataset missing: " << var;                                          \
   }
