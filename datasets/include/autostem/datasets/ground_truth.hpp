@@ -1,0 +1,41 @@
+#pragma once
+// Ground truth from files (DESIGN.md §6): a spectrum image (y, x, E) and/or a survey image on
+// the same pixel grid, with calibrations and the recording conditions found in the metadata.
+
+#include <autostem/core/ground_truth.hpp>
+#include <autostem/datasets/signal.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace autostem::datasets {
+
+/// Length of one unit in nm: "nm" 1, "µm"/"um" 1000, "Å"/"A"/"angstrom" 0.1, "pm" 0.001,
+/// "m" 1e9, "mm" 1e6. Empty units are taken as nm (HyperSpy files from atomap omit them).
+/// Throws std::invalid_argument naming the unit when it is not a length.
+double length_unit_in_nm(const std::string& units);
+
+/// Builds a ground truth from already-read signals.
+///  - spectrum_image: 3-D (rows, cols, channels); the last axis is the energy axis
+///    (offset_eV = offset, dispersion_eV = scale, must be > 0; units eV, or keV converted);
+///    axes 0 and 1 give the pixel size (scale converted to nm). Values become float32.
+///  - survey: 2-D (rows, cols); values become double; its calibration is the survey's.
+/// With a survey alone there is no spectrum image; with a spectrum image alone the survey is its
+/// total counts (name "SI total counts"). Recording conditions come from HyperSpy metadata when
+/// present: Acquisition_instrument.TEM.Detector.EELS.exposure (s) → exposure_s,
+/// Acquisition_instrument.TEM.dwell_time (s) → dwell_s, Acquisition_instrument.TEM.beam_current
+/// (HyperSpy stores nA) → probe_current_pA × 1000; 0 where absent or 0.
+/// source is stored for provenance. Throws std::invalid_argument when both are absent, when a
+/// signal has the wrong number of dimensions, or when the grids differ (naming both shapes).
+GroundTruth ground_truth_from_signals(const std::optional<Signal>& spectrum_image,
+                                      const std::optional<Signal>& survey,
+                                      const std::string& source);
+
+/// Reads the files (any format read_signal understands) and calls ground_truth_from_signals.
+/// Throws std::runtime_error from the readers (missing file, bad format) and
+/// std::invalid_argument as ground_truth_from_signals, each naming the file(s).
+GroundTruth load_ground_truth(std::optional<std::filesystem::path> spectrum_image,
+                              std::optional<std::filesystem::path> survey);
+
+}  // namespace autostem::datasets
