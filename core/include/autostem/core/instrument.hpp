@@ -45,7 +45,8 @@ class Instrument {
 
   /// Scans a survey image of the whole field and returns it with timing and dose. Blocks until
   /// the image is available (advances session time in a simulation).
-  /// Throws std::invalid_argument on impossible settings (dwell ≤ 0, unknown detector).
+  /// Throws std::invalid_argument on impossible settings (dwell < 0 or not finite — 0 means the
+  /// default — or an unknown detector).
   virtual Survey acquire_survey(const SurveySettings& settings) = 0;
 
   /// Queues spectra at positions (survey pixel frame) and returns immediately. Positions must be

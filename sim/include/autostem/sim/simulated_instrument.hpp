@@ -1,0 +1,135 @@
+#pragma once
+// The simulated microscope (DESIGN.md §5): replays a GroundTruth through the timing, dose, noise
+// and drift models on a discrete-event engine. Implements the same Instrument contract as the
+// live DigitalMicrograph backend, so a strategy cannot tell them apart. Deterministic for a seed;
+// no wall clock anywhere. Models and defaults: docs/models.md.
+
+#include <autostem/core/ground_truth.hpp>
+#include <autostem/core/instrument.hpp>
+#include <autostem/sim/engine.hpp>
+#include <autostem/sim/models.hpp>
+#include <autostem/sim/timing_profile.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+namespace autostem::sim {
+
+/// Everything a SimulatedInstrument needs besides the ground truth. The profile must be a loaded
+/// one (TimingProfile::load): a default-constructed profile fails validation.
+struct SimConfig {
+  TimingProfile profile;
+  NoiseModel noise;
+  DriftModel drift;
+  double probe_current_pA = 0.0;  ///< 0 = the profile's probe_current_pA
+  std::uint64_t seed = 0;
+  DamageModel damage;             ///< off by default
+
+  /// A config whose noise and drift come from the profile's optional noise_* / drift_* keys.
+  static SimConfig from_profile(TimingProfile profile, std::uint64_t seed = 0);
+};
+
+/// Random-stream ids of the components (component_stream(seed, id)).
+enum class Stream : std::uint64_t { survey_noise = 1, spectrum_noise = 2, drift = 3 };
+
+class SimulatedInstrument final : public autostem::Instrument {
+ public:
+  /// Throws std::invalid_argument when the ground truth is invalid (GroundTruth::validate), the
+  /// profile fails TimingProfile::validate, the drift model has a non-finite value, or the noise
+  /// model has a negative/non-finite gain, offset or sigma, the probe current is negative, or
+  /// the critical dose of the damage model is negative or not finite.
+  SimulatedInstrument(GroundTruth truth, SimConfig config);
+
+  /// Field = the ground truth's survey shape and calibration; energy axis = the spectrum
+  /// image's, or a 1-channel axis (offset 0, 1 eV/ch) when the ground truth has none.
+  InstrumentInfo describe() const override;
+
+  /// The ground-truth survey scaled by (current × dwell)/(recorded current × recorded dwell)
+  /// (faded by the DamageModel with the dose each pixel held before the scan) with the NoiseModel
+  /// applied; takes TimingProfile::survey_time_s (after the spectra in
+  /// flight have finished). Dose: current × dwell per pixel over the pixel area, uniform.
+  /// Throws std::invalid_argument on a negative/non-finite dwell or current or a detector other
+  /// than the survey's.
+  Survey acquire_survey(const SurveySettings& settings) override;
+
+  /// Queues the positions; they are acquired one after another on the engine (time advances only
+  /// in collect(), elapse() or acquire_survey()). Throws std::invalid_argument naming the first
+  /// non-finite or out-of-field position ([-0.5, rows-0.5) × [-0.5, cols-0.5)), or an exposure
+  /// that is ≤ 0 after defaults, not finite, or above the profile's max_exposure_s; nothing is
+  /// queued then.
+  void submit(std::span<const Position> positions, const PointSettings& settings,
+              AcquisitionMode mode) override;
+  /// Queued + being acquired + finished but not yet collected.
+  std::size_t in_flight() const override;
+  /// Finished measurements in acquisition order; with wait = true runs the engine until at least
+  /// one is done (or nothing is left in flight). Never throws for a fault: the model has none.
+  std::vector<Measurement> collect(bool wait) override;
+  /// Advances the clock; acquisitions in flight progress. Throws std::invalid_argument if
+  /// seconds < 0 or not finite.
+  void elapse(double seconds) override;
+  /// The beam is blanked between exposures in this model; blank() only records the request.
+  void blank() override { blanked_ = true; }
+  double now_s() const override { return sim_.now_s(); }
+  /// Steady state (no one-off setup): TimingProfile::point_time_s, or si_pixel_time_s plus one
+  /// line flyback per field width; electrons = current × exposure × 6.2415e6 over one pixel's
+  /// area. Throws std::invalid_argument on a negative/non-finite exposure or current.
+  CostEstimate estimate_point(const PointSettings& settings, AcquisitionMode mode) const override;
+  /// Areal dose (e⁻/Å²) per survey pixel: the survey's uniform dose plus, for each spectrum,
+  /// current × exposure electrons over the area of the pixel the drifted probe landed in (the
+  /// probe footprint is taken to be one survey pixel; see docs/models.md §2).
+  std::optional<Image> dose_map() const override;
+  double total_electrons() const override { return total_electrons_; }
+
+  const SimConfig& config() const { return config_; }
+  const GroundTruth& ground_truth() const { return truth_; }
+  /// The engine, for tests and for co-simulating other components on the same clock.
+  Simulation& simulation() { return sim_; }
+  /// Expected counts (noise-free) of the signal at a position (survey pixel frame) for the given
+  /// electrons-per-recorded-electrons scale; bilinear between the 4 nearest pixels, clamped at
+  /// the field edge, each pixel faded by the DamageModel with the dose it holds now. Result has
+  /// describe().energy.channels values.
+  std::vector<double> expected_signal(const Position& actual, double scale) const;
+
+ private:
+  struct Job {
+    Position requested;
+    double exposure_s;
+    double current_pA;
+    AcquisitionMode mode;
+  };
+  struct Prepared {
+    AcquisitionMode mode;
+    double exposure_s;
+  };
+
+  void ensure_connected(double& t);
+  void start_next();
+  void check_position(const Position& p) const;
+  double resolve_current(double requested_pA, const char* what) const;
+  double spectrum_scale(double current_pA, double exposure_s) const;
+  Position drifted(const Position& p, double t_s);
+  std::size_t channels() const;
+
+  GroundTruth truth_;
+  SimConfig config_;
+  Simulation sim_;
+  Rng survey_rng_, spectrum_rng_;
+  DriftProcess drift_;
+
+  std::deque<Job> queue_;
+  bool busy_ = false;
+  std::vector<Measurement> done_;
+  std::size_t next_index_ = 0;
+  bool connected_ = false;
+  bool camera_active_ = false;
+  std::optional<Prepared> prepared_;
+  std::optional<long> last_si_row_;
+  bool blanked_ = true;
+
+  ImageArray dose_;           ///< e⁻/Å², (rows, cols)
+  double total_electrons_ = 0.0;
+};
+
+}  // namespace autostem::sim

@@ -1,0 +1,334 @@
+#include <autostem/sim/simulated_instrument.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace autostem::sim {
+
+namespace {
+
+std::string fmt(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+std::string fmt(const Position& p) { return "(" + fmt(p.row) + ", " + fmt(p.col) + ")"; }
+
+void check_noise(const NoiseModel& n) {
+  auto bad = [](double v) { return !std::isfinite(v) || v < 0.0; };
+  if (bad(n.gain) || bad(n.dark_offset) || bad(n.readout_sigma))
+    throw std::invalid_argument("SimConfig.noise: gain = " + fmt(n.gain) + ", dark_offset = " +
+                                fmt(n.dark_offset) + ", readout_sigma = " + fmt(n.readout_sigma) +
+                                "; each must be a finite number >= 0");
+}
+
+// Ratio of a simulated condition to the recorded one; 1 when the recorded one is unknown (0).
+double ratio(double simulated, double recorded) { return recorded > 0.0 ? simulated / recorded : 1.0; }
+
+}  // namespace
+
+SimConfig SimConfig::from_profile(TimingProfile profile, std::uint64_t seed) {
+  SimConfig c;
+  c.noise.gain = profile.noise_gain;
+  c.noise.dark_offset = profile.noise_dark_offset;
+  c.noise.readout_sigma = profile.noise_readout_sigma;
+  c.drift.velocity_row_nm_per_s = profile.drift_velocity_row_nm_per_s;
+  c.drift.velocity_col_nm_per_s = profile.drift_velocity_col_nm_per_s;
+  c.drift.random_walk_nm_per_sqrt_s = profile.drift_random_walk_nm_per_sqrt_s;
+  c.drift.jitter_amplitude_nm = profile.drift_jitter_amplitude_nm;
+  c.drift.jitter_period_s = profile.drift_jitter_period_s;
+  c.profile = std::move(profile);
+  c.seed = seed;
+  return c;
+}
+
+SimulatedInstrument::SimulatedInstrument(GroundTruth truth, SimConfig config)
+    : truth_(std::move(truth)),
+      config_(std::move(config)),
+      survey_rng_(component_stream(config_.seed, static_cast<std::uint64_t>(Stream::survey_noise))),
+      spectrum_rng_(component_stream(config_.seed, static_cast<std::uint64_t>(Stream::spectrum_noise))),
+      drift_(config_.drift, component_stream(config_.seed, static_cast<std::uint64_t>(Stream::drift))) {
+  truth_.validate();
+  config_.profile.validate("SimConfig.profile '" + config_.profile.name + "'");
+  check_noise(config_.noise);
+  if (!std::isfinite(config_.probe_current_pA) || config_.probe_current_pA < 0.0)
+    throw std::invalid_argument("SimConfig.probe_current_pA = " + fmt(config_.probe_current_pA) +
+                                "; expected a finite number >= 0 (0 = profile default)");
+  if (!std::isfinite(config_.damage.critical_dose_e_per_A2) ||
+      config_.damage.critical_dose_e_per_A2 < 0.0)
+    throw std::invalid_argument("SimConfig.damage.critical_dose_e_per_A2 = " +
+                                fmt(config_.damage.critical_dose_e_per_A2) +
+                                "; expected a finite number > 0, or 0 for no damage");
+  const double px = truth_.survey.calibration.pixel_size_nm;
+  if (!std::isfinite(px) || px <= 0.0)
+    throw std::invalid_argument("ground truth '" + truth_.source + "': survey pixel_size_nm = " +
+                                fmt(px) + "; expected a finite number > 0");
+  dose_ = ImageArray::Zero(static_cast<Eigen::Index>(truth_.rows()),
+                           static_cast<Eigen::Index>(truth_.cols()));
+}
+
+std::size_t SimulatedInstrument::channels() const {
+  return truth_.spectrum_image ? truth_.spectrum_image->channels() : 1;
+}
+
+InstrumentInfo SimulatedInstrument::describe() const {
+  InstrumentInfo info;
+  info.name = "simulated STEM (" + config_.profile.name + ")";
+  info.profile = config_.profile.name;
+  info.field_rows = truth_.rows();
+  info.field_cols = truth_.cols();
+  info.calibration = truth_.survey.calibration;
+  info.energy = truth_.spectrum_image ? truth_.spectrum_image->energy() : EnergyAxis{0.0, 1.0, 1};
+  info.detectors = {truth_.survey.name.empty() ? std::string("HAADF") : truth_.survey.name};
+  info.default_dwell_s = config_.profile.default_dwell_s;
+  info.default_exposure_s = config_.profile.default_exposure_s;
+  info.default_probe_current_pA =
+      config_.probe_current_pA > 0.0 ? config_.probe_current_pA : config_.profile.probe_current_pA;
+  info.max_exposure_s = config_.profile.max_exposure_s;
+  return info;
+}
+
+double SimulatedInstrument::resolve_current(double requested_pA, const char* what) const {
+  if (!std::isfinite(requested_pA) || requested_pA < 0.0)
+    throw std::invalid_argument(std::string(what) + ".probe_current_pA = " + fmt(requested_pA) +
+                                "; expected a finite number >= 0 (0 = default)");
+  if (requested_pA > 0.0) return requested_pA;
+  return config_.probe_current_pA > 0.0 ? config_.probe_current_pA : config_.profile.probe_current_pA;
+}
+
+void SimulatedInstrument::ensure_connected(double& t) {
+  if (!connected_) {
+    t += config_.profile.connection_s;
+    connected_ = true;
+  }
+}
+
+Survey SimulatedInstrument::acquire_survey(const SurveySettings& settings) {
+  if (!std::isfinite(settings.dwell_s) || settings.dwell_s < 0.0)
+    throw std::invalid_argument("SurveySettings.dwell_s = " + fmt(settings.dwell_s) +
+                                "; expected a finite number > 0 (0 = default)");
+  const double current = resolve_current(settings.probe_current_pA, "SurveySettings");
+  const std::string detector = describe().detectors.front();
+  if (!settings.detector.empty() && settings.detector != detector)
+    throw std::invalid_argument("SurveySettings.detector = '" + settings.detector +
+                                "'; this simulated instrument has only '" + detector + "'");
+  const double dwell = settings.dwell_s > 0.0 ? settings.dwell_s : config_.profile.default_dwell_s;
+
+  // The scan waits for the spectra already queued.
+  while (busy_ || !queue_.empty())
+    if (!sim_.step()) break;
+
+  Survey s;
+  s.t_start_s = sim_.now_s();
+  double duration = 0.0;
+  ensure_connected(duration);
+  duration += config_.profile.survey_time_s(truth_.rows(), truth_.cols(), dwell);
+  sim_.run_for(from_seconds(duration));
+  s.t_end_s = sim_.now_s();
+
+  const double scale = ratio(current, truth_.recorded.probe_current_pA) *
+                       ratio(dwell, truth_.recorded.dwell_s);
+  s.image = truth_.survey;
+  s.image.data = truth_.survey.data * scale;
+  if (config_.damage.enabled())
+    s.image.data *= (-dose_ / config_.damage.critical_dose_e_per_A2).exp();
+  std::span<double> values(s.image.data.data(), static_cast<std::size_t>(s.image.data.size()));
+  apply_noise(config_.noise, survey_rng_, values);
+  s.dwell_s = dwell;
+  s.probe_current_pA = current;
+  s.detector = detector;
+
+  const double pixel_area = truth_.survey.calibration.pixel_area_A2();
+  const double pixels = static_cast<double>(truth_.rows() * truth_.cols());
+  s.dose_e_per_A2 = electrons(current, dwell) / pixel_area;
+  dose_ += s.dose_e_per_A2;
+  total_electrons_ += electrons(current, dwell * pixels);
+  return s;
+}
+
+void SimulatedInstrument::check_position(const Position& p) const {
+  const double rows = static_cast<double>(truth_.rows()), cols = static_cast<double>(truth_.cols());
+  if (!is_finite(p) || p.row < -0.5 || p.row >= rows - 0.5 || p.col < -0.5 || p.col >= cols - 0.5)
+    throw std::invalid_argument("SimulatedInstrument::submit: position " + fmt(p) +
+                                " is not finite or outside the field [-0.5, " + fmt(rows - 0.5) +
+                                ") x [-0.5, " + fmt(cols - 0.5) + ")");
+}
+
+void SimulatedInstrument::submit(std::span<const Position> positions, const PointSettings& settings,
+                                 AcquisitionMode mode) {
+  if (!std::isfinite(settings.exposure_s) || settings.exposure_s < 0.0)
+    throw std::invalid_argument("PointSettings.exposure_s = " + fmt(settings.exposure_s) +
+                                "; expected a finite number > 0 (0 = default)");
+  const double exposure =
+      settings.exposure_s > 0.0 ? settings.exposure_s : config_.profile.default_exposure_s;
+  if (exposure > config_.profile.max_exposure_s)
+    throw std::invalid_argument("PointSettings.exposure_s = " + fmt(exposure) +
+                                " s exceeds the instrument's max_exposure_s = " +
+                                fmt(config_.profile.max_exposure_s) + " s");
+  const double current = resolve_current(settings.probe_current_pA, "PointSettings");
+  for (const Position& p : positions) check_position(p);
+  for (const Position& p : positions) queue_.push_back(Job{p, exposure, current, mode});
+  start_next();
+}
+
+Position SimulatedInstrument::drifted(const Position& p, double t_s) {
+  if (config_.drift.is_zero()) return p;
+  const auto [drow, dcol] = drift_.displacement_nm(t_s);
+  const double px = truth_.survey.calibration.pixel_size_nm;
+  return {p.row + drow / px, p.col + dcol / px};
+}
+
+double SimulatedInstrument::spectrum_scale(double current_pA, double exposure_s) const {
+  const double recorded_time =
+      truth_.spectrum_image ? truth_.recorded.exposure_s : truth_.recorded.dwell_s;
+  return ratio(current_pA, truth_.recorded.probe_current_pA) * ratio(exposure_s, recorded_time);
+}
+
+std::vector<double> SimulatedInstrument::expected_signal(const Position& actual, double scale) const {
+  const double max_r = static_cast<double>(truth_.rows() - 1);
+  const double max_c = static_cast<double>(truth_.cols() - 1);
+  // Clamp at the field edge: a probe that drifted out of the field sees the edge pixels.
+  const double r = std::clamp(std::isfinite(actual.row) ? actual.row : 0.0, 0.0, max_r);
+  const double c = std::clamp(std::isfinite(actual.col) ? actual.col : 0.0, 0.0, max_c);
+  const std::size_t r0 = static_cast<std::size_t>(std::floor(r));
+  const std::size_t c0 = static_cast<std::size_t>(std::floor(c));
+  const std::size_t r1 = std::min(r0 + 1, truth_.rows() - 1);
+  const std::size_t c1 = std::min(c0 + 1, truth_.cols() - 1);
+  const double fr = r - static_cast<double>(r0), fc = c - static_cast<double>(c0);
+  const auto i = [](std::size_t v) { return static_cast<Eigen::Index>(v); };
+  const auto& D = config_.damage;
+  const double w00 = (1 - fr) * (1 - fc) * scale * D.factor(dose_(i(r0), i(c0)));
+  const double w01 = (1 - fr) * fc * scale * D.factor(dose_(i(r0), i(c1)));
+  const double w10 = fr * (1 - fc) * scale * D.factor(dose_(i(r1), i(c0)));
+  const double w11 = fr * fc * scale * D.factor(dose_(i(r1), i(c1)));
+
+  std::vector<double> out(channels());
+  if (truth_.spectrum_image) {
+    const auto& si = *truth_.spectrum_image;
+    const auto s00 = si.spectrum(r0, c0), s01 = si.spectrum(r0, c1);
+    const auto s10 = si.spectrum(r1, c0), s11 = si.spectrum(r1, c1);
+    for (std::size_t k = 0; k < out.size(); ++k)
+      out[k] = w00 * s00[k] + w01 * s01[k] + w10 * s10[k] + w11 * s11[k];
+  } else {
+    const auto& d = truth_.survey.data;
+    out[0] = w00 * d(i(r0), i(c0)) + w01 * d(i(r0), i(c1)) + w10 * d(i(r1), i(c0)) +
+             w11 * d(i(r1), i(c1));
+  }
+  return out;
+}
+
+void SimulatedInstrument::start_next() {
+  if (busy_ || queue_.empty()) return;
+  const Job job = queue_.front();
+  queue_.pop_front();
+  busy_ = true;
+
+  const TimingProfile& p = config_.profile;
+  double pre = 0.0;  // seconds from the start of this acquisition to the beam landing
+  ensure_connected(pre);
+  if (!camera_active_) {
+    pre += p.camera_activation_s;
+    camera_active_ = true;
+  }
+  if (!prepared_ || prepared_->mode != job.mode || prepared_->exposure_s != job.exposure_s) {
+    pre += job.mode == AcquisitionMode::point ? p.spectrum_setup_s : p.si_setup_s;
+    prepared_ = Prepared{job.mode, job.exposure_s};
+    last_si_row_.reset();
+  }
+  double post = 0.0;  // seconds from the end of the exposure to the spectrum being available
+  if (job.mode == AcquisitionMode::point) {
+    pre += p.point_pre_exposure_s();
+    post = p.readout_s + p.spectrum_transfer_s(channels()) + p.software_overhead_s;
+  } else {
+    const long row = std::lround(job.requested.row);
+    if (last_si_row_ && *last_si_row_ != row) pre += p.si_line_flyback_s;
+    last_si_row_ = row;
+    post = p.si_pixel_overhead_s;
+  }
+
+  const Time t0 = sim_.now();
+  const Time t_beam = t0 + from_seconds(pre);
+  const Time t_end = t_beam + from_seconds(job.exposure_s + post);
+  sim_.schedule_at(t_end, [this, job, t0, t_beam, t_end] {
+    Measurement m;
+    m.index = next_index_++;
+    m.requested = job.requested;
+    m.actual = drifted(job.requested, to_seconds(t_beam));
+    m.exposure_s = job.exposure_s;
+    m.probe_current_pA = job.current_pA;
+    m.t_start_s = to_seconds(t0);
+    m.t_end_s = to_seconds(t_end);
+
+    std::vector<double> lambda = expected_signal(m.actual, spectrum_scale(job.current_pA, job.exposure_s));
+    apply_noise(config_.noise, spectrum_rng_, std::span<double>(lambda));
+    m.signal.assign(lambda.begin(), lambda.end());
+
+    // Dose lands in the pixel the drifted probe was in (clamped to the field).
+    const double e = electrons(job.current_pA, job.exposure_s);
+    m.dose_e_per_A2 = e / truth_.survey.calibration.pixel_area_A2();
+    const auto clampi = [](double v, std::size_t n) {
+      const double x = std::isfinite(v) ? std::round(v) : 0.0;
+      return static_cast<Eigen::Index>(std::clamp(x, 0.0, static_cast<double>(n - 1)));
+    };
+    dose_(clampi(m.actual.row, truth_.rows()), clampi(m.actual.col, truth_.cols())) += m.dose_e_per_A2;
+    total_electrons_ += e;
+    blanked_ = true;
+
+    done_.push_back(std::move(m));
+    busy_ = false;
+    start_next();
+  });
+}
+
+std::size_t SimulatedInstrument::in_flight() const {
+  return queue_.size() + (busy_ ? 1 : 0) + done_.size();
+}
+
+std::vector<Measurement> SimulatedInstrument::collect(bool wait) {
+  if (wait)
+    while (done_.empty() && (busy_ || !queue_.empty()))
+      if (!sim_.step()) break;
+  return std::exchange(done_, {});
+}
+
+void SimulatedInstrument::elapse(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0.0)
+    throw std::invalid_argument("SimulatedInstrument::elapse: seconds = " + fmt(seconds) +
+                                "; expected a finite number >= 0");
+  sim_.run_for(from_seconds(seconds));
+}
+
+CostEstimate SimulatedInstrument::estimate_point(const PointSettings& settings,
+                                                 AcquisitionMode mode) const {
+  if (!std::isfinite(settings.exposure_s) || settings.exposure_s < 0.0)
+    throw std::invalid_argument("PointSettings.exposure_s = " + fmt(settings.exposure_s) +
+                                "; expected a finite number > 0 (0 = default)");
+  const double exposure =
+      settings.exposure_s > 0.0 ? settings.exposure_s : config_.profile.default_exposure_s;
+  const double current = resolve_current(settings.probe_current_pA, "PointSettings");
+  const TimingProfile& p = config_.profile;
+  CostEstimate c;
+  c.time_s = mode == AcquisitionMode::point
+                 ? p.point_time_s(exposure, channels())
+                 : p.si_pixel_time_s(exposure) +
+                       p.si_line_flyback_s / static_cast<double>(truth_.cols());
+  c.electrons = electrons(current, exposure);
+  c.dose_e_per_A2 = c.electrons / truth_.survey.calibration.pixel_area_A2();
+  return c;
+}
+
+std::optional<Image> SimulatedInstrument::dose_map() const {
+  Image img;
+  img.data = dose_;
+  img.calibration = truth_.survey.calibration;
+  img.name = "dose";
+  img.units = "e-/A^2";
+  return img;
+}
+
+}  // namespace autostem::sim
