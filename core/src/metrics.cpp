@@ -205,27 +205,30 @@ ImageArray inpaint_nearest(std::span<const Position> positions, std::span<const 
   const std::size_t npx = rows_u * cols_u;
   std::vector<double> f(npx, inf);
   std::vector<std::int64_t> feat(npx, -1);
-  for (Eigen::Index c = 0; c < cols; ++c) {
-    Eigen::Index last = -1;
-    for (Eigen::Index r = 0; r < rows; ++r) {  // downward sweep
-      if (count(r, c) > 0) last = r;
-      if (last >= 0) {
-        f[r * cols + c] = double((r - last) * (r - last));
-        feat[r * cols + c] = last * cols + c;
+  // Row-major sweeps (down, then up) keep memory access contiguous.
+  std::vector<Eigen::Index> last(static_cast<std::size_t>(cols), -1);
+  for (Eigen::Index r = 0; r < rows; ++r)
+    for (Eigen::Index c = 0; c < cols; ++c) {
+      auto& l = last[static_cast<std::size_t>(c)];
+      if (count(r, c) > 0) l = r;
+      if (l >= 0) {
+        f[r * cols + c] = double((r - l) * (r - l));
+        feat[r * cols + c] = l * cols + c;
       }
     }
-    last = -1;
-    for (Eigen::Index r = rows - 1; r >= 0; --r) {  // upward sweep keeps the closer one
-      if (count(r, c) > 0) last = r;
-      if (last >= 0) {
-        const double d = double((r - last) * (r - last));
+  std::fill(last.begin(), last.end(), -1);
+  for (Eigen::Index r = rows - 1; r >= 0; --r)
+    for (Eigen::Index c = 0; c < cols; ++c) {
+      auto& l = last[static_cast<std::size_t>(c)];
+      if (count(r, c) > 0) l = r;
+      if (l >= 0) {
+        const double d = double((r - l) * (r - l));
         if (d < f[r * cols + c]) {
           f[r * cols + c] = d;
-          feat[r * cols + c] = last * cols + c;
+          feat[r * cols + c] = l * cols + c;
         }
       }
     }
-  }
   // Pass 2: lower envelope of the parabolas (c − q)² + f(q) along each row.
   ImageArray out(rows, cols);
   std::vector<Eigen::Index> v(static_cast<std::size_t>(cols));

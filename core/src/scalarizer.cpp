@@ -38,7 +38,12 @@ void check_axis(const EnergyAxis& a, const std::string& what) {
 ChannelWindow channel_window(const EnergyAxis& axis, double lo_eV, double hi_eV,
                              const std::string& what) {
   check_axis(axis, what);
-  const std::string window = "[" + num(lo_eV) + ", " + num(hi_eV) + "] eV";
+  // Appended piecewise: GCC 12's -Wrestrict misfires on "[" + std::string at -O3 (GCC PR 105329).
+  std::string window = "[";
+  window += num(lo_eV);
+  window += ", ";
+  window += num(hi_eV);
+  window += "] eV";
   if (!std::isfinite(lo_eV) || !std::isfinite(hi_eV))
     throw std::invalid_argument(what + ": window " + window + " must be finite");
   if (!(hi_eV > lo_eV))
@@ -303,7 +308,9 @@ std::unique_ptr<Scalarizer> make_scalarizer(const std::string& spec, const Energ
     try {
       return make();
     } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument("scalarizer '" + spec + "': " + e.what());
+      std::string m = e.what();
+      if (m.rfind(spec + ": ", 0) == 0) m.erase(0, spec.size() + 2);  // the spec is named once
+      throw std::invalid_argument("scalarizer '" + spec + "': " + m);
     }
   };
 

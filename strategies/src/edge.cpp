@@ -218,7 +218,7 @@ EdgeStrategy::EdgeStrategy(const Parameters& params) {
   if (!(k_ > 0.0)) throw std::invalid_argument("strategy 'edge': k=" + num(k_) + " must be > 0");
   if (otsu_ && params.count("k"))
     throw std::invalid_argument("strategy 'edge': k applies to threshold=mean only, not otsu");
-  min_spacing_px_ = detail::get_double(params, "min_spacing_px", 2.0, s);
+  min_spacing_px_ = detail::get_double(params, "min_spacing_px", 3.0, s);
   if (min_spacing_px_ < 0.0)
     throw std::invalid_argument("strategy 'edge': min_spacing_px=" + num(min_spacing_px_) +
                                 " must be ≥ 0");

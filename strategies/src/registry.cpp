@@ -3,6 +3,7 @@
 #include <autostem/strategies/edge.hpp>
 #include <autostem/strategies/grid.hpp>
 #include <autostem/strategies/random.hpp>
+#include <autostem/strategies/sparse.hpp>
 
 #include <algorithm>
 #include <functional>
@@ -20,6 +21,11 @@ struct Entry {
 
 const std::map<std::string, Entry>& registry() {
   static const std::map<std::string, Entry> r = {
+      {"cs",
+       {[](const Parameters& p) { return std::make_unique<CompressedSensingStrategy>(p); },
+        "compressed sensing: sparse pattern + reconstruction; fraction=F in (0,1], "
+        "pattern=random|halton|poisson|lines, segment=L, order=serpentine|nearest, "
+        "reconstruction=nearest|linear|biharmonic|tv|fista"}},
       {"edge",
        {[](const Parameters& p) { return std::make_unique<EdgeStrategy>(p); },
         "survey gradient above k x mean (or Otsu), thinned, short beam path (seed 002 §V.a); "

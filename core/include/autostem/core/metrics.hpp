@@ -23,7 +23,7 @@ ImageArray top_fraction_mask(const ImageArray& truth, double fraction);
 
 /// Recall of the region of interest after each measurement: element i = (distinct mask pixels
 /// hit by positions[0..i]) / (mask pixels), (n,) in [0, 1]. mask: (rows, cols), nonzero = inside.
-/// A position hits the mask pixel it rounds to; with radius_px > 0 it hits every mask pixel
+/// A position hits the mask pixel it rounds to; with radius_px > 0 it also hits every mask pixel
 /// whose centre lies within radius_px (Euclidean) of the position (e.g. atoms within a radius).
 /// Throws std::invalid_argument on an empty mask array, a mask with no pixel inside, or a
 /// negative / non-finite radius.

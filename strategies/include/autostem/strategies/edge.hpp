@@ -29,13 +29,15 @@ namespace autostem::strategies {
 /// Parameters (text; defaults in brackets):
 ///  sigma_px       [1]     Gaussian smoothing σ in survey pixels, ≥ 0 (0 = none)
 ///  threshold      [mean]  mean | otsu
-///  k              [3]     threshold = k × mean gradient (threshold=mean only), > 0. With k = 3,
-///                         σ = 1 and spacing 2 the nanowire stand-in of tests/strategies/
-///                         test_edge.cpp (128×128, Poisson noise) keeps ≈1 % of the pixels, as
-///                         the paper's 137 of 16,384; re-check against datasets' nanowire phantom.
-///  min_spacing_px [2]     minimum distance between points, ≥ 0; 2 = no two points are
-///                         8-neighbours (an edge 2 px wide after Sobel gets one row of points
-///                         every 2 px); ≤ 1 = no thinning
+///  k              [3]     threshold = k × mean gradient (threshold=mean only), > 0
+///  min_spacing_px [3]     minimum distance between points, ≥ 0; ≤ 1 = no thinning. Sobel
+///                         makes a sharp edge a ridge 2 px wide; 3 keeps one point every ~3 px
+///                         along it. Defaults calibrated on datasets' nanowire phantom (128×128,
+///                         seeds 0–3): k = 3, σ = 1, spacing 3 keep 141–166 points (0.86–1.01 %;
+///                         the paper: 137 of 16,384 = 0.84 %); spacing 2 would keep ~2 %, k = 4
+///                         0.7–0.8 %. Re-check if the phantom changes; tests/strategies/
+///                         test_edge.cpp checks 0.5–2 % on a stand-in (strategies may not link
+///                         datasets).
 ///  max_points     [0]     at most this many points, 0 = no limit
 ///  two_opt_passes [50]    bound on 2-opt improvement passes, 0 = nearest-neighbour path only
 /// Throws std::invalid_argument on an unknown key (listing the valid ones) or a bad value.
@@ -63,7 +65,7 @@ class EdgeStrategy final : public Strategy {
   double sigma_px_ = 1.0;
   bool otsu_ = false;
   double k_ = 3.0;
-  double min_spacing_px_ = 2.0;
+  double min_spacing_px_ = 3.0;
   std::size_t max_points_ = 0;
   std::size_t two_opt_passes_ = 50;
 
