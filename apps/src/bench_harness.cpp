@@ -169,7 +169,7 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
   }
 
   r.positions = scoring.positions;
-  r.recall_curve = recall_curve(mask, r.positions);
+  r.recall_curve = recall_curve(mask, r.positions, cfg.recall_radius_px);
   r.regret_curve = simple_regret_curve(truth_map, r.positions);
   const std::vector<double> top1_curve = recall_curve(top1, r.positions);
   r.recall = r.recall_curve.empty() ? 0.0 : r.recall_curve.back();
@@ -296,7 +296,7 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
   std::ofstream md(cfg.out_dir / "summary.md");
   md << "# autostem bench summary\n\nMedian [interquartile range] over " << cfg.seeds.size()
      << " seed(s). Recall: share of the region-of-interest pixels measured (ROI: " << cfg.roi
-     << "). n95: measurements to reach 95 % recall; ntop1: measurements until a pixel of the top 1 % "
+     << ", radius " << cfg.recall_radius_px << " px). n95: measurements to reach 95 % recall; ntop1: measurements until a pixel of the top 1 % "
         "of the ground-truth scalar map was measured (only runs that got there; count in brackets). "
         "NRMSE/PSNR/SSIM: the scalar map inpainted from the measured points (nearest neighbour, "
         "core/metrics.hpp) against the ground-truth map. Scalarizer: "

@@ -33,6 +33,9 @@ struct BenchConfig {
   std::vector<std::uint64_t> seeds;
   std::string scalarizer;        ///< spec; empty = total counts over the whole energy axis
   std::string roi = "auto";      ///< auto (phantom mask, else top:5) | mask | top:Q (percent)
+  /// A region-of-interest pixel counts as found when a measurement lands within this distance
+  /// (px) of it; 0 = only the pixel a measurement rounds to.
+  double recall_radius_px = 0.0;
   SessionConfig session;         ///< budgets and settings shared by every run
   bool batch_defaulted = true;   ///< use whole scan lines for si_scan runs
   backends::SimulatedOptions sim;

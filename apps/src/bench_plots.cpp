@@ -85,10 +85,11 @@ std::vector<fs::path> write_plots(const BenchConfig& cfg, const std::vector<RunR
       std::ofstream g(gp);
       const std::size_t n = firsts.size();
       g << "set terminal pngcairo size " << 420 * n << ",460 font 'sans,10'\n"
+        << "set termoption noenhanced\n"
         << "set output " << quoted(png.string()) << "\n"
         << "set multiplot layout 1," << n << " title "
         << quoted("Visited points over the survey — " + d.label + " (seed " + std::to_string(first_seed) + ")") << "\n"
-        << "set termoption noenhanced\nset size ratio -1\nunset colorbox\nset palette gray\n"
+        << "set size ratio -1\nunset colorbox\nset palette gray\n"
         << "set xrange [-0.5:" << rec.survey.image.cols() - 0.5 << "]\n"
         << "set yrange [" << rec.survey.image.rows() - 0.5 << ":-0.5]\n"
         << "set xlabel 'col (px)'\nset ylabel 'row (px)'\n";

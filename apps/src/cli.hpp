@@ -28,7 +28,10 @@ int cmd_info(const std::vector<std::string>& args);
 int cmd_run(const std::vector<std::string>& args, const std::string& command_line);
 int cmd_estimate(const std::vector<std::string>& args);
 int cmd_profiles(const std::vector<std::string>& args);
+/// autostem reconstruct: a full map or spectrum image from a run's sparse measurements.
+int cmd_reconstruct(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
+int cmd_dm_server(const std::vector<std::string>& args);
 
 /// Parses args against options (no positional unless given); prints help and returns true when
 /// --help was asked. Throws UsageError on unknown options or bad values.

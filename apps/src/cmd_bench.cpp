@@ -52,6 +52,8 @@ int cmd_bench(const std::vector<std::string>& args) {
       ("roi", po::value<std::string>()->default_value("auto"),
        "region of interest for recall: auto (phantom mask, else top:5) | mask | top:Q (top Q % "
        "of the ground-truth scalar map)")
+      ("recall-radius", po::value<double>()->default_value(0.0),
+       "an ROI pixel counts as found when a measurement lands within this many px of it")
       ("threads", po::value<std::size_t>()->default_value(0), "parallel runs (0 = all cores)")
       ("no-plots", po::bool_switch(), "skip the PNG plots")
       ("out", po::value<std::string>()->required(), "output folder");
@@ -86,6 +88,8 @@ int cmd_bench(const std::vector<std::string>& args) {
     if (!ok) throw UsageError("--roi '" + cfg.roi + "' is not one of auto, mask, top:Q with 0 < Q ≤ 100");
   }
   cfg.threads = vm["threads"].as<std::size_t>();
+  cfg.recall_radius_px = vm["recall-radius"].as<double>();
+  if (!(cfg.recall_radius_px >= 0.0)) throw UsageError("--recall-radius must be >= 0 px");
   const std::size_t nseeds = vm["seeds"].as<std::size_t>();
   if (nseeds == 0) throw UsageError("--seeds must be at least 1");
   for (std::size_t i = 0; i < nseeds; ++i) cfg.seeds.push_back(vm["seed-start"].as<std::uint64_t>() + i);

@@ -1,6 +1,8 @@
-// autostem run: replay a strategy on ground truth in the simulated microscope.
+// autostem run: a strategy on ground truth in the simulated microscope, or live on a microscope
+// through the DigitalMicrograph server (--backend dm, docs/live.md).
 
 #include "cli.hpp"
+#include "dm_options.hpp"
 #include "session_options.hpp"
 
 #include <autostem/backends/simulated.hpp>
@@ -41,12 +43,15 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
        "phantom size ROWSxCOLS")
       ("out", po::value<std::string>()->required(), "results file to write (HDF5)");
   add_session_options(o, "grid");
+  add_backend_options(o);
   po::variables_map vm;
   if (parse(args, o, vm,
             "usage: autostem run [--dataset SI_FILE [--survey SURVEY_FILE] | --phantom NAME]\n"
             "                    --strategy NAME [--exposure S] [--dwell S] [--current PA]\n"
             "                    [--profile NAME|FILE] [--budget-points N] [--budget-time S]\n"
             "                    [--budget-dose E_PER_A2] [--seed N] --out RUN.h5\n"
+            "       autostem run --backend dm --host H --port N --key-file K --strategy NAME\n"
+            "                    [...] --out RUN.h5          (a live microscope, docs/live.md)\n"
             "Replays an acquisition strategy in the simulated microscope over ground truth and\n"
             "writes every measurement to an HDF5 results file as it arrives (docs/results-format.md).\n"
             "Ctrl-C stops cleanly: the file keeps everything measured so far."))
@@ -54,6 +59,9 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
 
   if (vm.count("phantom") && (vm.count("dataset") || vm.count("survey")))
     throw UsageError("give either --phantom or --dataset/--survey, not both");
+  const bool live = live_backend(vm);
+  if (live && (vm.count("phantom") || vm.count("dataset") || vm.count("survey")))
+    throw UsageError("--backend dm measures a real sample: --phantom/--dataset/--survey do not apply");
 
   const SessionConfig base = session_config(vm);
   const std::string strategy_name = vm["strategy"].as<std::string>();
@@ -62,7 +70,10 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
 
   GroundTruth truth;
   std::string dataset_label;
-  if (vm.count("dataset") || vm.count("survey")) {
+  std::unique_ptr<Instrument> instrument;
+  if (live) {
+    instrument = make_live_instrument(vm);
+  } else if (vm.count("dataset") || vm.count("survey")) {
     std::optional<std::filesystem::path> si, survey;
     if (vm.count("dataset")) si = vm["dataset"].as<std::string>();
     if (vm.count("survey")) survey = vm["survey"].as<std::string>();
@@ -72,10 +83,12 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
     const auto [rows, cols] = parse_shape(vm["phantom-shape"].as<std::string>());
     truth = datasets::make_phantom(name, base.seed, rows, cols);
   }
-  dataset_label = truth.source;
-
-  std::unique_ptr<Instrument> instrument =
-      backends::make_simulated_instrument(std::move(truth), simulated_options(vm));
+  if (live) {
+    dataset_label = "live: " + instrument->describe().name;
+  } else {
+    dataset_label = truth.source;
+    instrument = backends::make_simulated_instrument(std::move(truth), simulated_options(vm));
+  }
   const InstrumentInfo info = instrument->describe();
 
   SessionConfig config = base;
@@ -86,7 +99,8 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
   Session session(*instrument, *strategy, config);
   const std::string out = vm["out"].as<std::string>();
   datasets::ResultsWriter writer(
-      out, datasets::ResultsProvenance{vm["profile"].as<std::string>(), dataset_label,
+      out, datasets::ResultsProvenance{live ? std::string("live") : vm["profile"].as<std::string>(),
+                                       dataset_label,
                                        command_line, AUTOSTEM_VERSION});
   session.add_sink(writer);
   const bool json = vm["json"].as<bool>();

@@ -4,6 +4,7 @@
 #include "cli.hpp"
 
 #include <autostem/config.hpp>
+#include <autostem/reconstruction/fista.hpp>
 
 #include <exception>
 #include <iostream>
@@ -22,8 +23,12 @@ const char* kUsage =
     "  bench      compare strategies: datasets/phantoms x strategies x seeds, in parallel;\n"
     "             summary.csv, summary.md, per-run HDF5 files and PNG plots\n"
     "  estimate   time and dose of a plan from an instrument timing profile, no ground truth\n"
+    "  reconstruct  full map (or spectrum image) from a run's sparse measurements: nearest,\n"
+    "             linear, biharmonic, tv, fista; writes HyperSpy .hspy\n"
     "  info       describe a data file: kind, shape with axis names, dtype, calibrations\n"
-    "  profiles   list the built-in timing profiles and their parameters\n";
+    "  profiles   list the built-in timing profiles and their parameters\n"
+    "  dm-server  serve a simulated microscope through the live DigitalMicrograph server\n"
+    "             (--fake): rehearse `run --backend dm` without a microscope\n";
 
 }  // namespace
 
@@ -40,15 +45,19 @@ int main(int argc, char** argv) {
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   const std::string sub = args[0];
+  // The FFTW-based "fista" reconstruction joins core's registry (cs strategy, reconstruct).
+  autostem::reconstruction::register_methods();
   args.erase(args.begin());
   try {
     if (sub == "run") return autostem::cli::cmd_run(args, command_line);
     if (sub == "estimate") return autostem::cli::cmd_estimate(args);
     if (sub == "info") return autostem::cli::cmd_info(args);
+    if (sub == "reconstruct") return autostem::cli::cmd_reconstruct(args);
     if (sub == "profiles") return autostem::cli::cmd_profiles(args);
     if (sub == "bench") return autostem::cli::cmd_bench(args);
+    if (sub == "dm-server") return autostem::cli::cmd_dm_server(args);
     std::cerr << "autostem: unknown subcommand '" << sub
-              << "'; valid: run, bench, estimate, info, profiles (autostem --help)\n";
+              << "'; valid: run, bench, estimate, reconstruct, info, profiles, dm-server (autostem --help)\n";
     return 2;
   } catch (const autostem::cli::UsageError& e) {
     std::cerr << "autostem " << sub << ": " << e.what() << " (autostem " << sub << " --help)\n";

@@ -1,0 +1,214 @@
+// autostem reconstruct: a full map (or spectrum image) from the sparse measurements of a run.
+
+#include "cli.hpp"
+
+#include <autostem/core/reconstruction.hpp>
+#include <autostem/core/scalarizer.hpp>
+#include <autostem/datasets/hspy.hpp>
+#include <autostem/datasets/npy.hpp>
+#include <autostem/datasets/results.hpp>
+#include <autostem/datasets/signal.hpp>
+#include <autostem/reconstruction/fista.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+
+namespace autostem::cli {
+
+namespace {
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+template <class T>
+std::vector<std::byte> as_bytes(const T* data, std::size_t n) {
+  std::vector<std::byte> b(n * sizeof(T));
+  std::memcpy(b.data(), data, b.size());
+  return b;
+}
+
+std::vector<AxisCalibration> spatial_axes(const SpatialCalibration& cal, std::size_t rows,
+                                          std::size_t cols) {
+  return {{"y", "nm", cal.origin_row_nm, cal.pixel_size_nm, rows, false},
+          {"x", "nm", cal.origin_col_nm, cal.pixel_size_nm, cols, false}};
+}
+
+void write_map(const std::filesystem::path& out, const datasets::Signal& s) {
+  if (out.extension() == ".npy") datasets::write_npy(out, s);
+  else datasets::write_hspy(out, s);
+}
+
+/// Samples (n, 3) from a .npy: row, col, value per line.
+void read_samples_npy(const std::filesystem::path& path, std::vector<Position>& pos,
+                      std::vector<double>& val) {
+  const datasets::Signal s = datasets::read_npy(path);
+  const auto shape = s.shape();
+  if (shape.size() != 2 || shape[1] != 3)
+    throw std::invalid_argument(path.string() + ": expected an (n, 3) array of row, col, value; got " +
+                                std::to_string(shape.size()) + "-D");
+  const auto v = s.to_double();
+  for (std::size_t i = 0; i < shape[0]; ++i) {
+    pos.push_back({v[3 * i], v[3 * i + 1]});
+    val.push_back(v[3 * i + 2]);
+  }
+}
+
+}  // namespace
+
+int cmd_reconstruct(const std::vector<std::string>& args) {
+  reconstruction::register_methods();
+  const std::string methods = joined(reconstruction_methods());
+  po::options_description o("autostem reconstruct options");
+  o.add_options()("help,h", "this help")
+      ("input", po::value<std::string>()->required(),
+       "results file of a run (HDF5), or an (n, 3) .npy of row, col, value samples")
+      ("method", po::value<std::string>()->default_value("biharmonic"),
+       ("reconstruction method: " + methods).c_str())
+      ("scalarizer", po::value<std::string>()->default_value("total"),
+       "what each spectrum becomes: total (sum of counts) or a scalarizer spec, e.g. "
+       "band_mean:LO:HI, edge:ONSET:WIDTH")
+      ("spectrum-image", po::bool_switch(),
+       "reconstruct the whole spectrum image (low rank: PCA + spatial method per component)")
+      ("components", po::value<std::size_t>()->default_value(8),
+       "principal components kept with --spectrum-image")
+      ("shape", po::value<std::string>(), "ROWSxCOLS of the map (required for .npy samples)")
+      ("positions", po::value<std::string>()->default_value("actual"),
+       "actual (the drifted probe position where the run recorded one) | requested")
+      ("noise", po::value<std::string>()->default_value("poisson"), "data weights: poisson | uniform")
+      ("tv-weight", po::value<double>()->default_value(ReconstructionOptions{}.tv_weight),
+       "tv regularisation weight")
+      ("fista-lambda", po::value<double>()->default_value(ReconstructionOptions{}.fista_lambda),
+       "fista λ relative to λ_max")
+      ("max-iterations", po::value<std::size_t>()->default_value(ReconstructionOptions{}.max_iterations),
+       "iteration limit of tv / fista")
+      ("tolerance", po::value<double>()->default_value(ReconstructionOptions{}.tolerance),
+       "stop tv / fista when the RMS change per iteration (values scaled to [0, 1]) is below")
+      ("out", po::value<std::string>()->required(),
+       "map or spectrum image to write: .hspy (HyperSpy) or .npy");
+  po::positional_options_description pos_opt;
+  pos_opt.add("input", 1);
+  po::variables_map vm;
+  if (parse(args, o, vm,
+            "usage: autostem reconstruct RUN.h5 --method NAME [--scalarizer total|SPEC]\n"
+            "                            [--spectrum-image [--components K]] --out MAP.hspy\n"
+            "       autostem reconstruct SAMPLES.npy --shape ROWSxCOLS --method NAME --out MAP.npy\n"
+            "Reconstructs the full map of a scalar of every measured spectrum (total counts by\n"
+            "default) on the survey grid from a run's sparse measurements, and writes it with the\n"
+            "survey's calibration (docs/compressed-sensing.md). Methods: " + methods + ".",
+            &pos_opt))
+    return 0;
+
+  ReconstructionOptions ro;
+  ro.method = vm["method"].as<std::string>();
+  ro.noise = vm["noise"].as<std::string>();
+  ro.tv_weight = vm["tv-weight"].as<double>();
+  ro.fista_lambda = vm["fista-lambda"].as<double>();
+  ro.max_iterations = vm["max-iterations"].as<std::size_t>();
+  ro.tolerance = vm["tolerance"].as<double>();
+  {
+    const auto names = reconstruction_methods();
+    if (std::find(names.begin(), names.end(), ro.method) == names.end())
+      throw UsageError("--method '" + ro.method + "' is not one of " + methods);
+  }
+  const std::string which = vm["positions"].as<std::string>();
+  if (which != "actual" && which != "requested")
+    throw UsageError("--positions '" + which + "' is not one of actual, requested");
+  const std::filesystem::path in = vm["input"].as<std::string>();
+  const std::filesystem::path out = vm["out"].as<std::string>();
+  const auto t0 = std::chrono::steady_clock::now();
+
+  if (datasets::detect_format(in) == datasets::FileFormat::npy) {
+    if (!vm.count("shape")) throw UsageError("--shape ROWSxCOLS is required with .npy samples");
+    if (vm["spectrum-image"].as<bool>())
+      throw UsageError("--spectrum-image needs a results file, not .npy samples");
+    const auto [rows, cols] = parse_shape(vm["shape"].as<std::string>());
+    std::vector<Position> pos;
+    std::vector<double> val;
+    read_samples_npy(in, pos, val);
+    ReconstructionReport rep;
+    const ImageArray map = reconstruct(pos, val, rows, cols, ro, &rep);
+    datasets::Signal s;
+    s.title = "reconstruction (" + ro.method + ")";
+    s.dtype = datasets::DType::float64;
+    s.axes = spatial_axes({}, rows, cols);
+    s.bytes = as_bytes(map.data(), static_cast<std::size_t>(map.size()));
+    write_map(out, s);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("%s: %zu samples → %zu×%zu map by %s (%zu iterations%s) in %.3f s → %s\n",
+                in.c_str(), pos.size(), rows, cols, ro.method.c_str(), rep.iterations,
+                rep.converged ? "" : ", iteration limit reached", secs, out.c_str());
+    return 0;
+  }
+
+  const datasets::RunRecord run = datasets::read_results(in);
+  if (run.measurements() == 0)
+    throw std::invalid_argument(in.string() + ": the run holds no measurements (no samples)");
+  const std::size_t rows = run.survey.image.rows(), cols = run.survey.image.cols();
+  std::vector<Position> pos(run.measurements());
+  for (std::size_t i = 0; i < pos.size(); ++i)
+    pos[i] = which == "actual" && is_finite(run.actual[i]) ? run.actual[i] : run.requested[i];
+  const SpatialCalibration& cal = run.survey.image.calibration;
+
+  if (vm["spectrum-image"].as<bool>()) {
+    LowRankOptions lo;
+    lo.components = vm["components"].as<std::size_t>();
+    lo.spatial = ro;
+    LowRankReport rep;
+    const SpectrumImage si =
+        reconstruct_spectrum_image(pos, run.signals, rows, cols, run.energy, lo, &rep);
+    datasets::Signal s;
+    s.title = "low-rank reconstruction (" + ro.method + ")";
+    s.signal_type = "EELS";
+    s.dtype = datasets::DType::float32;
+    s.axes = spatial_axes(cal, rows, cols);
+    s.axes[0].navigate = s.axes[1].navigate = true;
+    s.axes.push_back({"Energy loss", "eV", run.energy.offset_eV, run.energy.dispersion_eV,
+                      run.energy.channels, false});
+    s.bytes = as_bytes(si.data().data(), si.data().size());
+    write_map(out, s);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("%s: %zu spectra → %zu×%zu×%zu spectrum image, %zu components (%.4f of the variance), "
+                "score maps by %s, in %.2f s → %s\n",
+                in.c_str(), run.measurements(), rows, cols, run.energy.channels, rep.components,
+                rep.explained_variance_fraction, ro.method.c_str(), secs, out.c_str());
+    return 0;
+  }
+
+  const std::string spec = vm["scalarizer"].as<std::string>();
+  std::unique_ptr<Scalarizer> scal;
+  if (spec != "total") scal = make_scalarizer(spec, run.energy);
+  std::vector<double> val(run.measurements());
+  for (std::size_t i = 0; i < val.size(); ++i) {
+    if (scal) {
+      val[i] = scal->evaluate(run.signals[i]);
+    } else {
+      double t = 0.0;
+      for (float v : run.signals[i]) t += v;
+      val[i] = t;
+    }
+  }
+  ReconstructionReport rep;
+  const ImageArray map = reconstruct(pos, val, rows, cols, ro, &rep);
+  datasets::Signal s;
+  s.title = spec + " (" + ro.method + ")";
+  s.dtype = datasets::DType::float64;
+  s.axes = spatial_axes(cal, rows, cols);
+  s.bytes = as_bytes(map.data(), static_cast<std::size_t>(map.size()));
+  s.metadata["Signal.quantity"] = scal ? spec + " (" + scal->units() + ")" : "total counts";
+  s.metadata["Reconstruction.method"] = ro.method;
+  s.metadata["Reconstruction.source"] = in.string();
+  write_map(out, s);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%s: %zu spectra → %zu×%zu map of %s by %s (%zu iterations%s) in %.3f s → %s\n",
+              in.c_str(), run.measurements(), rows, cols, spec.c_str(), ro.method.c_str(),
+              rep.iterations, rep.converged ? "" : ", iteration limit reached", secs, out.c_str());
+  return 0;
+}
+
+}  // namespace autostem::cli
