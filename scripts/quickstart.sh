@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The newcomer's first command: install the Debian packages, build, and run the main job — a
-# simulated edge-free baseline experiment on the built-in nanowire phantom (grid of low-loss
-# spectra, remote timing profile of seed 002) — then print the summary and the results file.
+# The newcomer's first command: install the Debian packages, build, and run the main job — seed
+# 002's edge workflow replayed on the built-in nanowire phantom (GaAs wire with an Au cap,
+# low-loss EELS) in the simulated microscope with the paper's remote timing profile — then the
+# time the full 128×128 grid would have taken, for comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
 mkdir -p out
-./build/apps/autostem run --phantom nanowire --strategy random --budget-points 500 \
-  --profile rsi2024-remote --seed 1 --out out/quickstart.h5
+./build/apps/autostem run --phantom nanowire --strategy edge --profile rsi2024-remote --seed 1 \
+  --out out/quickstart_edge.h5
+echo
 ./build/apps/autostem estimate --profile rsi2024-remote --strategy grid --shape 128x128
-echo "results: out/quickstart.h5 (layout: docs/results-format.md)"
+echo
+echo "results: out/quickstart_edge.h5 (layout: docs/results-format.md; compare strategies with"
+echo "  build/apps/autostem bench --phantom nanowire --strategies grid,random,edge --seeds 10 --out out/bench)"
