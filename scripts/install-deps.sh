@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev
   gnuplot-nox
   python3 python3-numpy python3-h5py
+  libboost-dev libssl-dev pybind11-dev python3-dev python3-serpent
 )
 
 missing=()

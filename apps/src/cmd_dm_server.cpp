@@ -105,7 +105,8 @@ int cmd_dm_server(const std::vector<std::string>& args) {
         {"survey_bytes_per_pixel", 8},
         {"limits", {{"max_exposure_s", profile.max_exposure_s}, {"max_frame_bytes", 1 << 20}}}};
     std::ofstream(settings_path) << settings.dump(2) << "\n";
-    std::cerr << "autostem dm-server: settings written to " << settings_path << "\n";
+    std::cerr << "autostem dm-server: settings written to " << settings_path
+              << " (removed once read; pass --settings FILE to keep your own)\n";
   }
 
   const std::string pythonpath = std::string(AUTOSTEM_DM_FAKE_DIR) + ":" + AUTOSTEM_PYTHON_MODULE_DIR;
@@ -117,6 +118,7 @@ int cmd_dm_server(const std::vector<std::string>& args) {
                                    "--host", vm["host"].as<std::string>(),
                                    "--key-file", key_file};
   if (vm.count("port-file")) argv.insert(argv.end(), {"--port-file", vm["port-file"].as<std::string>()});
+  if (!vm.count("settings")) argv.push_back("--settings-is-temporary");
   if (vm.count("lifetime-s"))
     argv.insert(argv.end(), {"--lifetime-s", std::to_string(vm["lifetime-s"].as<double>())});
   std::vector<char*> cargv;

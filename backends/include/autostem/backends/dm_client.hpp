@@ -1,0 +1,106 @@
+#pragma once
+// The live DigitalMicrograph backend (DESIGN.md §8): an Instrument that drives a microscope
+// through the autostem server running inside Gatan DigitalMicrograph
+// (backends/dm/server/autostem_dm_server.py) over the authenticated binary protocol of
+// docs/live-protocol.md. Networking (Boost.Asio) and HMAC-SHA256 (OpenSSL) stay in the .cpp.
+//
+// Live semantics of the Instrument contract:
+//  - submit() queues; collect(true) performs the first queued acquisition (move beam, acquire a
+//    spectrum, read the beam position back, in one request) and returns it; collect(false)
+//    returns nothing, since nothing runs in the background;
+//  - elapse() is a no-op (real time has passed); now_s() is wall-clock seconds since connection;
+//  - Measurement::actual is the beam position read back from DigiScan, t_start_s / t_end_s are
+//    wall-clock times of the request and its answer;
+//  - every call has a timeout; a lost connection is re-established and the request repeated
+//    with the same acquisition id, which the server answers from its cache when it had already
+//    acquired it, so a point is never lost nor acquired twice;
+//  - the destructor blanks the beam (the server also blanks on disconnect and when idle).
+
+#include <autostem/core/instrument.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace autostem::backends {
+
+struct DmClientOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8765;
+  std::vector<std::uint8_t> key;        ///< shared key, ≥ 16 bytes (read_key_file)
+  double connect_timeout_s = 5.0;       ///< TCP connect + handshake
+  double call_timeout_s = 30.0;         ///< per request, on top of the exposure / survey time
+  int reconnect_attempts = 5;           ///< after a lost connection, before giving up
+  double reconnect_backoff_s = 0.25;    ///< first wait between attempts, doubled each time
+  std::size_t max_frame_bytes = std::size_t{512} << 20;  ///< largest answer accepted
+  std::string run_id;                   ///< identifies this run to the server; empty = random
+  unsigned binning = 1;                 ///< camera binning sent with every spectrum
+  /// Where connection events go ("connection lost …; reconnecting"); default: stderr.
+  std::function<void(const std::string&)> log;
+};
+
+/// Reads a key file: hex text (e.g. `openssl rand -hex 32`) or raw bytes, surrounding whitespace
+/// stripped. Throws std::runtime_error naming the file when it cannot be read, and
+/// std::invalid_argument when the key is shorter than 16 bytes.
+std::vector<std::uint8_t> read_key_file(const std::filesystem::path& path);
+
+/// What the client observed about the link, for reports and tests.
+struct DmLinkStats {
+  std::size_t requests = 0;
+  std::size_t reconnects = 0;     ///< connections re-established after a loss
+  std::size_t resumed = 0;        ///< acquisitions answered from the server's cache after a loss
+  double last_survey_server_s = 0.0;  ///< time the server spent in DM for the last survey
+};
+
+/// A refusal by the server (a limit, an invalid value, a failed authentication): not retried.
+class DmRefused : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class DmInstrument final : public Instrument {
+ public:
+  /// Connects, authenticates and reads the instrument description. Throws std::invalid_argument
+  /// on bad options (key shorter than 16 bytes, port 0), std::runtime_error when the server
+  /// cannot be reached within the timeouts, DmRefused when it refuses the key.
+  explicit DmInstrument(DmClientOptions options);
+  /// Blanks the beam and says goodbye (best effort, short timeout); never throws.
+  ~DmInstrument() override;
+  DmInstrument(const DmInstrument&) = delete;
+  DmInstrument& operator=(const DmInstrument&) = delete;
+
+  InstrumentInfo describe() const override;
+  /// Throws DmRefused when the server refuses the settings (dwell, detector, dose budget) and
+  /// std::runtime_error on a lost connection (a survey is not silently repeated).
+  Survey acquire_survey(const SurveySettings& settings) override;
+  /// Throws std::invalid_argument naming a non-finite or out-of-field position or an exposure
+  /// above max_exposure_s; nothing is queued then.
+  void submit(std::span<const Position> positions, const PointSettings& settings,
+              AcquisitionMode mode) override;
+  std::size_t in_flight() const override;
+  /// Throws DmRefused (limit reached) or std::runtime_error (connection lost for good); the
+  /// failed position stays queued, everything returned before is unaffected.
+  std::vector<Measurement> collect(bool wait) override;
+  void elapse(double seconds) override;
+  void blank() override;
+  double now_s() const override;
+  /// time: exposure + the mean overhead measured so far (50 ms before the first point);
+  /// electrons: the server's nominal probe current × exposure.
+  CostEstimate estimate_point(const PointSettings& settings, AcquisitionMode mode) const override;
+  double total_electrons() const override;
+
+  /// Beam position read back from DigiScan (survey pixel frame). Needs a survey first.
+  Position beam_position();
+  /// Sets the energy-filter offset (eV, within the server's limits) and returns the new one.
+  double set_energy_offset(double eV);
+  DmLinkStats link_stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace autostem::backends

@@ -1,0 +1,559 @@
+// EMD files through the HDF5 C API: Berkeley EMD 0.2 (groups with attribute emd_group_type = 1
+// holding "data" and "dim1"…"dimN") and Thermo Fisher Velox (/Data/<kind>/<id>/{Data, Metadata}
+// with JSON metadata stored as uint8 arrays).
+#include <autostem/datasets/formats.hpp>
+
+#include "byte_cursor.hpp"
+#include "formats_internal.hpp"
+#include "transpose.hpp"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cmath>
+#include <functional>
+#include <optional>
+
+namespace autostem::datasets {
+namespace detail {
+namespace {
+
+struct Hid {
+  hid_t id = -1;
+  herr_t (*close)(hid_t) = nullptr;
+  Hid() = default;
+  Hid(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  Hid(Hid&& o) noexcept : id(o.id), close(o.close) { o.id = -1; }
+  ~Hid() {
+    if (id >= 0 && close) close(id);
+  }
+  explicit operator bool() const { return id >= 0; }
+};
+
+// HDF5 prints its error stack to stderr by default; a reader reports through exceptions instead.
+class QuietHdf5 {
+ public:
+  QuietHdf5() {
+    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
+    if (!std::getenv("AUTOSTEM_HDF5_VERBOSE")) H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
+  ~QuietHdf5() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
+
+ private:
+  H5E_auto2_t func_ = nullptr;
+  void* data_ = nullptr;
+};
+
+[[noreturn]] void emd_error(const std::string& source, const std::string& where, const std::string& what) {
+  throw std::runtime_error(source + ": " + where + ": " + what);
+}
+
+bool link_exists(hid_t loc, const std::string& path) {
+  // Check each component so that a missing intermediate group is not an HDF5 error.
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const auto slash = path.find('/', start);
+    const std::string prefix = path.substr(0, slash);
+    if (!prefix.empty() && H5Lexists(loc, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return true;
+}
+
+std::optional<std::string> attr_string(hid_t obj, const char* name) {
+  if (H5Aexists(obj, name) <= 0) return std::nullopt;
+  Hid a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
+  if (!a) return std::nullopt;
+  Hid t(H5Aget_type(a.id), H5Tclose);
+  if (!t || H5Tget_class(t.id) != H5T_STRING) return std::nullopt;
+  Hid space(H5Aget_space(a.id), H5Sclose);
+  if (H5Sget_simple_extent_npoints(space.id) != 1) return std::nullopt;
+  if (H5Tis_variable_str(t.id) > 0) {
+    Hid mt(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mt.id, H5T_VARIABLE);
+    char* s = nullptr;
+    if (H5Aread(a.id, mt.id, &s) < 0 || !s) return std::nullopt;
+    std::string out(s);
+    H5free_memory(s);
+    return out;
+  }
+  const std::size_t n = H5Tget_size(t.id);
+  if (n == 0 || n > (1u << 20)) return std::nullopt;
+  std::string out(n, '\0');
+  Hid mt(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(mt.id, n);
+  if (H5Aread(a.id, mt.id, out.data()) < 0) return std::nullopt;
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+std::optional<double> attr_number(hid_t obj, const char* name) {
+  if (H5Aexists(obj, name) <= 0) return std::nullopt;
+  Hid a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
+  if (!a) return std::nullopt;
+  Hid t(H5Aget_type(a.id), H5Tclose);
+  const auto cls = H5Tget_class(t.id);
+  if (cls != H5T_INTEGER && cls != H5T_FLOAT) return std::nullopt;
+  Hid space(H5Aget_space(a.id), H5Sclose);
+  if (H5Sget_simple_extent_npoints(space.id) != 1) return std::nullopt;
+  double v = 0;
+  if (H5Aread(a.id, H5T_NATIVE_DOUBLE, &v) < 0) return std::nullopt;
+  return v;
+}
+
+struct MemType {
+  DType dtype;
+  hid_t mem;  // a predefined native type, or a compound we own
+  bool owned = false;
+};
+
+std::optional<MemType> memory_type(hid_t file_type) {
+  const auto cls = H5Tget_class(file_type);
+  const std::size_t size = H5Tget_size(file_type);
+  if (cls == H5T_INTEGER) {
+    const bool sign = H5Tget_sign(file_type) == H5T_SGN_2;
+    switch (size) {
+      case 1: return MemType{sign ? DType::int8 : DType::uint8, sign ? H5T_NATIVE_INT8 : H5T_NATIVE_UINT8};
+      case 2: return MemType{sign ? DType::int16 : DType::uint16, sign ? H5T_NATIVE_INT16 : H5T_NATIVE_UINT16};
+      case 4: return MemType{sign ? DType::int32 : DType::uint32, sign ? H5T_NATIVE_INT32 : H5T_NATIVE_UINT32};
+      case 8: return MemType{sign ? DType::int64 : DType::uint64, sign ? H5T_NATIVE_INT64 : H5T_NATIVE_UINT64};
+      default: return std::nullopt;
+    }
+  }
+  if (cls == H5T_FLOAT) {
+    if (size <= 4) return MemType{DType::float32, H5T_NATIVE_FLOAT};
+    if (size == 8) return MemType{DType::float64, H5T_NATIVE_DOUBLE};
+    return std::nullopt;
+  }
+  if (cls == H5T_ENUM && size == 1) return MemType{DType::boolean, H5T_NATIVE_UINT8};
+  if (cls == H5T_COMPOUND && H5Tget_nmembers(file_type) == 2) {
+    Hid m0(H5Tget_member_type(file_type, 0), H5Tclose), m1(H5Tget_member_type(file_type, 1), H5Tclose);
+    if (H5Tget_class(m0.id) != H5T_FLOAT || H5Tget_class(m1.id) != H5T_FLOAT) return std::nullopt;
+    const std::size_t s = H5Tget_size(m0.id);
+    if (s != H5Tget_size(m1.id) || (s != 4 && s != 8)) return std::nullopt;
+    char* n0 = H5Tget_member_name(file_type, 0);
+    char* n1 = H5Tget_member_name(file_type, 1);
+    const hid_t ct = H5Tcreate(H5T_COMPOUND, 2 * s);
+    H5Tinsert(ct, n0, 0, s == 4 ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE);
+    H5Tinsert(ct, n1, s, s == 4 ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE);
+    H5free_memory(n0);
+    H5free_memory(n1);
+    return MemType{s == 4 ? DType::complex64 : DType::complex128, ct, true};
+  }
+  return std::nullopt;
+}
+
+// Reads a whole dataset, keeping its dtype. The declared size is checked against what the file
+// stores (compression rarely exceeds 1000:1) before anything is allocated.
+Signal read_dataset(hid_t file, const std::string& path, const std::string& source) {
+  Hid d(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!d) emd_error(source, path, "cannot open dataset");
+  Hid t(H5Dget_type(d.id), H5Tclose);
+  auto mt = memory_type(t.id);
+  if (!mt) emd_error(source, path, "unsupported HDF5 data type (expected integer, float, bool or complex)");
+  Hid owned_mem(mt->owned ? mt->mem : -1, H5Tclose);
+  Hid space(H5Dget_space(d.id), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.id);
+  if (rank < 0 || rank > 32) emd_error(source, path, "invalid dataspace rank");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+  const std::size_t es = dtype_size(mt->dtype);
+  std::uint64_t n = 1;
+  for (auto v : dims) {
+    if (v == 0) emd_error(source, path, "dataset has an empty dimension");
+    if (n > (std::uint64_t{1} << 40) / v) emd_error(source, path, "dataset declares more than 2^40 elements");
+    n *= v;
+  }
+  const std::uint64_t storage = H5Dget_storage_size(d.id);
+  const std::uint64_t allowed = std::max<std::uint64_t>(storage * 1000, std::uint64_t{64} << 20);
+  if (n * es > allowed)
+    emd_error(source, path, "dataset declares " + std::to_string(n * es) + " bytes but stores only " +
+                                std::to_string(storage) + " (corrupt or hostile file)");
+  Signal s;
+  s.dtype = mt->dtype;
+  s.title = path;
+  resize_for_overwrite_large(s.bytes, static_cast<std::size_t>(n * es));
+  if (H5Dread(d.id, mt->mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, s.bytes.data()) < 0)
+    emd_error(source, path, "reading the data failed (corrupt file?)");
+  for (int i = 0; i < rank; ++i) {
+    AxisCalibration a;
+    a.size = static_cast<std::size_t>(dims[static_cast<std::size_t>(i)]);
+    a.name = "dim" + std::to_string(i + 1);
+    s.axes.push_back(a);
+  }
+  return s;
+}
+
+// Berkeley dimK: a 1-D vector of axis values; offset = first, scale = second − first.
+void calibrate_berkeley_axis(hid_t file, const std::string& group, std::size_t k, AxisCalibration& axis,
+                             const std::string& source) {
+  const std::string path = group + "/dim" + std::to_string(k + 1);
+  if (!link_exists(file, path)) return;
+  Hid d(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!d) return;
+  if (auto n = attr_string(d.id, "name")) axis.name = *n;
+  if (auto u = attr_string(d.id, "units")) axis.units = *u;
+  Hid space(H5Dget_space(d.id), H5Sclose);
+  const hssize_t npts = H5Sget_simple_extent_npoints(space.id);
+  if (npts < 1 || H5Sget_simple_extent_ndims(space.id) != 1) return;
+  Hid t(H5Dget_type(d.id), H5Tclose);
+  const auto cls = H5Tget_class(t.id);
+  if (cls != H5T_INTEGER && cls != H5T_FLOAT) return;
+  const hsize_t count = std::min<hsize_t>(static_cast<hsize_t>(npts), 2);
+  double v[2] = {0, 0};
+  const hsize_t start = 0;
+  Hid mspace(H5Screate_simple(1, &count, nullptr), H5Sclose);
+  H5Sselect_hyperslab(space.id, H5S_SELECT_SET, &start, nullptr, &count, nullptr);
+  if (H5Dread(d.id, H5T_NATIVE_DOUBLE, mspace.id, space.id, H5P_DEFAULT, v) < 0)
+    emd_error(source, path, "cannot read the axis values");
+  axis.offset = v[0];
+  if (count == 2 && std::isfinite(v[1] - v[0])) axis.scale = v[1] - v[0];
+}
+
+// Collects groups carrying emd_group_type = 1, depth-first in name order.
+void find_berkeley_groups(hid_t file, const std::string& path, int depth, std::vector<std::string>& out,
+                          std::size_t& visited) {
+  if (depth > 32 || ++visited > 100000) return;
+  Hid g(H5Gopen2(file, path.c_str(), H5P_DEFAULT), H5Gclose);
+  if (!g) return;
+  if (auto t = attr_number(g.id, "emd_group_type"); t && *t == 1) out.push_back(path);
+  H5G_info_t info{};
+  if (H5Gget_info(g.id, &info) < 0) return;
+  for (hsize_t i = 0; i < info.nlinks && i < 100000; ++i) {
+    char name[1024];
+    const ssize_t len = H5Lget_name_by_idx(g.id, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
+    if (len <= 0 || static_cast<std::size_t>(len) >= sizeof name) continue;
+    H5L_info_t li{};
+    if (H5Lget_info(g.id, name, &li, H5P_DEFAULT) < 0 || li.type != H5L_TYPE_HARD) continue;
+    H5O_info_t oi{};
+    if (H5Oget_info_by_name(g.id, name, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_GROUP) continue;
+    find_berkeley_groups(file, (path == "/" ? "" : path) + "/" + name, depth + 1, out, visited);
+  }
+}
+
+std::vector<std::string> child_names(hid_t file, const std::string& path) {
+  std::vector<std::string> out;
+  if (!link_exists(file, path)) return out;
+  Hid g(H5Gopen2(file, path.c_str(), H5P_DEFAULT), H5Gclose);
+  if (!g) return out;
+  H5G_info_t info{};
+  if (H5Gget_info(g.id, &info) < 0) return out;
+  for (hsize_t i = 0; i < info.nlinks && i < 10000; ++i) {
+    char name[1024];
+    const ssize_t len = H5Lget_name_by_idx(g.id, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
+    if (len > 0 && static_cast<std::size_t>(len) < sizeof name) out.emplace_back(name);
+  }
+  return out;
+}
+
+// ---- a small JSON reader for Velox metadata: flattens to "A.B.C" → scalar text -------------
+class JsonFlattener {
+ public:
+  JsonFlattener(std::string_view text, std::map<std::string, std::string>& out) : s_(text), out_(out) {}
+  bool run() {
+    skip_ws();
+    if (!value("", 0)) return false;
+    return true;
+  }
+
+ private:
+  std::string_view s_;
+  std::size_t i_ = 0;
+  std::map<std::string, std::string>& out_;
+
+  void skip_ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t')) ++i_;
+  }
+  bool string(std::string& out) {
+    if (i_ >= s_.size() || s_[i_] != '"') return false;
+    ++i_;
+    while (i_ < s_.size() && s_[i_] != '"') {
+      if (s_[i_] == '\\' && i_ + 1 < s_.size()) {
+        const char e = s_[++i_];
+        switch (e) {
+          case 'n': out += '\n'; break;
+          case 't': out += '\t'; break;
+          case 'r': out += '\r'; break;
+          case 'b': out += '\b'; break;
+          case 'f': out += '\f'; break;
+          case 'u': {
+            if (i_ + 4 >= s_.size()) return false;
+            unsigned cp = 0;
+            for (int k = 1; k <= 4; ++k) {
+              const char h = s_[i_ + static_cast<std::size_t>(k)];
+              cp = cp * 16 + static_cast<unsigned>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+            }
+            i_ += 4;
+            if (cp < 0x80) out += static_cast<char>(cp);
+            else if (cp < 0x800) { out += static_cast<char>(0xC0 | (cp >> 6)); out += static_cast<char>(0x80 | (cp & 0x3F)); }
+            else { out += static_cast<char>(0xE0 | (cp >> 12)); out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)); out += static_cast<char>(0x80 | (cp & 0x3F)); }
+            break;
+          }
+          default: out += e;
+        }
+        ++i_;
+      } else {
+        out += s_[i_++];
+      }
+    }
+    if (i_ >= s_.size()) return false;
+    ++i_;
+    return true;
+  }
+  bool value(const std::string& key, int depth) {
+    if (depth > 64 || out_.size() > 100000) return false;
+    skip_ws();
+    if (i_ >= s_.size()) return false;
+    const char c = s_[i_];
+    if (c == '{' || c == '[') {
+      const bool obj = c == '{';
+      ++i_;
+      skip_ws();
+      const char close = obj ? '}' : ']';
+      if (i_ < s_.size() && s_[i_] == close) {
+        ++i_;
+        return true;
+      }
+      for (std::size_t idx = 0;; ++idx) {
+        skip_ws();
+        std::string k;
+        if (obj) {
+          if (!string(k)) return false;
+          skip_ws();
+          if (i_ >= s_.size() || s_[i_] != ':') return false;
+          ++i_;
+        } else {
+          k = std::to_string(idx);
+        }
+        if (!value(key.empty() ? k : key + "." + k, depth + 1)) return false;
+        skip_ws();
+        if (i_ < s_.size() && s_[i_] == ',') {
+          ++i_;
+          continue;
+        }
+        if (i_ < s_.size() && s_[i_] == close) {
+          ++i_;
+          return true;
+        }
+        return false;
+      }
+    }
+    if (c == '"') {
+      std::string v;
+      if (!string(v)) return false;
+      out_[key] = v;
+      return true;
+    }
+    const std::size_t start = i_;
+    while (i_ < s_.size() && s_[i_] != ',' && s_[i_] != '}' && s_[i_] != ']' && !std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
+    if (i_ == start) return false;
+    out_[key] = std::string(s_.substr(start, i_ - start));
+    return true;
+  }
+};
+
+// Velox stores JSON as a (length, frames) uint8 array, NUL-padded; frame 0's column is used.
+std::map<std::string, std::string> velox_json(hid_t file, const std::string& path, const std::string& source) {
+  std::map<std::string, std::string> out;
+  if (!link_exists(file, path)) return out;
+  Signal raw = read_dataset(file, path, source);
+  if (raw.dtype != DType::uint8 && raw.dtype != DType::int8) return out;
+  const std::size_t len = raw.axes.empty() ? 0 : raw.axes[0].size;
+  const std::size_t cols = raw.axes.size() > 1 ? raw.size() / std::max<std::size_t>(len, 1) : 1;
+  std::string text;
+  text.reserve(len);
+  for (std::size_t r = 0; r < len; ++r) {
+    const char ch = static_cast<char>(raw.bytes[r * cols]);
+    if (ch == '\0') break;
+    text += ch;
+  }
+  JsonFlattener(text, out).run();  // partial metadata is kept even if the JSON is cut short
+  return out;
+}
+
+double number_or(const std::map<std::string, std::string>& m, const std::string& key, double fallback) {
+  const auto it = m.find(key);
+  if (it == m.end()) return fallback;
+  char* end = nullptr;
+  const double v = std::strtod(it->second.c_str(), &end);
+  return end != it->second.c_str() && std::isfinite(v) ? v : fallback;
+}
+
+std::string text_or(const std::map<std::string, std::string>& m, const std::string& key, std::string fallback = {}) {
+  const auto it = m.find(key);
+  return it == m.end() ? fallback : it->second;
+}
+
+void add_metadata(Signal& s, const std::map<std::string, std::string>& meta) {
+  std::size_t budget = 4096;
+  for (const auto& [k, v] : meta) {
+    if (budget-- == 0) break;
+    s.metadata["Velox." + k] = v;
+  }
+}
+
+// Energy calibration of the detector named in BinaryResult.Detector: Detectors.*.OffsetEnergy
+// and .Dispersion (eV).
+void velox_energy_axis(const std::map<std::string, std::string>& meta, AxisCalibration& axis) {
+  const std::string det = text_or(meta, "BinaryResult.Detector");
+  for (const auto& [k, v] : meta) {
+    if (k.rfind("Detectors.", 0) != 0 || k.size() < 13 || k.substr(k.size() - 13) != ".DetectorName") continue;
+    if (!det.empty() && v.find(det) == std::string::npos && det.find(v) == std::string::npos) continue;
+    const std::string base = k.substr(0, k.size() - 13);
+    axis.offset = number_or(meta, base + ".OffsetEnergy", 0.0);
+    axis.scale = number_or(meta, base + ".Dispersion", 1.0);
+    break;
+  }
+  axis.units = "eV";
+  axis.name = "Energy";
+}
+
+void velox_xy(const std::map<std::string, std::string>& meta, AxisCalibration& y, AxisCalibration& x) {
+  x.scale = number_or(meta, "BinaryResult.PixelSize.width", 1.0);
+  y.scale = number_or(meta, "BinaryResult.PixelSize.height", 1.0);
+  x.offset = number_or(meta, "BinaryResult.Offset.x", 0.0);
+  y.offset = number_or(meta, "BinaryResult.Offset.y", 0.0);
+  x.units = text_or(meta, "BinaryResult.PixelUnitX");
+  y.units = text_or(meta, "BinaryResult.PixelUnitY");
+  x.name = "x";
+  y.name = "y";
+}
+
+std::vector<Signal> read_velox(hid_t file, const std::string& source) {
+  std::vector<Signal> out;
+  std::vector<std::string> skipped;
+  for (const auto& id : child_names(file, "/Data/Image")) {
+    const std::string base = "/Data/Image/" + id;
+    Signal s = read_dataset(file, base + "/Data", source);
+    const auto meta = velox_json(file, base + "/Metadata", source);
+    if (s.axes.size() != 3) emd_error(source, base + "/Data", "expected (y, x, frames)");
+    const std::size_t ny = s.axes[0].size, nx = s.axes[1].size, nf = s.axes[2].size;
+    AxisCalibration y, x;
+    y.size = ny;
+    x.size = nx;
+    velox_xy(meta, y, x);
+    if (nf == 1) {
+      s.axes = {y, x};
+    } else {
+      s.bytes = transpose_first_to_last(s.bytes, ny * nx, nf, dtype_size(s.dtype));
+      AxisCalibration f;
+      f.name = "frame";
+      f.size = nf;
+      f.navigate = true;
+      s.axes = {f, y, x};
+    }
+    s.title = text_or(meta, "BinaryResult.Detector", id);
+    add_metadata(s, meta);
+    out.push_back(std::move(s));
+  }
+  for (const char* kind : {"Spectrum", "SpectrumImage"}) {
+    for (const auto& id : child_names(file, std::string("/Data/") + kind)) {
+      const std::string base = std::string("/Data/") + kind + "/" + id;
+      Signal s = read_dataset(file, base + "/Data", source);
+      const auto meta = velox_json(file, base + "/Metadata", source);
+      // Drop trailing length-1 frame axes: (channels, 1) → (channels).
+      while (s.axes.size() > 1 && s.axes.back().size == 1) s.axes.pop_back();
+      AxisCalibration e;
+      e.size = s.axes.back().size;
+      velox_energy_axis(meta, e);
+      if (s.axes.size() == 1) {
+        s.axes = {e};
+      } else if (s.axes.size() == 3) {
+        AxisCalibration y, x;
+        y.size = s.axes[0].size;
+        x.size = s.axes[1].size;
+        velox_xy(meta, y, x);
+        y.navigate = x.navigate = true;
+        s.axes = {y, x, e};
+      } else {
+        skipped.push_back(base + " (unexpected rank)");
+        continue;
+      }
+      s.signal_type = "EDS";
+      s.title = text_or(meta, "BinaryResult.Detector", id);
+      add_metadata(s, meta);
+      out.push_back(std::move(s));
+    }
+  }
+  for (const auto& id : child_names(file, "/Data/SpectrumStream")) skipped.push_back("/Data/SpectrumStream/" + id);
+  if (out.empty())
+    emd_error(source, "/Data", skipped.empty() ? "Velox file without images or spectra"
+                                                : "only spectrum streams, which this reader does not decode");
+  std::string note;
+  for (const auto& sk : skipped) note += (note.empty() ? "" : ", ") + sk;
+  if (!note.empty()) out.front().metadata["autostem.skipped"] = note + " (spectrum streams are not decoded)";
+  return out;
+}
+
+// Whether a dataset holds numbers the reader can keep (EMD files also carry text/opaque headers
+// in data groups, e.g. Merlin's binary_hdr).
+bool numeric_dataset(hid_t file, const std::string& path) {
+  Hid d(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!d) return false;
+  Hid t(H5Dget_type(d.id), H5Tclose);
+  auto mt = memory_type(t.id);
+  if (mt && mt->owned) H5Tclose(mt->mem);
+  return mt.has_value();
+}
+
+std::vector<Signal> read_berkeley(hid_t file, const std::vector<std::string>& groups, const std::string& source) {
+  std::vector<Signal> out;
+  std::string skipped;
+  for (const auto& g : groups) {
+    const std::string data = g + "/data";
+    if (!link_exists(file, data)) emd_error(source, g, "EMD data group without a 'data' dataset");
+    if (!numeric_dataset(file, data)) {
+      skipped += (skipped.empty() ? "" : ", ") + data;
+      continue;
+    }
+    Signal s = read_dataset(file, data, source);
+    for (std::size_t k = 0; k < s.axes.size(); ++k) calibrate_berkeley_axis(file, g, k, s.axes[k], source);
+    s.title = g.substr(g.rfind('/') + 1);
+    s.metadata["EMD.group"] = g;
+    out.push_back(std::move(s));
+  }
+  if (out.empty()) emd_error(source, groups.front(), "no EMD data group holds numeric data");
+  if (!skipped.empty()) out.front().metadata["autostem.skipped"] = skipped + " (not numeric)";
+  return out;
+}
+
+std::vector<Signal> read_emd_file(hid_t file, const std::string& source) {
+  std::vector<std::string> groups;
+  std::size_t visited = 0;
+  find_berkeley_groups(file, "/", 0, groups, visited);
+  if (!groups.empty()) return read_berkeley(file, groups, source);
+  if (link_exists(file, "/Data")) return read_velox(file, source);
+  emd_error(source, "/", "neither Berkeley EMD groups (emd_group_type = 1) nor a Velox /Data group");
+}
+
+}  // namespace
+
+std::vector<Signal> read_emd_bytes(std::span<const std::byte> bytes, const std::string& source) {
+  QuietHdf5 quiet;
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), "\x89HDF\r\n\x1a\n", 8) != 0)
+    emd_error(source, "header", "not an HDF5 file (missing the HDF5 signature at byte 0)");
+  Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_fapl_core(fapl.id, 1 << 16, 0);
+  if (H5Pset_file_image(fapl.id, const_cast<std::byte*>(bytes.data()), bytes.size()) < 0)
+    emd_error(source, "header", "HDF5 refused the file image");
+  // The core driver refuses a file image whose name exists on disk, so the image gets a name
+  // that cannot; `source` only labels messages.
+  Hid file(H5Fopen("/nonexistent/autostem-emd-file-image", H5F_ACC_RDONLY, fapl.id), H5Fclose);
+  if (!file) emd_error(source, "header", "HDF5 cannot open the file image (corrupt?)");
+  return read_emd_file(file.id, source);
+}
+
+}  // namespace detail
+
+std::vector<Signal> read_emd(const std::filesystem::path& path) {
+  detail::QuietHdf5 quiet;
+  detail::Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file) throw std::runtime_error(path.string() + ": HDF5 cannot open the file (missing or not HDF5)");
+  return detail::read_emd_file(file.id, path.string());
+}
+
+}  // namespace autostem::datasets

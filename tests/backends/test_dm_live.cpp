@@ -1,0 +1,286 @@
+// The live DigitalMicrograph backend end to end: the real server script under python3 with the
+// fake DigitalMicrograph module (the simulator behind it) on loopback, driven by DmInstrument
+// through the same Session as a simulated run.
+//
+// Interchangeability: with the same seed, a run through the server yields exactly the positions
+// and signals of an in-process simulated run. Why exactly: the fake builds the same
+// SimulatedInstrument (same ground truth, profile, seed); the server sends positions as JSON
+// doubles (shortest round-trip text both ways), the fake's DigiScan frame maps pixels to DigiScan
+// units by a power-of-two spacing with zero offset (exact), the survey travels as float64, the
+// spectra as float32 (what the simulator produces), and the spectra are acquired one at a time
+// in the same order, so every random stream is drawn in the same order. Drift is zero in the
+// default simulated options, so the live clock (which does not see strategy compute) does not
+// change where the probe lands.
+
+#include "dm_test_server.hpp"
+
+#include <autostem/backends/dm_client.hpp>
+#include <autostem/backends/simulated.hpp>
+#include <autostem/core/session.hpp>
+#include <autostem/datasets/phantoms.hpp>
+#include <autostem/datasets/results.hpp>
+#include <autostem/strategies/registry.hpp>
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <functional>
+
+namespace autostem {
+namespace {
+
+using testing::DmServerProcess;
+using testing::DroppingProxy;
+
+constexpr std::size_t kRows = 32, kCols = 32;
+constexpr std::uint64_t kSeed = 11;
+
+nlohmann::json fake_config() {
+  return {{"phantom", "nanowire"}, {"rows", kRows}, {"cols", kCols}, {"seed", kSeed},
+          {"profile", "rsi2024-remote"}, {"noise", true}};
+}
+
+class Recorder final : public MeasurementSink {
+ public:
+  std::vector<Measurement> ms;
+  Survey survey;
+  RunSummary summary;
+  bool ended = false;
+  std::function<void(std::size_t)> after_each;
+  void on_begin(const RunInfo&, const Survey& s) override { survey = s; }
+  void on_measurement(const Measurement& m) override {
+    ms.push_back(m);
+    if (after_each) after_each(ms.size());
+  }
+  void on_end(const RunSummary& s, const std::optional<Image>&) override {
+    summary = s;
+    ended = true;
+  }
+};
+
+SessionConfig session_config(std::size_t points) {
+  SessionConfig c;
+  c.seed = kSeed;
+  c.budget.max_points = points;
+  c.point.exposure_s = 0.05;
+  c.survey.dwell_s = 1e-5;
+  c.mode = AcquisitionMode::point;
+  c.compute.kind = ComputeTiming::Kind::fixed;
+  c.compute.value = 0.0;
+  return c;
+}
+
+Parameters params_for(const std::string& strategy) {
+  if (strategy == "grid") return {{"step", "3"}};
+  return {};
+}
+
+Recorder run_simulated(const std::string& strategy, std::size_t points) {
+  backends::SimulatedOptions o;
+  o.profile = "rsi2024-remote";
+  o.seed = kSeed;
+  auto inst = backends::make_simulated_instrument(datasets::make_phantom("nanowire", kSeed, kRows, kCols), o);
+  auto strat = strategies::make_strategy(strategy, params_for(strategy));
+  Recorder rec;
+  Session s(*inst, *strat, session_config(points));
+  s.add_sink(rec);
+  s.run();
+  return rec;
+}
+
+backends::DmClientOptions client_options(std::uint16_t port) {
+  backends::DmClientOptions o;
+  o.port = port;
+  o.key = testing::test_key();
+  o.connect_timeout_s = 10.0;
+  o.call_timeout_s = 10.0;
+  o.log = [](const std::string&) {};
+  return o;
+}
+
+class LiveVsSimulated : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LiveVsSimulated, SamePositionsAndSignalsForTheSameSeed) {
+  const std::string strategy = GetParam();
+  const std::size_t points = 40;
+  const Recorder sim = run_simulated(strategy, points);
+
+  DmServerProcess server(fake_config(), kRows, kCols);
+  Recorder live;
+  {
+    backends::DmInstrument inst(client_options(server.port()));
+    const InstrumentInfo info = inst.describe();
+    EXPECT_EQ(info.field_rows, kRows);
+    EXPECT_EQ(info.field_cols, kCols);
+    auto strat = strategies::make_strategy(strategy, params_for(strategy));
+    Session s(inst, *strat, session_config(points));
+    s.add_sink(live);
+    const RunSummary summary = s.run();
+    EXPECT_EQ(summary.stop_reason, sim.summary.stop_reason);
+    EXPECT_EQ(inst.link_stats().reconnects, 0u);
+  }
+  ASSERT_TRUE(sim.survey.image.data.isApprox(live.survey.image.data, 0.0))
+      << "the survey differs between the simulated and the live run";
+  ASSERT_GT(sim.ms.size(), 0u);
+  ASSERT_EQ(live.ms.size(), sim.ms.size());
+  for (std::size_t i = 0; i < sim.ms.size(); ++i) {
+    SCOPED_TRACE("measurement " + std::to_string(i));
+    EXPECT_EQ(live.ms[i].requested, sim.ms[i].requested);
+    EXPECT_EQ(live.ms[i].actual, sim.ms[i].actual);
+    ASSERT_EQ(live.ms[i].signal, sim.ms[i].signal);
+    EXPECT_LE(live.ms[i].t_start_s, live.ms[i].t_end_s);
+    if (i) {
+      EXPECT_GE(live.ms[i].t_start_s, live.ms[i - 1].t_end_s);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Strategies, LiveVsSimulated, ::testing::Values("grid", "random", "edge"));
+
+TEST(DmLive, WrongKeyIsRefusedAndServerKeepsServing) {
+  DmServerProcess server(fake_config(), kRows, kCols);
+  auto o = client_options(server.port());
+  o.key.assign(32, 0x55);
+  try {
+    backends::DmInstrument inst(o);
+    FAIL() << "a wrong key was accepted";
+  } catch (const backends::DmRefused& e) {
+    EXPECT_NE(std::string(e.what()).find("authentication"), std::string::npos) << e.what();
+  }
+  backends::DmInstrument ok(client_options(server.port()));
+  EXPECT_EQ(ok.describe().field_rows, kRows);
+}
+
+TEST(DmLive, ExposureAboveTheServerLimitIsRefusedBeforeSending) {
+  DmServerProcess server(fake_config(), kRows, kCols, {{"limits", {{"max_exposure_s", 0.5}}}});
+  backends::DmInstrument inst(client_options(server.port()));
+  EXPECT_EQ(inst.describe().max_exposure_s, 0.5);
+  const Position p{1, 1};
+  PointSettings s;
+  s.exposure_s = 0.6;
+  EXPECT_THROW(inst.submit(std::span(&p, 1), s, AcquisitionMode::point), std::invalid_argument);
+  EXPECT_EQ(inst.in_flight(), 0u);
+}
+
+TEST(DmLive, DoseBudgetExhaustedEndsTheRunWithEveryMeasurementKept) {
+  // Room for the survey (32x32 x 10 us x 30 pA) and 5 spectra of 0.05 s, not a 6th.
+  const double area_A2 = double(kRows * kCols) * 6.0 * 6.0 * 100.0;
+  const double e_survey = electrons(30.0, 1e-5 * double(kRows * kCols));
+  const double e_point = electrons(30.0, 0.05);
+  const double limit = (e_survey + 5.5 * e_point) / area_A2;
+  DmServerProcess server(fake_config(), kRows, kCols,
+                         {{"limits", {{"max_dose_e_per_A2_per_session", limit}}}});
+  backends::DmInstrument inst(client_options(server.port()));
+  auto strat = strategies::make_strategy("random");
+  Recorder rec;
+  Session s(inst, *strat, session_config(20));
+  s.add_sink(rec);
+  try {
+    s.run();
+    FAIL() << "the server's dose limit did not stop the run";
+  } catch (const SessionError& e) {
+    EXPECT_NE(std::string(e.what()).find("dose budget exhausted"), std::string::npos) << e.what();
+    EXPECT_EQ(e.summary.measurements, 5u);
+  }
+  EXPECT_EQ(rec.ms.size(), 5u);
+  EXPECT_TRUE(rec.ended);
+}
+
+TEST(DmLive, ConnectionDroppedThenRestoredNeitherLosesNorRepeatsAPoint) {
+  const std::size_t points = 12;
+  const Recorder sim = run_simulated("random", points);
+  DmServerProcess server(fake_config(), kRows, kCols);
+  // Server frames: 1 hello, 2 handshake, 3 info, 4 survey, then acquire (5), blank (6),
+  // acquire (7), blank (8), acquire (9): the answer to the 3rd spectrum is lost after the
+  // server acquired it.
+  DroppingProxy proxy(server.port(), 9);
+  Recorder live;
+  backends::DmLinkStats stats;
+  {
+    backends::DmInstrument inst(client_options(proxy.port()));
+    auto strat = strategies::make_strategy("random");
+    Session s(inst, *strat, session_config(points));
+    s.add_sink(live);
+    s.run();
+    stats = inst.link_stats();
+  }
+  EXPECT_EQ(proxy.drops(), 1);
+  EXPECT_EQ(stats.reconnects, 1u);
+  EXPECT_EQ(stats.resumed, 1u);
+  // Identical to the uninterrupted simulated run: had the point been acquired twice, every later
+  // signal would differ (the fake's noise stream would be one spectrum ahead).
+  ASSERT_EQ(live.ms.size(), sim.ms.size());
+  for (std::size_t i = 0; i < sim.ms.size(); ++i) {
+    EXPECT_EQ(live.ms[i].requested, sim.ms[i].requested) << i;
+    EXPECT_EQ(live.ms[i].signal, sim.ms[i].signal) << i;
+  }
+}
+
+TEST(DmLive, ServerKilledMidRunIsReportedAndTheResultsFileHoldsEveryMeasurement) {
+  DmServerProcess server(fake_config(), kRows, kCols);
+  auto o = client_options(server.port());
+  o.reconnect_attempts = 2;
+  o.reconnect_backoff_s = 0.05;
+  o.connect_timeout_s = 1.0;
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("autostem-dm-killed-" + std::to_string(::getpid()) + ".h5");
+  std::size_t written = 0;
+  {
+    backends::DmInstrument inst(o);
+    auto strat = strategies::make_strategy("random");
+    datasets::ResultsWriter writer(path, datasets::ResultsProvenance{"live", "live: test", "test", ""});
+    Recorder rec;
+    rec.after_each = [&](std::size_t n) {
+      if (n == 6) server.kill_now();
+    };
+    Session s(inst, *strat, session_config(30));
+    s.add_sink(writer);
+    s.add_sink(rec);
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      s.run();
+      FAIL() << "the run went on without a server";
+    } catch (const SessionError& e) {
+      EXPECT_EQ(e.summary.measurements, 6u);
+      EXPECT_NE(std::string(e.what()).find("gave up after 2 reconnection attempts"),
+                std::string::npos) << e.what();
+    }
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
+    written = rec.ms.size();
+  }
+  const datasets::RunRecord record = datasets::read_results(path);
+  EXPECT_EQ(record.measurements(), written);
+  EXPECT_EQ(written, 6u);
+  std::filesystem::remove(path);
+}
+
+TEST(DmLive, StalledServerTimesOutWithinTheBound) {
+  DmServerProcess server(fake_config(), kRows, kCols);
+  auto o = client_options(server.port());
+  o.call_timeout_s = 0.5;
+  o.connect_timeout_s = 0.5;
+  o.reconnect_attempts = 1;
+  o.reconnect_backoff_s = 0.05;
+  backends::DmInstrument inst(o);
+  SurveySettings ss;
+  ss.dwell_s = 1e-5;
+  inst.acquire_survey(ss);
+  server.signal(SIGSTOP);
+  const Position p{3, 3};
+  PointSettings ps;
+  ps.exposure_s = 0.01;
+  inst.submit(std::span(&p, 1), ps, AcquisitionMode::point);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(inst.collect(true), std::runtime_error);
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(waited, 5.0);
+  EXPECT_EQ(inst.in_flight(), 1u) << "the failed point must stay queued";
+  server.signal(SIGCONT);
+  // Once the server answers again the same point is acquired (or taken from its cache).
+  const auto ms = inst.collect(true);
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_EQ(ms[0].requested, p);
+}
+
+}  // namespace
+}  // namespace autostem

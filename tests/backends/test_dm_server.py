@@ -1,0 +1,467 @@
+"""Protocol, limits and security of the live DM server (backends/dm/server/autostem_dm_server.py),
+run in-process on loopback against the fake DigitalMicrograph module (backed by the simulator).
+
+Run: PYTHONPATH=backends/dm/server:backends/dm/fake:<build>/python python3 -m unittest \
+         tests/backends/test_dm_server.py
+Every refusal is checked for (1) a clear error, (2) the beam left blanked (the fake's state) and
+(3) the server still serving the next legitimate client. Bounded: every socket has a timeout and
+the server thread stops by itself (lifetime) if tearDown is never reached.
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import socket
+import struct
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+for sub in ("backends/dm/server", "backends/dm/fake"):
+    path = os.path.join(ROOT, sub)
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+import numpy as np  # noqa: E402
+
+import DigitalMicrograph as DM  # noqa: E402  (the fake)
+import autostem_dm_server as srv  # noqa: E402
+
+KEY = bytes(range(32))
+TIMEOUT = 10.0
+
+
+class Client:
+    """A minimal protocol client built on the server's own frame codec, able to misbehave."""
+
+    def __init__(self, port, key=KEY):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.key = key
+        hello = srv.read_frame(self.sock, [key], 1 << 20)
+        self.hello_ok = hello.mac_ok
+        self.server_nonce = hello.meta["nonce"]
+        self.seq = 0
+        self.session = None
+
+    def handshake(self):
+        nonce = os.urandom(srv.NONCE_BYTES)
+        srv.send_frame(self.sock, self.key, srv.KIND_HELLO, srv.OPS["hello"], 1,
+                       {"nonce": nonce.hex(), "server_nonce": self.server_nonce})
+        self.session = srv.derive_session_key(self.key, nonce, bytes.fromhex(self.server_nonce))
+        r = self.read()
+        self.seq = 1
+        return r
+
+    def frame(self, op, meta=None, seq=None):
+        """The bytes of a request, without sending it."""
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
+        # Encoded here, not with srv.encode_frame, so that NaN and Infinity can be sent.
+        meta_bytes = json.dumps(meta or {}).encode()
+        header = srv.HEADER.pack(srv.MAGIC, srv.PROTOCOL_VERSION, srv.KIND_REQUEST, op, seq, 0, 0,
+                                 0, len(meta_bytes), 0, 0, 0, 0)
+        tag = hmac.new(self.session, header + meta_bytes, hashlib.sha256).digest()
+        body = header + meta_bytes + tag
+        return struct.pack("<I", len(body)) + body
+
+    def read(self, key=None):
+        return srv.read_frame(self.sock, [key or self.session or self.key], 1 << 30)
+
+    def call(self, op_name, meta=None):
+        self.sock.sendall(self.frame(srv.OPS[op_name], meta))
+        return self.read()
+
+    def closed(self):
+        """True when the server closed the connection (reads EOF)."""
+        try:
+            self.sock.settimeout(TIMEOUT)
+            return self.sock.recv(1) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+class ServerTest(unittest.TestCase):
+    ROWS = COLS = 32
+
+    @classmethod
+    def setUpClass(cls):
+        DM.configure({"phantom": "nanowire", "rows": cls.ROWS, "cols": cls.COLS, "seed": 5,
+                      "profile": "rsi2024-remote"})
+        cls.tmp = tempfile.TemporaryDirectory()
+        key_file = os.path.join(cls.tmp.name, "key")
+        with open(key_file, "w") as fh:
+            fh.write(KEY.hex() + "\n")
+        settings = {
+            "key_file": key_file, "host": "127.0.0.1", "port": 0,
+            "allowed_clients": ["127.0.0.1"], "survey_shape": [cls.ROWS, cls.COLS],
+            "pixel_size_nm": 6.0, "detectors": {"HAADF": 0}, "probe_current_pA": 30.0,
+            "limits": {"max_exposure_s": 1.0, "max_idle_s": 30.0, "max_frame_bytes": 1 << 16},
+        }
+        path = os.path.join(cls.tmp.name, "settings.json")
+        with open(path, "w") as fh:
+            json.dump(settings, fh)
+        cls.settings = srv.load_settings(path)
+        cls.server = srv.Server(cls.settings, DM, log=lambda msg: None)
+        cls.port = cls.server.bind()
+        cls.thread = threading.Thread(target=cls.server.serve, kwargs={"lifetime_s": 300},
+                                      daemon=True)
+        cls.thread.start()
+        # One survey so that positions are defined.
+        c = cls.connect()
+        r = c.call("survey", {"dwell_s": 1e-5})
+        assert r.kind == srv.KIND_RESPONSE, r.meta
+        c.call("stop")
+        c.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stopping = True
+        cls.thread.join(timeout=TIMEOUT)
+        cls.tmp.cleanup()
+
+    @classmethod
+    def connect(cls, key=KEY):
+        c = Client(cls.port, key)
+        r = c.handshake()
+        assert r.kind == srv.KIND_RESPONSE and r.mac_ok, r.meta
+        return c
+
+    def assert_blanked(self):
+        # The server blanks before it answers, so the state is settled when the answer arrives.
+        self.assertTrue(DM.fake_state().blanked, "the beam was left unblanked")
+
+    def assert_still_serving(self):
+        c = self.connect()
+        r = c.call("acquire_point", {"run": "check", "acq_id": int(time.monotonic_ns()),
+                                     "row": 3.0, "col": 4.0, "exposure_s": 0.01})
+        self.assertEqual(r.kind, srv.KIND_RESPONSE, r.meta)
+        self.assertEqual(r.array.shape, (DM.fake_scope().describe()["channels"],))
+        c.call("stop")
+        c.close()
+        self.assert_blanked()
+
+    def assert_refused(self, r, text):
+        self.assertEqual(r.kind, srv.KIND_ERROR)
+        self.assertIn(text, r.meta["error"])
+
+    # --- a legitimate session ---------------------------------------------------------------
+    def test_acquire_point_returns_spectrum_position_and_times(self):
+        c = self.connect()
+        info = c.call("info").meta
+        self.assertEqual((info["field_rows"], info["field_cols"]), (self.ROWS, self.COLS))
+        r = c.call("acquire_point", {"run": "a", "acq_id": 1, "row": 10.25, "col": 7.5,
+                                     "exposure_s": 0.05})
+        self.assertEqual(r.kind, srv.KIND_RESPONSE, r.meta)
+        self.assertEqual(r.array.dtype, np.dtype("<f4"))
+        self.assertEqual((r.meta["actual_row"], r.meta["actual_col"]), (10.25, 7.5))
+        self.assertLessEqual(r.meta["t_start_s"], r.meta["t_end_s"])
+        self.assertGreater(float(r.array.sum()), 0.0)
+        self.assertFalse(DM.fake_state().blanked)  # left on until the client blanks
+        c.call("blank")
+        self.assert_blanked()
+        c.close()
+
+    def test_repeated_acquisition_id_is_answered_from_cache_not_reacquired(self):
+        c = self.connect()
+        meta = {"run": "resume", "acq_id": 7, "row": 5.0, "col": 5.0, "exposure_s": 0.05}
+        first = c.call("acquire_point", meta)
+        n = DM.fake_state().unblanked_spectra
+        c.close()  # the client "lost" the connection; it asks again on a new one
+        c = self.connect()
+        again = c.call("acquire_point", meta)
+        self.assertTrue(again.meta.get("resumed"))
+        self.assertEqual(DM.fake_state().unblanked_spectra, n, "the point was exposed twice")
+        np.testing.assert_array_equal(first.array, again.array)
+        other = dict(meta, col=6.0)
+        self.assert_refused(c.call("acquire_point", other), "other parameters")
+        c.close()
+
+    def test_move_read_back_blank_and_energy_offset(self):
+        c = self.connect()
+        self.assertEqual(c.call("move_beam", {"row": 12.5, "col": 3.25}).kind, srv.KIND_RESPONSE)
+        r = c.call("get_beam")
+        self.assertEqual((r.meta["row"], r.meta["col"]), (12.5, 3.25))
+        r = c.call("energy_offset", {"eV": 5.0})
+        self.assertEqual(r.meta["eV"], 5.0)
+        r = c.call("spectrum", {"exposure_s": 0.01})
+        self.assertEqual(r.kind, srv.KIND_RESPONSE, r.meta)
+        base = DM.fake_scope().describe()["energy_offset_eV"]
+        self.assertAlmostEqual(r.meta["energy_offset_eV"], base + 5.0, places=9)
+        self.assert_refused(c.call("energy_offset", {"eV": float("nan")}), "finite")
+        self.assert_refused(c.call("energy_offset", {"eV": 1e6}), "outside")
+        self.assertEqual(c.call("energy_offset", {"eV": 0.0}).meta["eV"], 0.0)
+        c.call("blank")
+        self.assert_blanked()
+        c.close()
+
+    def test_script_numbers_are_formatted_by_the_server(self):
+        for bad in (float("nan"), float("inf"), "1); EMSetBeamBlanked(0", True, None):
+            with self.assertRaises(srv.RequestError):
+                srv.fmt_number(bad)
+        self.assertEqual(srv.fmt_number(0.1), "0.1")
+        self.assertEqual(srv.fmt_number(1e-300), "1e-300")
+
+    # --- security ---------------------------------------------------------------------------
+    def test_wrong_key_is_refused(self):
+        wrong = bytes(32)
+        c = Client(self.port, wrong)
+        self.assertFalse(c.hello_ok, "a client with the wrong key must not trust the server")
+        nonce = os.urandom(srv.NONCE_BYTES)
+        srv.send_frame(c.sock, wrong, srv.KIND_HELLO, srv.OPS["hello"], 1,
+                       {"nonce": nonce.hex(), "server_nonce": c.server_nonce})
+        r = c.read(wrong)
+        self.assert_refused(r, "authentication failed")
+        self.assertTrue(c.closed())
+        c.close()
+        self.assert_blanked()
+        self.assert_still_serving()
+
+    def test_replayed_hello_is_refused(self):
+        c = Client(self.port)
+        nonce = os.urandom(srv.NONCE_BYTES)
+        old_nonce = os.urandom(srv.NONCE_BYTES).hex()  # a hello recorded on another connection
+        srv.send_frame(c.sock, KEY, srv.KIND_HELLO, srv.OPS["hello"], 1,
+                       {"nonce": nonce.hex(), "server_nonce": old_nonce})
+        self.assert_refused(c.read(KEY), "replayed")
+        c.close()
+        self.assert_still_serving()
+
+    def test_tampered_frame_is_refused(self):
+        c = self.connect()
+        raw = bytearray(c.frame(srv.OPS["acquire_point"],
+                                {"run": "t", "acq_id": 1, "row": 1.0, "col": 1.0,
+                                 "exposure_s": 0.01}))
+        raw[4 + srv.HEADER.size + 20] ^= 0x01  # one bit of the metadata
+        c.sock.sendall(bytes(raw))
+        self.assert_refused(c.read(), "authentication failed")
+        self.assertTrue(c.closed())
+        c.close()
+        self.assert_blanked()
+        self.assert_still_serving()
+
+    def test_replayed_frame_is_refused(self):
+        c = self.connect()
+        raw = c.frame(srv.OPS["ping"])
+        c.sock.sendall(raw)
+        self.assertEqual(c.read().kind, srv.KIND_RESPONSE)
+        c.sock.sendall(raw)  # the same bytes again
+        self.assert_refused(c.read(), "replayed or reordered")
+        c.close()
+        # ... and on another connection, where the per-connection key differs.
+        d = self.connect()
+        d.sock.sendall(raw[:12] + struct.pack("<Q", 2) + raw[20:])
+        self.assert_refused(d.read(), "authentication failed")
+        d.close()
+        self.assert_blanked()
+        self.assert_still_serving()
+
+    def test_reordered_frame_is_refused(self):
+        c = self.connect()
+        first = c.frame(srv.OPS["ping"])
+        second = c.frame(srv.OPS["ping"])
+        c.sock.sendall(second)
+        self.assert_refused(c.read(), "replayed or reordered")
+        del first
+        c.close()
+        self.assert_still_serving()
+
+    def test_frame_declaring_4_GB_is_refused_before_allocation(self):
+        c = self.connect()
+        c.sock.sendall(struct.pack("<I", 0xFFFFFFFF) + b"ASTM")
+        r = c.read()
+        self.assert_refused(r, "frame declares 4294967295 bytes")
+        self.assertTrue(c.closed())
+        c.close()
+        self.assert_blanked()
+        self.assert_still_serving()
+
+    def test_unknown_operation_is_refused_and_connection_kept(self):
+        c = self.connect()
+        c.sock.sendall(c.frame(999))
+        self.assert_refused(c.read(), "unknown operation 999")
+        self.assertEqual(c.call("ping").kind, srv.KIND_RESPONSE)
+        c.close()
+        self.assert_blanked()
+
+    def test_non_finite_and_out_of_field_positions_are_refused(self):
+        c = self.connect()
+        # Unblank first so that the refusal visibly blanks again.
+        for row, col, text in ((float("nan"), 1.0, "row must be a finite number"),
+                               (1.0, float("inf"), "col must be a finite number"),
+                               (-0.75, 1.0, "outside the field"),
+                               (1.0, self.COLS - 0.5, "outside the field"),
+                               ("1); EMSetBeamBlanked(0", 1.0, "finite number")):
+            c.call("unblank")
+            # json.dumps writes NaN / Infinity tokens, which the server's json parser accepts.
+            r = c.call("acquire_point", {"run": "p", "acq_id": 100, "row": row, "col": col,
+                                         "exposure_s": 0.01})
+            self.assert_refused(r, text)
+            self.assert_blanked()
+            r = c.call("move_beam", {"row": row, "col": col})
+            self.assert_refused(r, text)
+        c.close()
+        self.assert_still_serving()
+
+    def test_position_outside_field_ds_bounds_is_refused(self):
+        limits = self.server.limits
+        try:
+            limits["field_ds_bounds"] = [0.0, 2.0, 0.0, 2.0]  # DigiScan units: pixels 0..4
+            c = self.connect()
+            self.assertEqual(c.call("move_beam", {"row": 3.0, "col": 3.0}).kind, srv.KIND_RESPONSE)
+            c.call("unblank")
+            self.assert_refused(c.call("move_beam", {"row": 3.0, "col": 10.0}), "field_ds_bounds")
+            self.assert_blanked()
+            c.close()
+        finally:
+            limits["field_ds_bounds"] = None
+        self.assert_still_serving()
+
+    def test_exposure_above_limit_is_refused(self):
+        c = self.connect()
+        c.call("unblank")
+        r = c.call("acquire_point", {"run": "e", "acq_id": 1, "row": 1.0, "col": 1.0,
+                                     "exposure_s": 1.5})
+        self.assert_refused(r, "max_exposure_s")
+        self.assert_blanked()
+        r = c.call("spectrum", {"exposure_s": -1.0})
+        self.assert_refused(r, "exposure_s")
+        c.close()
+        self.assert_still_serving()
+
+    def test_dose_budget_exhausted_is_refused(self):
+        limits = self.server.limits
+        saved = limits["max_dose_e_per_A2_per_session"]
+        try:
+            # Room for exactly one more 0.1 s spectrum.
+            one = self.settings["probe_current_pA"] * 0.1 * srv.ELECTRONS_PER_PA_S
+            limits["max_dose_e_per_A2_per_session"] = \
+                (self.server.electrons + 1.5 * one) / self.server.field_area_A2()
+            c = self.connect()
+            meta = {"run": "d", "acq_id": 1, "row": 2.0, "col": 2.0, "exposure_s": 0.1}
+            self.assertEqual(c.call("acquire_point", meta).kind, srv.KIND_RESPONSE)
+            meta["acq_id"] = 2
+            r = c.call("acquire_point", meta)
+            self.assert_refused(r, "dose budget exhausted")
+            self.assert_blanked()
+            # Nothing left at all: even a survey is refused.
+            limits["max_dose_e_per_A2_per_session"] = \
+                self.server.electrons / self.server.field_area_A2()
+            r = c.call("survey", {"dwell_s": 1e-5})
+            self.assert_refused(r, "dose budget exhausted")
+            c.close()
+        finally:
+            limits["max_dose_e_per_A2_per_session"] = saved
+        self.assert_still_serving()
+
+    def test_point_budget_exhausted_is_refused(self):
+        limits = self.server.limits
+        saved = limits["max_points_per_session"]
+        try:
+            limits["max_points_per_session"] = self.server.points
+            c = self.connect()
+            r = c.call("acquire_point", {"run": "n", "acq_id": 1, "row": 2.0, "col": 2.0,
+                                         "exposure_s": 0.01})
+            self.assert_refused(r, "point budget exhausted")
+            self.assert_blanked()
+            c.close()
+        finally:
+            limits["max_points_per_session"] = saved
+        self.assert_still_serving()
+
+    def test_client_not_in_allowed_list_is_dropped(self):
+        allowed = self.settings["allowed_clients"]
+        saved = list(allowed)
+        try:
+            allowed[:] = ["10.9.8.7"]
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
+            self.assertEqual(s.recv(1), b"")  # closed without a hello
+            s.close()
+        finally:
+            allowed[:] = saved
+        self.assert_still_serving()
+
+    def test_idle_beam_is_blanked(self):
+        limits = self.server.limits
+        saved = limits["max_idle_s"]
+        try:
+            limits["max_idle_s"] = 0.3
+            c = self.connect()
+            c.call("unblank")
+            self.assertFalse(DM.fake_state().blanked)
+            deadline = time.monotonic() + 5.0
+            while not DM.fake_state().blanked and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assert_blanked()
+            c.close()
+        finally:
+            limits["max_idle_s"] = saved
+
+    def test_disconnect_blanks_the_beam(self):
+        c = self.connect()
+        c.call("unblank")
+        c.close()
+        deadline = time.monotonic() + 5.0
+        while not DM.fake_state().blanked and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assert_blanked()
+
+
+class SettingsTest(unittest.TestCase):
+    def write(self, settings, key=KEY.hex()):
+        d = tempfile.mkdtemp()
+        with open(os.path.join(d, "key"), "w") as fh:
+            fh.write(key)
+        settings = dict(settings, key_file=os.path.join(d, "key"))
+        with open(os.path.join(d, "s.json"), "w") as fh:
+            json.dump(settings, fh)
+        return os.path.join(d, "s.json")
+
+    def test_short_key_is_rejected(self):
+        with self.assertRaisesRegex(ValueError, "at least 16"):
+            srv.load_settings(self.write({"survey_shape": [8, 8]}, key="abcd"))
+
+    def test_bad_limit_is_rejected_with_its_name(self):
+        with self.assertRaisesRegex(ValueError, "limits.max_exposure_s"):
+            srv.load_settings(self.write({"survey_shape": [8, 8],
+                                          "limits": {"max_exposure_s": -1}}))
+        with self.assertRaisesRegex(ValueError, "unknown limits"):
+            srv.load_settings(self.write({"survey_shape": [8, 8], "limits": {"max_expo": 1}}))
+
+    def test_bad_field_bounds_are_rejected(self):
+        with self.assertRaisesRegex(ValueError, "field_ds_bounds"):
+            srv.load_settings(self.write({"survey_shape": [8, 8],
+                                          "limits": {"field_ds_bounds": [1, 0, 0, 1]}}))
+
+    def test_missing_survey_shape_is_rejected(self):
+        with self.assertRaisesRegex(ValueError, "survey_shape"):
+            srv.load_settings(self.write({}))
+
+
+class FrameTest(unittest.TestCase):
+    def test_round_trip_and_tag(self):
+        a = np.arange(12, dtype=np.float32).reshape(3, 4)
+        raw = b"".join(bytes(p) for p in srv.encode_frame(KEY, srv.KIND_RESPONSE, 3, 9,
+                                                          {"x": 1.5}, a))
+        f = srv.parse_body(bytearray(raw[4:]), [KEY])
+        self.assertTrue(f.mac_ok)
+        self.assertEqual((f.op, f.seq, f.meta), (3, 9, {"x": 1.5}))
+        np.testing.assert_array_equal(f.array, a)
+        self.assertFalse(srv.parse_body(bytearray(raw[4:]), [bytes(32)]).mac_ok)
+
+    def test_length_mismatch_is_a_protocol_error(self):
+        raw = b"".join(bytes(p) for p in srv.encode_frame(KEY, srv.KIND_REQUEST, 12, 2))
+        with self.assertRaises(srv.ProtocolError):
+            srv.parse_body(bytearray(raw[4:] + b"x"), [KEY])
+
+
+if __name__ == "__main__":
+    unittest.main()
