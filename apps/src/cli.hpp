@@ -31,6 +31,7 @@ int cmd_profiles(const std::vector<std::string>& args);
 /// autostem reconstruct: a full map or spectrum image from a run's sparse measurements.
 int cmd_reconstruct(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
+int cmd_convert(const std::vector<std::string>& args);
 int cmd_dm_server(const std::vector<std::string>& args);
 
 /// Parses args against options (no positional unless given); prints help and returns true when

@@ -2,6 +2,7 @@
 
 #include "cli.hpp"
 
+#include <autostem/datasets/dm_tags.hpp>
 #include <autostem/datasets/signal.hpp>
 
 #include <nlohmann/json.hpp>
@@ -45,18 +46,26 @@ std::string fmt(double v) {
 int cmd_info(const std::vector<std::string>& args) {
   po::options_description o("autostem info options");
   o.add_options()("help,h", "this help")("file", po::value<std::string>()->required(), "data file")(
-      "json", po::bool_switch(), "print as JSON");
+      "json", po::bool_switch(), "print as JSON")(
+      "tags", po::bool_switch(), "DM3/DM4 only: print the whole tag tree as JSON");
   po::positional_options_description pos;
   pos.add("file", 1);
   po::variables_map vm;
   if (parse(args, o, vm,
-            "usage: autostem info FILE [--json]\n"
+            "usage: autostem info FILE [--json] [--tags]\n"
             "Describes every data set in FILE: kind, shape with axis names, dtype, and the\n"
             "calibration (offset, scale, units) of every axis. The reader is chosen by content.",
             &pos))
     return 0;
   const std::string path = vm["file"].as<std::string>();
   const auto format = datasets::detect_format(path);
+  if (vm["tags"].as<bool>()) {
+    if (format != datasets::FileFormat::dm3 && format != datasets::FileFormat::dm4)
+      throw std::runtime_error(path + ": --tags needs a DM3/DM4 file; this is " +
+                               datasets::format_name(format));
+    std::cout << datasets::tags_to_json(datasets::read_dm_tags(path).root) << std::endl;
+    return 0;
+  }
   const auto signals = datasets::read_signals(path);
 
   if (vm["json"].as<bool>()) {

@@ -25,6 +25,7 @@ const char* kUsage =
     "  estimate   time and dose of a plan from an instrument timing profile, no ground truth\n"
     "  reconstruct  full map (or spectrum image) from a run's sparse measurements: nearest,\n"
     "             linear, biharmonic, tv, fista; writes HyperSpy .hspy\n"
+    "  convert    any supported file (DM3/DM4, SER, EMD, .npy) to HyperSpy .hspy\n"
     "  info       describe a data file: kind, shape with axis names, dtype, calibrations\n"
     "  profiles   list the built-in timing profiles and their parameters\n"
     "  dm-server  serve a simulated microscope through the live DigitalMicrograph server\n"
@@ -55,9 +56,10 @@ int main(int argc, char** argv) {
     if (sub == "reconstruct") return autostem::cli::cmd_reconstruct(args);
     if (sub == "profiles") return autostem::cli::cmd_profiles(args);
     if (sub == "bench") return autostem::cli::cmd_bench(args);
+    if (sub == "convert") return autostem::cli::cmd_convert(args);
     if (sub == "dm-server") return autostem::cli::cmd_dm_server(args);
     std::cerr << "autostem: unknown subcommand '" << sub
-              << "'; valid: run, bench, estimate, reconstruct, info, profiles, dm-server (autostem --help)\n";
+              << "'; valid: run, bench, convert, estimate, reconstruct, info, profiles, dm-server (autostem --help)\n";
     return 2;
   } catch (const autostem::cli::UsageError& e) {
     std::cerr << "autostem " << sub << ": " << e.what() << " (autostem " << sub << " --help)\n";

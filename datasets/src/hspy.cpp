@@ -308,7 +308,8 @@ void write_hspy(const std::filesystem::path& path, const Signal& signal) {
   h5::Handle file = h5::create_file(path);
   h5::Handle root = h5::open_group(file, "/");
   h5::set_attr(root, "file_format", "HyperSpy");
-  h5::set_attr(root, "file_format_version", "3.3");
+  // 3.1 is what HyperSpy 1.7 (Debian 12) writes and reads without a warning; newer HyperSpy reads it too.
+  h5::set_attr(root, "file_format_version", "3.1");
 
   const std::string title = signal.title.empty() ? "__unnamed__" : signal.title;
   if (title.find('/') != std::string::npos || title == "." )

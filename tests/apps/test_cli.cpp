@@ -341,3 +341,73 @@ TEST(Cli, BenchRefusesBadScalarizersAndStrategiesListingTheValidOnes) {
     EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.args << " → " << r.out;
   }
 }
+
+TEST(Cli, RunTakesTheMicroscopesOwnFilesDirectly) {
+  // MANIFEST: EELS_SI.dm4 is 2×2×2048 float32, 1.992 nm/px, 300 eV + 1 eV/ch;
+  // 16_STOimage_1.ser is a 1024×1024 uint16 HAADF survey, 10.013 pm/px.
+  AUTOSTEM_REQUIRE_DATA(si, "eels/si_dm4/EELS_SI.dm4");
+  AUTOSTEM_REQUIRE_DATA(ser, "haadf/sto_ser/16_STOimage_1.ser");
+  AUTOSTEM_REQUIRE_DATA(dm3, "dm/rosettasciio/2D/test_STEM_image.dm3");
+  const fs::path out = temp_file("dm4.h5");
+  Result r = run_cli("run --dataset '" + si.string() + "' --strategy grid --out '" + out.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto rec = autostem::datasets::read_results(out);
+  ASSERT_EQ(rec.measurements(), 4u);
+  EXPECT_EQ(rec.signals.front().size(), 2048u);
+  EXPECT_NEAR(rec.survey.image.calibration.pixel_size_nm, 1.992, 1e-3);
+  EXPECT_NEAR(rec.energy.offset_eV, 300.0, 1e-9);
+
+  const fs::path out2 = temp_file("ser.h5");
+  r = run_cli("run --survey '" + ser.string() + "' --strategy random --budget-points 50 --out '" +
+              out2.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  rec = autostem::datasets::read_results(out2);
+  EXPECT_EQ(rec.measurements(), 50u);
+  EXPECT_EQ(rec.survey.image.rows(), 1024u);
+  EXPECT_NEAR(rec.survey.image.calibration.pixel_size_nm, 0.010013, 1e-6);
+
+  const fs::path out3 = temp_file("dm3.h5");
+  r = run_cli("run --survey '" + dm3.string() + "' --strategy random --budget-points 20 --out '" +
+              out3.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NEAR(autostem::datasets::read_results(out3).survey.image.calibration.pixel_size_nm, 0.2485, 1e-4);
+}
+
+TEST(Cli, InfoTagsPrintsTheDmTagTreeAsJson) {
+  AUTOSTEM_REQUIRE_DATA(carbon, "eels/spectra/08_carbon.dm3");
+  const Result r = run_cli("info --tags '" + carbon.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out.substr(0, 400);
+  // MANIFEST: tag 'Acquisition Device Name' = 'EF-CCD'.
+  EXPECT_NE(r.out.find("\"EF-CCD\""), std::string::npos);
+  EXPECT_NE(run_cli("info --tags '" + temp_file("nope.h5").string() + "'").status, 0);
+}
+
+TEST(Cli, ConvertWritesHspyThatHyperSpyAndRunRead) {
+  AUTOSTEM_REQUIRE_DATA(si, "eels/si_dm4/EELS_SI.dm4");
+  const fs::path out = temp_file("EELS_SI.hspy");
+  Result r = run_cli("convert '" + si.string() + "' '" + out.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  // Our own reader, through `run`.
+  r = run_cli("run --dataset '" + out.string() + "' --strategy grid --out '" + temp_file("conv.h5").string() + "'");
+  EXPECT_EQ(r.status, 0) << r.out;
+  // HyperSpy itself (Debian python3-hyperspy).
+  if (std::system("/usr/bin/python3 -c 'import hyperspy.api' > /dev/null 2>&1") != 0) {
+    if (autostem::testing::in_ci()) FAIL() << "python3-hyperspy missing (scripts/install-deps.sh installs it)";
+    GTEST_SKIP() << "python3-hyperspy not installed";
+  }
+  const std::string py =
+      "/usr/bin/python3 -c \"import sys, hyperspy.api as hs; s = hs.load(sys.argv[1]); "
+      "a = s.axes_manager; "
+      "assert s.data.shape == (2, 2, 2048), s.data.shape; "
+      "assert abs(a.signal_axes[0].offset - 300) < 1e-6 and abs(a.signal_axes[0].scale - 1) < 1e-9; "
+      "assert abs(a.navigation_axes[0].scale - 0.001992) < 1e-5, a.navigation_axes[0].scale; "
+      "print('ok')\" '" + out.string() + "' 2>&1";
+  FILE* p = popen(py.c_str(), "r");
+  std::string text;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) text += buf;
+  EXPECT_EQ(pclose(p), 0) << text;
+  EXPECT_NE(text.find("ok"), std::string::npos) << text;
+}

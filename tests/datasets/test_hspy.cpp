@@ -178,7 +178,7 @@ TEST(Hspy, WrittenFileReadsWithH5py) {
       "import h5py, sys\n"
       "f = h5py.File(sys.argv[1], 'r')\n"
       "assert f.attrs['file_format'] == 'HyperSpy', f.attrs['file_format']\n"
-      "assert f.attrs['file_format_version'] == '3.3'\n"
+      "assert f.attrs['file_format_version'] == '3.1'\n"
       "g = f['Experiments/EELS map']\n"
       "d = g['data'][()]\n"
       "assert d.shape == (2, 3, 4) and str(d.dtype) == 'float32', (d.shape, d.dtype)\n"

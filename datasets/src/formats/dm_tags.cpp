@@ -112,6 +112,37 @@ void resize_for_overwrite_large(std::vector<std::byte>& v, std::size_t n) {
 
 namespace {
 
+/// DM writes tag labels and 8-bit strings in the Windows code page (e.g. "Emission Current (µA)"
+/// with µ = 0xB5). Text that is already valid UTF-8 is kept; otherwise each byte is read as
+/// Latin-1 and re-encoded, so labels reach JSON and HDF5 attribute names as valid UTF-8.
+std::string to_utf8(const char* p, std::size_t n) {
+  std::size_t i = 0;
+  bool valid = true;
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  while (i < n && valid) {
+    const unsigned char c = u[i];
+    const std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > n) { valid = false; break; }
+    for (std::size_t k = 1; k < len; ++k)
+      if ((u[i + k] & 0xC0) != 0x80) valid = false;
+    i += len;
+  }
+  if (valid) return std::string(p, n);
+  std::string out;
+  out.reserve(n + n / 4);
+  for (std::size_t k = 0; k < n; ++k) {
+    const unsigned char c = u[k];
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else {
+      out += static_cast<char>(0xC0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    }
+  }
+  return out;
+}
+
+
 using detail::ByteCursor;
 
 std::size_t simple_size(std::uint32_t code) {
@@ -237,7 +268,7 @@ struct Parser {
       const auto label_len = cur.be<std::uint16_t>("tag label length");
       const auto* label = cur.take(label_len, "tag label");
       TagNode child;
-      child.name.assign(reinterpret_cast<const char*>(label), label_len);
+      child.name = to_utf8(reinterpret_cast<const char*>(label), label_len);
       std::uint64_t end = 0;
       if (version == 4) {
         const std::uint64_t len = cur.be<std::uint64_t>("DM4 tag length");
@@ -319,7 +350,7 @@ struct Parser {
       const auto* p = cur.take(len, "string value");
       node.kind = TagKind::string;
       node.dm_type = 18;
-      node.value = std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(len));
+      node.value = to_utf8(reinterpret_cast<const char*>(p), static_cast<std::size_t>(len));
     } else if (code == 15) {
       TypeInfo t;
       read_struct_info(info, k, t, node.name);

@@ -19,7 +19,7 @@ namespace autostem::datasets {
 /// Experiments group, no data, axis-N absent or its size disagreeing with the array).
 std::vector<Signal> read_hspy(const std::filesystem::path& path);
 
-/// Writes one signal as a HyperSpy file (file_format "HyperSpy", file_format_version "3.3"),
+/// Writes one signal as a HyperSpy file (file_format "HyperSpy", file_format_version "3.1"),
 /// loadable by HyperSpy ≥ 1.7 / rosettasciio: Experiments/<title or __unnamed__>/data with the
 /// signal's dtype, axis-N groups (name, units, offset, scale, size, navigate, is_binned, _type
 /// "UniformDataAxis"), metadata/General/title, metadata/Signal/signal_type, and the signal's
