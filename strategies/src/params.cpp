@@ -51,4 +51,14 @@ std::size_t get_size(const Parameters& params, const std::string& key, std::size
   return v;
 }
 
+double radical_inverse(std::uint64_t i, std::uint64_t b) {
+  double f = 1.0, r = 0.0;
+  while (i > 0) {
+    f /= static_cast<double>(b);
+    r += f * static_cast<double>(i % b);
+    i /= b;
+  }
+  return r;
+}
+
 }  // namespace autostem::strategies::detail

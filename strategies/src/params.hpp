@@ -3,6 +3,7 @@
 
 #include <autostem/core/strategy.hpp>
 
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 
@@ -19,5 +20,9 @@ double get_double(const Parameters& params, const std::string& key, double fallb
                   const std::string& strategy);
 std::size_t get_size(const Parameters& params, const std::string& key, std::size_t fallback,
                      const std::string& strategy);
+
+/// Radical inverse of i in base b (van der Corput): a coordinate of the Halton sequence
+/// (Halton 1960), in [0, 1).
+double radical_inverse(std::uint64_t i, std::uint64_t b);
 
 }  // namespace autostem::strategies::detail

@@ -10,21 +10,6 @@
 
 namespace autostem::strategies {
 
-namespace {
-
-/// Radical inverse of i in base b (van der Corput), the coordinate of the Halton sequence.
-double radical_inverse(std::uint64_t i, std::uint64_t b) {
-  double f = 1.0, r = 0.0;
-  while (i > 0) {
-    f /= static_cast<double>(b);
-    r += f * static_cast<double>(i % b);
-    i /= b;
-  }
-  return r;
-}
-
-}  // namespace
-
 RandomStrategy::RandomStrategy(const Parameters& params) {
   detail::check_keys(params, {"sequence", "fraction"}, "random");
   const std::string seq = detail::get(params, "sequence", "uniform");
@@ -69,8 +54,8 @@ void RandomStrategy::begin(const Survey&, const StrategyContext& context) {
   // The rotated Halton sequence covers every pixel eventually; bound the walk for safety.
   const std::uint64_t limit = 64 * static_cast<std::uint64_t>(field) + 1024;
   for (std::uint64_t i = 1; plan_.size() < n && i < limit; ++i) {
-    const double y = std::fmod(radical_inverse(i, 3) + shift_r, 1.0);
-    const double x = std::fmod(radical_inverse(i, 2) + shift_c, 1.0);
+    const double y = std::fmod(detail::radical_inverse(i, 3) + shift_r, 1.0);
+    const double x = std::fmod(detail::radical_inverse(i, 2) + shift_c, 1.0);
     const auto r = std::min(rows - 1, static_cast<std::size_t>(y * static_cast<double>(rows)));
     const auto c = std::min(cols - 1, static_cast<std::size_t>(x * static_cast<double>(cols)));
     if (taken[r * cols + c]) continue;

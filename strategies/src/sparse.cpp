@@ -14,15 +14,6 @@ namespace autostem::strategies {
 
 namespace {
 
-double radical_inverse(std::uint64_t i, std::uint64_t b) {
-  double f = 1.0, r = 0.0;
-  while (i > 0) {
-    f /= static_cast<double>(b);
-    r += f * static_cast<double>(i % b);
-    i /= b;
-  }
-  return r;
-}
 
 Position pixel(std::size_t flat, std::size_t cols) {
   return {static_cast<double>(flat / cols), static_cast<double>(flat % cols)};
@@ -131,8 +122,8 @@ std::vector<Position> sampling_pattern(const std::string& pattern, std::size_t r
     const double shift_r = u(rng), shift_c = u(rng);
     const std::uint64_t limit = 64 * static_cast<std::uint64_t>(field) + 1024;
     for (std::uint64_t i = 1; out.size() < n && i < limit; ++i) {
-      const double y = std::fmod(radical_inverse(i, 3) + shift_r, 1.0);
-      const double x = std::fmod(radical_inverse(i, 2) + shift_c, 1.0);
+      const double y = std::fmod(detail::radical_inverse(i, 3) + shift_r, 1.0);
+      const double x = std::fmod(detail::radical_inverse(i, 2) + shift_c, 1.0);
       const auto r = std::min(rows - 1, static_cast<std::size_t>(y * static_cast<double>(rows)));
       const auto c = std::min(cols - 1, static_cast<std::size_t>(x * static_cast<double>(cols)));
       if (taken[r * cols + c]) continue;
