@@ -1,5 +1,6 @@
 #include "params.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
@@ -51,6 +52,9 @@ std::size_t get_size(const Parameters& params, const std::string& key, std::size
   return v;
 }
 
+namespace {
+
+/// Radical inverse of i in base b (van der Corput), a coordinate of the Halton sequence.
 double radical_inverse(std::uint64_t i, std::uint64_t b) {
   double f = 1.0, r = 0.0;
   while (i > 0) {
@@ -59,6 +63,24 @@ double radical_inverse(std::uint64_t i, std::uint64_t b) {
     i /= b;
   }
   return r;
+}
+
+}  // namespace
+
+void append_halton_pixels(std::size_t rows, std::size_t cols, std::size_t n, std::mt19937_64& rng,
+                          std::vector<char>& taken, std::vector<Position>& out) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  const double shift_r = u(rng), shift_c = u(rng);
+  const std::uint64_t limit = 64 * static_cast<std::uint64_t>(rows * cols) + 1024;
+  for (std::uint64_t i = 1; out.size() < n && i < limit; ++i) {
+    const double y = std::fmod(radical_inverse(i, 3) + shift_r, 1.0);
+    const double x = std::fmod(radical_inverse(i, 2) + shift_c, 1.0);
+    const auto r = std::min(rows - 1, static_cast<std::size_t>(y * static_cast<double>(rows)));
+    const auto c = std::min(cols - 1, static_cast<std::size_t>(x * static_cast<double>(cols)));
+    if (taken[r * cols + c]) continue;
+    taken[r * cols + c] = 1;
+    out.push_back({static_cast<double>(r), static_cast<double>(c)});
+  }
 }
 
 }  // namespace autostem::strategies::detail

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <random>
+#include <vector>
 #include <string>
 
 namespace autostem::strategies::detail {
@@ -21,8 +23,11 @@ double get_double(const Parameters& params, const std::string& key, double fallb
 std::size_t get_size(const Parameters& params, const std::string& key, std::size_t fallback,
                      const std::string& strategy);
 
-/// Radical inverse of i in base b (van der Corput): a coordinate of the Halton sequence
-/// (Halton 1960), in [0, 1).
-double radical_inverse(std::uint64_t i, std::uint64_t b);
+/// Appends to out distinct pixels (row, col) of a rows × cols field, up to out.size() == n, from
+/// the 2-D Halton sequence in bases 3 (rows) and 2 (cols) (Halton 1960) with a Cranley–Patterson
+/// rotation drawn from rng (two uniform draws). taken (rows·cols, 1 = already used) is updated.
+/// The walk is bounded (64 × field), so it may return fewer than n on a nearly full field.
+void append_halton_pixels(std::size_t rows, std::size_t cols, std::size_t n, std::mt19937_64& rng,
+                          std::vector<char>& taken, std::vector<Position>& out);
 
 }  // namespace autostem::strategies::detail

@@ -48,20 +48,8 @@ void RandomStrategy::begin(const Survey&, const StrategyContext& context) {
       plan_.push_back({static_cast<double>(order[i] / cols), static_cast<double>(order[i] % cols)});
     return;
   }
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  const double shift_r = u(rng), shift_c = u(rng);
   std::vector<char> taken(field, 0);
-  // The rotated Halton sequence covers every pixel eventually; bound the walk for safety.
-  const std::uint64_t limit = 64 * static_cast<std::uint64_t>(field) + 1024;
-  for (std::uint64_t i = 1; plan_.size() < n && i < limit; ++i) {
-    const double y = std::fmod(detail::radical_inverse(i, 3) + shift_r, 1.0);
-    const double x = std::fmod(detail::radical_inverse(i, 2) + shift_c, 1.0);
-    const auto r = std::min(rows - 1, static_cast<std::size_t>(y * static_cast<double>(rows)));
-    const auto c = std::min(cols - 1, static_cast<std::size_t>(x * static_cast<double>(cols)));
-    if (taken[r * cols + c]) continue;
-    taken[r * cols + c] = 1;
-    plan_.push_back({static_cast<double>(r), static_cast<double>(c)});
-  }
+  detail::append_halton_pixels(rows, cols, n, rng, taken, plan_);
 }
 
 std::vector<Position> RandomStrategy::propose(std::size_t max_points) {

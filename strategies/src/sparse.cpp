@@ -118,18 +118,7 @@ std::vector<Position> sampling_pattern(const std::string& pattern, std::size_t r
   if (pattern == "random") {
     fill_random(out, taken, cols, n, rng);
   } else if (pattern == "halton") {
-    std::uniform_real_distribution<double> u(0.0, 1.0);
-    const double shift_r = u(rng), shift_c = u(rng);
-    const std::uint64_t limit = 64 * static_cast<std::uint64_t>(field) + 1024;
-    for (std::uint64_t i = 1; out.size() < n && i < limit; ++i) {
-      const double y = std::fmod(detail::radical_inverse(i, 3) + shift_r, 1.0);
-      const double x = std::fmod(detail::radical_inverse(i, 2) + shift_c, 1.0);
-      const auto r = std::min(rows - 1, static_cast<std::size_t>(y * static_cast<double>(rows)));
-      const auto c = std::min(cols - 1, static_cast<std::size_t>(x * static_cast<double>(cols)));
-      if (taken[r * cols + c]) continue;
-      taken[r * cols + c] = 1;
-      out.push_back({static_cast<double>(r), static_cast<double>(c)});
-    }
+    detail::append_halton_pixels(rows, cols, n, rng, taken, out);
     fill_random(out, taken, cols, n, rng);
   } else if (pattern == "poisson") {
     if (n > 0) {
