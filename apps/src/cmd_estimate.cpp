@@ -6,6 +6,7 @@
 #include "session_options.hpp"
 
 #include <autostem/backends/simulated.hpp>
+#include <autostem/sim/timing_profile.hpp>
 #include <autostem/strategies/registry.hpp>
 
 #include <iostream>
@@ -21,7 +22,7 @@ int cmd_estimate(const std::vector<std::string>& args) {
        "strategy is random)")
       ("pixel-size", po::value<double>()->default_value(1.0), "survey pixel size, nm")
       ("channels", po::value<std::size_t>()->default_value(2048),
-       "spectrometer channels (sets the transfer size)");
+       "spectrometer channels (sets the transfer size when the profile's spectrum_channels is 0)");
   add_session_options(o, "");
   po::variables_map vm;
   if (parse(args, o, vm,
@@ -59,7 +60,12 @@ int cmd_estimate(const std::vector<std::string>& args) {
   blank.survey.data = ImageArray::Constant(rows, cols, 1.0);
   blank.survey.calibration.pixel_size_nm = pixel_nm;
   blank.survey.name = "HAADF";
-  blank.spectrum_image.emplace(rows, cols, EnergyAxis{0.0, 1.0, channels},
+  // A profile that states the camera width (spectrum_channels > 0, as every shipped one does)
+  // times transfers by it, so the blank field needs one channel, not rows × cols × 2048 floats
+  // (512 MB at 256×256).
+  const bool profile_sets_width =
+      sim::TimingProfile::load(vm["profile"].as<std::string>()).spectrum_channels > 0;
+  blank.spectrum_image.emplace(rows, cols, EnergyAxis{0.0, 1.0, profile_sets_width ? 1 : channels},
                                blank.survey.calibration);
 
   backends::SimulatedOptions sim = simulated_options(vm);
