@@ -11,6 +11,7 @@ packages=(
   gnuplot-nox
   python3 python3-numpy python3-h5py python3-hyperspy
   libboost-dev libssl-dev pybind11-dev python3-dev python3-serpent
+  libtorch-dev libopenblas0-openmp python3-sklearn
 )
 
 missing=()

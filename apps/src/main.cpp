@@ -5,6 +5,9 @@
 
 #include <autostem/config.hpp>
 #include <autostem/reconstruction/fista.hpp>
+#ifdef AUTOSTEM_HAVE_TORCH
+#include <autostem/strategies/torch.hpp>
+#endif
 
 #include <exception>
 #include <iostream>
@@ -48,6 +51,10 @@ int main(int argc, char** argv) {
   const std::string sub = args[0];
   // The FFTW-based "fista" reconstruction joins core's registry (cs strategy, reconstruct).
   autostem::reconstruction::register_methods();
+#ifdef AUTOSTEM_HAVE_TORCH
+  // dkl, gp and dcnn join the strategy registry (autostem::strategies_torch).
+  autostem::strategies::register_torch_strategies();
+#endif
   args.erase(args.begin());
   try {
     if (sub == "run") return autostem::cli::cmd_run(args, command_line);

@@ -15,12 +15,12 @@ namespace autostem::strategies {
 namespace {
 
 struct Entry {
-  std::function<std::unique_ptr<Strategy>(const Parameters&)> make;
+  StrategyFactory make;
   std::string help;
 };
 
-const std::map<std::string, Entry>& registry() {
-  static const std::map<std::string, Entry> r = {
+std::map<std::string, Entry>& registry() {
+  static std::map<std::string, Entry> r = {
       {"cs",
        {[](const Parameters& p) { return std::make_unique<CompressedSensingStrategy>(p); },
         "compressed sensing: sparse pattern + reconstruction; fraction=F in (0,1], "
@@ -64,6 +64,12 @@ std::unique_ptr<Strategy> make_strategy(const std::string& name, const Parameter
   if (it == registry().end())
     throw std::invalid_argument("unknown strategy '" + name + "'; valid: " + joined_names());
   return it->second.make(params);
+}
+
+void register_strategy(const std::string& name, const std::string& help, StrategyFactory make) {
+  if (name.empty()) throw std::invalid_argument("register_strategy: empty strategy name");
+  if (!make) throw std::invalid_argument("register_strategy: strategy '" + name + "' has no factory");
+  registry()[name] = Entry{std::move(make), help};
 }
 
 Parameters parse_parameters(const std::string& text) {
