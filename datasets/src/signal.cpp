@@ -4,9 +4,11 @@
 #include <autostem/datasets/signal.hpp>
 
 #include "h5.hpp"
+#include "isolate.hpp"
 #include "readers.hpp"
 
 #include <array>
+#include <cstdint>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -181,7 +183,7 @@ bool has_emd_group(hid_t file) {
   return false;
 }
 
-FileFormat classify_hdf5(const std::filesystem::path& path) {
+FileFormat classify_hdf5_in_process(const std::filesystem::path& path) {
   h5::Handle file = h5::open_file(path, false);
   h5::Handle root = h5::open_group(file, "/");
   if (auto ff = h5::attr_string(root, "file_format"); ff && *ff == "HyperSpy") return FileFormat::hspy;
@@ -190,6 +192,88 @@ FileFormat classify_hdf5(const std::filesystem::path& path) {
   // HyperSpy files from old versions may lack file_format but keep the layout.
   if (h5::is_group(file, "Experiments")) return FileFormat::hspy;
   return FileFormat::hdf5_other;
+}
+
+// The HDF5 probe runs in a child process: libhdf5 can crash on a corrupt file (isolate.hpp).
+FileFormat classify_hdf5(const std::filesystem::path& path) {
+  if (!detail::isolate_hdf5()) return classify_hdf5_in_process(path);
+  FileFormat result = FileFormat::unknown;
+  detail::run_isolated(
+      path.string(),
+      [&](detail::PipeWriter& w) {
+        const auto f = static_cast<std::uint64_t>(classify_hdf5_in_process(path));
+        w.write_u64(f);
+      },
+      [&](detail::PipeReader& r) {
+        const std::uint64_t f = r.read_u64();
+        if (f > static_cast<std::uint64_t>(FileFormat::unknown))
+          throw std::runtime_error(path.string() + ": the HDF5 probe sent an invalid format");
+        result = static_cast<FileFormat>(f);
+      });
+  return result;
+}
+
+void send_signals(detail::PipeWriter& w, const std::vector<Signal>& signals) {
+  w.write_u64(signals.size());
+  for (const auto& s : signals) {
+    w.write_string(s.title);
+    w.write_string(s.signal_type);
+    w.write_u64(static_cast<std::uint64_t>(s.dtype));
+    w.write_u64(s.axes.size());
+    for (const auto& a : s.axes) {
+      w.write_string(a.name);
+      w.write_string(a.units);
+      w.write_f64(a.offset);
+      w.write_f64(a.scale);
+      w.write_u64(a.size);
+      w.write_u64(a.navigate ? 1 : 0);
+    }
+    w.write_u64(s.metadata.size());
+    for (const auto& [k, v] : s.metadata) {
+      w.write_string(k);
+      w.write_string(v);
+    }
+    w.write_u64(s.bytes.size());
+    w.write(s.bytes.data(), s.bytes.size());
+  }
+}
+
+std::vector<Signal> receive_signals(detail::PipeReader& r) {
+  constexpr std::uint64_t kMaxCount = 1u << 20;
+  const std::uint64_t n = r.read_u64();
+  if (n > kMaxCount) throw std::runtime_error("the reader process sent an invalid signal count");
+  std::vector<Signal> out(static_cast<std::size_t>(n));
+  for (auto& s : out) {
+    s.title = r.read_string();
+    s.signal_type = r.read_string();
+    const std::uint64_t dtype = r.read_u64();
+    if (dtype > static_cast<std::uint64_t>(DType::rgba8))
+      throw std::runtime_error("the reader process sent an invalid dtype");
+    s.dtype = static_cast<DType>(dtype);
+    const std::uint64_t naxes = r.read_u64();
+    if (naxes > 64) throw std::runtime_error("the reader process sent an invalid axis count");
+    s.axes.resize(static_cast<std::size_t>(naxes));
+    for (auto& a : s.axes) {
+      a.name = r.read_string();
+      a.units = r.read_string();
+      a.offset = r.read_f64();
+      a.scale = r.read_f64();
+      a.size = static_cast<std::size_t>(r.read_u64());
+      a.navigate = r.read_u64() != 0;
+    }
+    const std::uint64_t nmeta = r.read_u64();
+    if (nmeta > kMaxCount) throw std::runtime_error("the reader process sent an invalid metadata count");
+    for (std::uint64_t i = 0; i < nmeta; ++i) {
+      auto k = r.read_string();
+      s.metadata[std::move(k)] = r.read_string();
+    }
+    const std::uint64_t nbytes = r.read_u64();
+    if (nbytes != static_cast<std::uint64_t>(s.size()) * dtype_size(s.dtype))
+      throw std::runtime_error("the reader process sent a data block of the wrong size");
+    s.bytes.resize(static_cast<std::size_t>(nbytes));
+    r.read(s.bytes.data(), s.bytes.size());
+  }
+  return out;
 }
 
 }  // namespace
@@ -247,8 +331,9 @@ namespace {
 }  // namespace
 #endif
 
-std::vector<Signal> read_signals(const std::filesystem::path& path) {
-  const FileFormat f = detect_format(path);
+namespace {
+
+std::vector<Signal> read_signals_in_process(const std::filesystem::path& path, FileFormat f) {
   switch (f) {
     case FileFormat::hspy: return read_hspy(path);
     case FileFormat::npy: return {read_npy(path)};
@@ -271,6 +356,25 @@ std::vector<Signal> read_signals(const std::filesystem::path& path) {
   throw std::runtime_error(path.string() +
                            ": not a recognised format (expected HDF5/HyperSpy/EMD, NumPy .npy, "
                            "DM3/DM4 or FEI SER by content)");
+}
+
+bool is_hdf5_format(FileFormat f) {
+  return f == FileFormat::hspy || f == FileFormat::hdf5_other || f == FileFormat::emd_berkeley ||
+         f == FileFormat::emd_velox;
+}
+
+}  // namespace
+
+std::vector<Signal> read_signals(const std::filesystem::path& path) {
+  const FileFormat f = detect_format(path);
+  if (!is_hdf5_format(f) || !detail::isolate_hdf5()) return read_signals_in_process(path, f);
+  // HDF5-based formats are read in a child process: libhdf5 can crash on a corrupt file.
+  std::vector<Signal> result;
+  detail::run_isolated(
+      path.string(),
+      [&](detail::PipeWriter& w) { send_signals(w, read_signals_in_process(path, f)); },
+      [&](detail::PipeReader& r) { result = receive_signals(r); });
+  return result;
 }
 
 Signal read_signal(const std::filesystem::path& path) {
