@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 namespace autostem::cli {
 
@@ -41,8 +42,13 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
        ("built-in synthetic ground truth: " + phantoms + " (default nanowire)").c_str())
       ("phantom-shape", po::value<std::string>()->default_value("128x128"),
        "phantom size ROWSxCOLS")
-      ("out", po::value<std::string>()->required(), "results file to write (HDF5)");
+      ("out", po::value<std::string>()->required(), "results file to write (HDF5)")
+      ("resume", po::value<std::string>(),
+       "continue the run in this results file (e.g. after a lost microscope connection): the\n"
+       "strategy, its parameters and seed come from the file unless given; its measurements are\n"
+       "copied to --out (a new file) and never measured again");
   add_session_options(o, "grid");
+  add_model_options(o, true);
   add_backend_options(o);
   po::variables_map vm;
   if (parse(args, o, vm,
@@ -63,10 +69,29 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
   if (live && (vm.count("phantom") || vm.count("dataset") || vm.count("survey")))
     throw UsageError("--backend dm measures a real sample: --phantom/--dataset/--survey do not apply");
 
-  const SessionConfig base = session_config(vm);
-  const std::string strategy_name = vm["strategy"].as<std::string>();
-  std::unique_ptr<Strategy> strategy =
-      strategies::make_strategy(strategy_name, strategy_parameters(vm));
+  SessionConfig base = session_config(vm);
+  std::string strategy_name = vm["strategy"].as<std::string>();
+  Parameters params = strategy_parameters(vm);
+  std::optional<datasets::RunRecord> resumed;
+  if (vm.count("resume")) {
+    const std::filesystem::path from = vm["resume"].as<std::string>();
+    std::error_code ec;
+    if (std::filesystem::equivalent(from, vm["out"].as<std::string>(), ec))
+      throw UsageError("--out must be a new file: writing to " + from.string() +
+                       " would overwrite the measurements being resumed");
+    resumed = datasets::read_results(from);
+    // The decisions replay only with the earlier strategy, parameters and seed.
+    if (vm["strategy"].defaulted()) strategy_name = resumed->attribute("strategy");
+    if (!vm.count("param")) params = resumed->strategy_parameters;
+    if (vm["seed"].defaulted()) base.seed = std::stoull(resumed->attribute("seed"));
+    std::cerr << "autostem run: resuming " << from.string() << " (" << resumed->measurements()
+              << " measurements, strategy " << strategy_name << ", seed " << base.seed
+              << (resumed->complete ? ", a run that had ended" : ", a run that was cut off")
+              << ")\n";
+  }
+  apply_model_options(vm, strategy_name,
+                      vm.count("scalarizer") ? vm["scalarizer"].as<std::string>() : "", params);
+  std::unique_ptr<Strategy> strategy = strategies::make_strategy(strategy_name, params);
 
   GroundTruth truth;
   std::string dataset_label;
@@ -97,6 +122,28 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
   if (vm["batch"].defaulted() && mode == AcquisitionMode::si_scan) config.batch_size = info.field_cols;
 
   Session session(*instrument, *strategy, config);
+  session.set_prediction_interval(vm["prediction-every"].as<std::size_t>());
+  if (resumed) {
+    std::vector<Measurement> recorded(resumed->measurements());
+    for (std::size_t i = 0; i < recorded.size(); ++i) {
+      Measurement& m = recorded[i];
+      m.index = i;
+      m.requested = resumed->requested[i];
+      m.actual = resumed->actual[i];
+      m.signal = std::move(resumed->signals[i]);
+      m.exposure_s = resumed->exposure_s[i];
+      m.probe_current_pA = resumed->probe_current_pA[i];
+      m.t_start_s = resumed->t_start_s[i];
+      m.t_end_s = resumed->t_end_s[i];
+      m.dose_e_per_A2 = resumed->dose_e_per_A2[i];
+    }
+    if (resumed->survey.image.rows() != info.field_rows || resumed->survey.image.cols() != info.field_cols)
+      throw std::invalid_argument(
+          "--resume: the earlier run's survey is " + std::to_string(resumed->survey.image.rows()) + "x" +
+          std::to_string(resumed->survey.image.cols()) + " pixels but this instrument's field is " +
+          std::to_string(info.field_rows) + "x" + std::to_string(info.field_cols));
+    session.resume_from(resumed->survey, std::move(recorded));
+  }
   const std::string out = vm["out"].as<std::string>();
   datasets::ResultsWriter writer(
       out, datasets::ResultsProvenance{live ? std::string("live") : vm["profile"].as<std::string>(),
@@ -114,6 +161,15 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
     RunSummary s = session.run(&stop);
     progress.finish();
     print_summary(s, what, out, json, info);
+    if (s.resumed_measurements > 0)
+      std::cerr << "autostem run: " << s.resumed_measurements << " measurements came from the resumed file, "
+                << s.measurements - s.resumed_measurements << " were acquired now"
+                << (s.resume_unused > 0
+                        ? "; " + std::to_string(s.resume_unused) +
+                              " recorded points were never proposed again (the strategy's decisions "
+                              "differ from the earlier run's; they are kept in the file)"
+                        : std::string())
+                << "\n";
     return s.stop_reason == StopReason::operator_stop ? 130 : 0;
   } catch (const SessionError& e) {
     progress.finish();

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <exception>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -80,6 +82,17 @@ void Session::set_progress(std::function<void(const SessionProgress&)> callback)
 
 void Session::set_prediction_interval(std::size_t every) { prediction_every_ = every; }
 
+void Session::resume_from(Survey survey, std::vector<Measurement> recorded) {
+  if (survey.image.data.size() == 0)
+    throw std::invalid_argument("resume: the earlier run's survey is empty");
+  for (const auto& m : recorded)
+    if (!is_finite(m.requested))
+      throw std::invalid_argument("resume: recorded measurement " + std::to_string(m.index) +
+                                  " has a non-finite requested position");
+  resume_survey_ = std::move(survey);
+  resume_recorded_ = std::move(recorded);
+}
+
 void Session::check_position(const Position& p, const InstrumentInfo& info) {
   if (!is_finite(p))
     throw ProposalError("proposed position (" + fmt(p.row) + ", " + fmt(p.col) +
@@ -116,8 +129,11 @@ RunSummary Session::run(const std::atomic<bool>* stop) {
     if (cost > 0.0) instrument_.elapse(cost);
   };
 
+  // The instrument always scans a survey (a live server sets up its scan frame with it); a
+  // resumed run's strategy sees the earlier run's survey, as it did then.
   Survey survey = instrument_.acquire_survey(config_.survey);
   summary.survey_time_s = survey.t_end_s - survey.t_start_s;
+  if (resume_survey_) survey = *resume_survey_;
 
   StrategyContext context{info, config_.seed, budget_points, config_.point};
   {
@@ -139,6 +155,38 @@ RunSummary Session::run(const std::atomic<bool>* stop) {
       for (auto* s : sinks_) s->on_measurement(m);
     }
   };
+  // Resume: the recorded measurements reach the sinks first, and wait (by requested position)
+  // for the strategy to propose them again.
+  using Key = std::pair<double, double>;
+  std::map<Key, std::deque<Measurement>> replay;
+  std::size_t replay_left = 0;
+  if (resume_survey_) {
+    std::vector<Measurement> recorded = std::move(resume_recorded_);
+    resume_recorded_.clear();
+    deliver(recorded);
+    summary.resumed_measurements = recorded.size();
+    for (auto& m : recorded) replay[{m.requested.row, m.requested.col}].push_back(std::move(m));
+    replay_left = summary.resumed_measurements;
+  }
+  // Splits a proposal into the positions recorded earlier (answered from the record) and the
+  // ones to acquire now.
+  auto take_recorded = [&](std::vector<Position>& proposal) {
+    std::vector<Measurement> answered;
+    if (replay_left == 0) return answered;
+    std::vector<Position> fresh;
+    for (const auto& p : proposal) {
+      auto it = replay.find({p.row, p.col});
+      if (it != replay.end() && !it->second.empty()) {
+        answered.push_back(std::move(it->second.front()));
+        it->second.pop_front();
+        --replay_left;
+      } else {
+        fresh.push_back(p);
+      }
+    }
+    proposal = std::move(fresh);
+    return answered;
+  };
   auto drain = [&] {
     // Collect what the instrument is still acquiring: it is paid for (time and dose) and must
     // reach the results file.
@@ -155,7 +203,7 @@ RunSummary Session::run(const std::atomic<bool>* stop) {
 
   // How many more points fit the budgets, counting those in flight.
   auto affordable = [&]() -> std::pair<std::size_t, StopReason> {
-    const std::size_t committed = count + instrument_.in_flight();
+    const std::size_t committed = count - replay_left + instrument_.in_flight();
     if (committed >= budget_points) return {0, StopReason::budget_points};
     std::size_t n = std::min(config_.batch_size, budget_points - committed);
     if (cost.time_s > 0.0 && std::isfinite(config_.budget.max_time_s)) {
@@ -214,7 +262,8 @@ RunSummary Session::run(const std::atomic<bool>* stop) {
         summary.stop_reason = StopReason::strategy_done;
         break;
       }
-      instrument_.submit(next, config_.point, mode);
+      std::vector<Measurement> batch = take_recorded(next);
+      if (!next.empty()) instrument_.submit(next, config_.point, mode);
       if (config_.overlap) {
         // Decide the next batch from what is known now, while this one is acquired.
         auto [n, why] = affordable();
@@ -223,7 +272,6 @@ RunSummary Session::run(const std::atomic<bool>* stop) {
           have_next = true;
         }
       }
-      std::vector<Measurement> batch;
       while (instrument_.in_flight() > 0 && !stop_requested()) {
         auto ms = instrument_.collect(true);
         deliver(ms);
@@ -269,6 +317,7 @@ RunSummary Session::run(const std::atomic<bool>* stop) {
   }
 
   summary.measurements = count;
+  summary.resume_unused = replay_left;
   summary.decisions = summary.decision_latency_s.size();
   summary.time_s = instrument_.now_s();
   summary.electrons = instrument_.total_electrons();

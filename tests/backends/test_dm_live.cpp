@@ -216,7 +216,7 @@ TEST(DmLive, ConnectionDroppedThenRestoredNeitherLosesNorRepeatsAPoint) {
   }
 }
 
-TEST(DmLive, ServerKilledMidRunIsReportedAndTheResultsFileHoldsEveryMeasurement) {
+TEST(DmLive, ServerKilledMidRunIsReportedTheFileHoldsEveryMeasurementAndTheRunResumes) {
   DmServerProcess server(fake_config(), kRows, kCols);
   auto o = client_options(server.port());
   o.reconnect_attempts = 2;
@@ -248,10 +248,34 @@ TEST(DmLive, ServerKilledMidRunIsReportedAndTheResultsFileHoldsEveryMeasurement)
     EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 30.0);
     written = rec.ms.size();
   }
-  const datasets::RunRecord record = datasets::read_results(path);
+  datasets::RunRecord record = datasets::read_results(path);
   EXPECT_EQ(record.measurements(), written);
   EXPECT_EQ(written, 6u);
   std::filesystem::remove(path);
+
+  // The operator restarts the server and resumes from the file (`autostem run --resume`): the
+  // run continues with the points it had not measured, none twice, none lost.
+  const Recorder reference = run_simulated("random", 30);
+  DmServerProcess restarted(fake_config(), kRows, kCols);
+  backends::DmInstrument inst(client_options(restarted.port()));
+  auto strat = strategies::make_strategy("random");
+  std::vector<Measurement> recorded(record.measurements());
+  for (std::size_t i = 0; i < recorded.size(); ++i) {
+    recorded[i].requested = record.requested[i];
+    recorded[i].signal = record.signals[i];
+  }
+  Recorder resumed;
+  Session s(inst, *strat, session_config(30));
+  s.add_sink(resumed);
+  s.resume_from(record.survey, recorded);
+  const RunSummary sum = s.run();
+  EXPECT_EQ(sum.resumed_measurements, 6u);
+  EXPECT_EQ(sum.resume_unused, 0u);
+  ASSERT_EQ(resumed.ms.size(), reference.ms.size());
+  for (std::size_t i = 0; i < reference.ms.size(); ++i)
+    EXPECT_EQ(resumed.ms[i].requested, reference.ms[i].requested) << i;
+  // The first six spectra are the ones measured before the server died, not new acquisitions.
+  for (std::size_t i = 0; i < 6; ++i) EXPECT_EQ(resumed.ms[i].signal, record.signals[i]) << i;
 }
 
 TEST(DmLive, StalledServerTimesOutWithinTheBound) {

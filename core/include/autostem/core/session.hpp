@@ -71,6 +71,11 @@ struct RunSummary {
   double wall_s = 0.0;            ///< real time the run took
   StopReason stop_reason = StopReason::strategy_done;
   std::string message;            ///< error text when stop_reason == error
+  /// Resumed runs (Session::resume_from): measurements taken from the earlier run's file, and
+  /// how many of them the strategy never proposed again (its decisions diverged; they are still
+  /// in the sinks' output). Both 0 for a fresh run.
+  std::size_t resumed_measurements = 0;
+  std::size_t resume_unused = 0;
   std::vector<double> decision_latency_s;  ///< wall time of each propose()+observe() cycle
   std::size_t decisions = 0;
   /// Median and 95th percentile of decision_latency_s (0 when empty).
@@ -122,6 +127,19 @@ class Session {
 
   void add_sink(MeasurementSink& sink);
   void set_progress(std::function<void(const SessionProgress&)> callback);
+  /// Continues an earlier run instead of starting afresh (`autostem run --resume`): run() still
+  /// has the instrument scan a survey (a live server sets up its scan frame with it), but begins
+  /// the strategy on `survey` (the earlier run's, also what the sinks get), hands every
+  /// `recorded` measurement to the sinks first (so a new results file holds the whole run), and
+  /// answers each proposal that equals a recorded measurement's requested position (exactly,
+  /// in the survey pixel frame) with that measurement instead of acquiring it again. A
+  /// deterministic strategy with the earlier run's parameters and seed thus replays its
+  /// decisions and continues where the run stopped: nothing is lost and no point is measured
+  /// twice. Budgets count the recorded measurements as spent points; session time and dose
+  /// count from the resume (the instrument's clock starts again). Throws std::invalid_argument
+  /// when the survey is empty or a recorded position is not finite.
+  void resume_from(Survey survey, std::vector<Measurement> recorded);
+
   /// How often (in measurements) the strategy's prediction is passed to sinks; 0 = never.
   void set_prediction_interval(std::size_t every_n_measurements);
 
@@ -143,6 +161,8 @@ class Session {
   std::vector<MeasurementSink*> sinks_;
   std::function<void(const SessionProgress&)> progress_;
   std::size_t prediction_every_ = 0;
+  std::optional<Survey> resume_survey_;
+  std::vector<Measurement> resume_recorded_;
 };
 
 }  // namespace autostem
