@@ -1,0 +1,178 @@
+#pragma once
+// Atom finders and the atom plan strategy (issue 9; seed 001/002 §V, Fig. 3): find every atom in
+// an atomic-resolution survey, then place the beam on the atoms, on the atoms of one class, on
+// the defects, or on the most uncertain atoms first, along a short beam path.
+//
+// Finders are plug-ins behind AtomFinder, chosen by name: "log" (the classical Laplacian-of-
+// Gaussian baseline of core/atoms.hpp) is built in; "dcnn" (the U-Net ensemble) is registered by
+// autostem::strategies::register_torch_strategies() when LibTorch is present.
+//
+// The strategy registry's "atoms" entry is AtomPlanStrategy with the "log" finder ("dcnn" is the
+// same with the "dcnn" finder). Its parameters are the plan's (below) plus the finder's, prefixed
+// "finder." (e.g. finder.classify=otsu, finder.model=DIR).
+
+#include <autostem/core/atoms.hpp>
+#include <autostem/core/strategy.hpp>
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace autostem::strategies {
+
+/// Finds atoms in a survey image. Implementations are deterministic for a given survey and
+/// parameters.
+class AtomFinder {
+ public:
+  virtual ~AtomFinder() = default;
+  /// Registry name, e.g. "log".
+  virtual std::string name() const = 0;
+  /// Parameters in effect (after defaults), for provenance.
+  virtual Parameters parameters() const = 0;
+  /// Atoms in survey.data (rows, cols), positions in its pixel frame. An image without atoms
+  /// gives an empty list (not an error). Throws std::invalid_argument on an empty image or
+  /// non-finite values.
+  virtual std::vector<Atom> find(const Image& survey) = 0;
+};
+
+/// Builds a finder from its parameters; throws std::invalid_argument on bad parameters.
+using AtomFinderFactory = std::function<std::unique_ptr<AtomFinder>(const Parameters&)>;
+
+/// Adds (or replaces) a finder in the registry. Not thread-safe against concurrent
+/// make_atom_finder(); call at start-up. Throws std::invalid_argument on an empty name or factory.
+void register_atom_finder(const std::string& name, const std::string& help, AtomFinderFactory make);
+
+/// Builds a finder by name. Throws std::invalid_argument for an unknown name (listing the known
+/// ones) or bad parameters.
+std::unique_ptr<AtomFinder> make_atom_finder(const std::string& name, const Parameters& params = {});
+
+/// Names of the registered finders, sorted ("log" always; "dcnn" with LibTorch).
+std::vector<std::string> atom_finder_names();
+
+/// One-line description of a finder and its parameters (empty for an unknown name).
+std::string atom_finder_help(const std::string& name);
+
+/// The built-in classical finder: find_atoms_log, then optional intensity classes.
+/// Parameters (text; defaults in brackets):
+///  sigma_px [0], min_distance_px [0], threshold [0], spacing_px [0]   as LogPeakOptions (0 = auto)
+///  refine   [true]     sub-pixel centroid refinement
+///  classify [outlier]  none: every atom class 0;
+///                      outlier: class 1 for atoms brighter than median + outlier_z × 1.4826 ×
+///                        MAD of the atom intensities (a heavy dopant such as Si in graphene,
+///                        Z 14 vs 6), else 0;
+///                      otsu: two populations split by Otsu's threshold, 0 = bright, 1 = dim
+///                        (perovskite: 0 = A-site, 1 = B-site).
+///  outlier_z [5]       > 0
+///  denoise  [none]     none | bragg: find the atoms in bragg_filter(survey) (core/bragg.hpp; not the
+///                      default: it fills vacancies, docs/atoms.md "Bragg filter")
+///  border_px [0]       drop atoms closer than this (px) to the image edge, ≥ 0
+/// Intensities are the survey smoothed by σ = max(1, 0.15 × spacing) px, sampled at each atom
+/// (always the unfiltered survey: the Bragg filter averages a dopant's contrast away).
+class LogAtomFinder final : public AtomFinder {
+ public:
+  explicit LogAtomFinder(const Parameters& params = {});
+  std::string name() const override { return "log"; }
+  Parameters parameters() const override;
+  std::vector<Atom> find(const Image& survey) override;
+
+ private:
+  LogPeakOptions options_;
+  std::string classify_ = "outlier";
+  double outlier_z_ = 5.0;
+  std::string denoise_;
+  double border_px_ = 0.0;
+};
+
+/// Shared preprocessing of the atom finders (issue 9): parses the "denoise" parameter value
+/// ("none" or "bragg"); throws std::invalid_argument naming `who` on any other value.
+std::string parse_denoise(const std::string& value, const std::string& who);
+
+/// The survey image (rows, cols) as the finder should see it: unchanged for "none", the Bragg
+/// filter (core/bragg.hpp; spacing_px > 0 is the atom spacing, 0 = estimate) for "bragg".
+/// Throws std::invalid_argument on an unknown method; std::runtime_error when the image shows no
+/// lattice periodicity (from estimate_atom_spacing_px).
+ImageArray denoise_survey(const ImageArray& image, const std::string& method, double spacing_px);
+
+/// Removes atoms closer than border_px (px, ≥ 0; 0 keeps all) to the edge of a (rows, cols) image.
+void drop_border_atoms(std::vector<Atom>& atoms, std::size_t rows, std::size_t cols, double border_px);
+
+/// The plan strategy: survey → finder → atoms → plan, made once in begin(); propose() hands the
+/// plan out in order; observe() ignores the signals.
+/// Parameters (text; defaults in brackets):
+///  target [all]   all | class:K (atoms of class K) | defects | uncertain
+///                 defects: atoms whose neighbour count (within neighbour_factor × the median
+///                 nearest-neighbour distance) differs from the most common count — only atoms at
+///                 least 1.5 spacings from the border are judged, the border cuts neighbours off —
+///                 or whose class is a rare one (< 20 % of the atoms); plus vacancy sites: an
+///                 atom missing one neighbour votes for the site −Σ(its bond vectors) (the bonds of
+///                 a honeycomb, square or hexagonal lattice sum to zero); votes within 0.5 spacing
+///                 merge, and a site with ≥ 2 votes that is not on a found atom is planned;
+///                 uncertain: every atom, most uncertain first (uncertainty descending, then
+///                 probability ascending) — not path-ordered.
+///  max_points [0] at most this many points (0 = no limit)
+///  fraction   [0] at most this fraction of the field's pixels, in (0, 1] (0 = no limit)
+///  neighbour_factor [1.3]  > 1
+///  two_opt_passes   [50]   2-opt passes on the nearest-neighbour path (edge.hpp)
+///  finder.KEY       passed to the finder as KEY
+/// When more atoms qualify than the caps allow, the most probable are kept (ties: raster order).
+/// No atoms found → an empty plan: the first propose() returns nothing, the run ends cleanly,
+/// and status() says "no atoms found". Deterministic (no random stream).
+class AtomPlanStrategy final : public Strategy {
+ public:
+  /// name: the registry name ("atoms", "dcnn"); params: the plan's parameters (keys prefixed
+  /// "finder." are accepted and ignored here: the finder is already built); finder: not null.
+  /// Throws std::invalid_argument on an unknown key, a bad value or a null finder.
+  AtomPlanStrategy(std::string name, const Parameters& params, std::unique_ptr<AtomFinder> finder);
+
+  std::string name() const override { return name_; }
+  /// The plan's parameters plus the finder's, prefixed "finder.".
+  Parameters parameters() const override;
+  /// Runs the finder on survey.image and plans. Throws std::invalid_argument if the survey is
+  /// empty or holds non-finite values (from the finder).
+  void begin(const Survey& survey, const StrategyContext& context) override;
+  std::vector<Position> propose(std::size_t max_points) override;
+  void observe(std::span<const Measurement>) override {}
+
+  /// Atoms found by the last begin().
+  const std::vector<Atom>& atoms() const { return atoms_; }
+  /// The planned positions (survey pixel frame), in beam order.
+  const std::vector<Position>& plan() const { return plan_; }
+  /// One line about the last begin(): "N atoms found, M planned (target …)" or "no atoms found".
+  const std::string& status() const { return status_; }
+  /// Median nearest-neighbour distance of the atoms found (px), 0 with fewer than 2 atoms.
+  double spacing_px() const { return spacing_px_; }
+
+ private:
+  std::string name_;
+  std::unique_ptr<AtomFinder> finder_;
+  std::string target_ = "all";
+  int target_class_ = 0;
+  std::size_t max_points_ = 0;
+  double fraction_ = 0.0;
+  double neighbour_factor_ = 1.3;
+  std::size_t two_opt_passes_ = 50;
+  std::vector<Atom> atoms_;
+  std::vector<Position> plan_;
+  std::size_t next_ = 0;
+  std::string status_;
+  double spacing_px_ = 0.0;
+};
+
+/// Keys of params that start with "finder.", with the prefix removed.
+Parameters finder_parameters(const Parameters& params);
+
+/// AtomPlanStrategy named strategy_name with the finder finder_name built from the "finder."
+/// parameters of params. Throws std::invalid_argument as make_atom_finder and the constructor.
+std::unique_ptr<Strategy> make_atom_plan_strategy(const std::string& strategy_name, const std::string& finder_name,
+                                                  const Parameters& params);
+
+/// Indices of the atoms that AtomPlanStrategy's target=defects selects (see there), and in
+/// vacancy_sites the vacancy sites voted for by atoms missing one neighbour. spacing_px ≤ 0: the median
+/// nearest-neighbour distance of the atoms. rows, cols: the field (for the border rule).
+std::vector<std::size_t> defect_atoms(std::span<const Atom> atoms, std::size_t rows, std::size_t cols,
+                                      double neighbour_factor, double spacing_px,
+                                      std::vector<Position>* vacancy_sites = nullptr);
+
+}  // namespace autostem::strategies

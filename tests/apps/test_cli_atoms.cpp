@@ -1,0 +1,162 @@
+// `autostem atoms` end to end (issue 9): the graphene and SrTiO3 images of MANIFEST.md, the CSV
+// and overlay it leaves, and the one-line errors for bad input.
+#include <autostem/datasets/npy.hpp>
+
+#include "test_data.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string out;
+};
+
+Result run_cli(const std::string& args) {
+  const std::string cmd = std::string(AUTOSTEM_BIN) + " " + args + " 2>&1";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), p)) r.out += buf.data();
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+fs::path temp_file(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("autostem_cli_atoms_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  return dir / name;
+}
+
+std::vector<std::string> lines(const fs::path& p) {
+  std::ifstream f(p);
+  std::vector<std::string> out;
+  for (std::string l; std::getline(f, l);) out.push_back(l);
+  return out;
+}
+
+fs::path write_array(const std::string& name, const std::vector<std::size_t>& shape, double value) {
+  autostem::datasets::Signal s;
+  s.dtype = autostem::datasets::DType::float64;
+  std::size_t n = 1;
+  for (std::size_t d : shape) {
+    autostem::AxisCalibration a;
+    a.size = d;
+    s.axes.push_back(a);
+    n *= d;
+  }
+  s.bytes.resize(n * sizeof(double));
+  for (std::size_t i = 0; i < n; ++i) std::memcpy(s.bytes.data() + i * sizeof(double), &value, sizeof(double));
+  const fs::path p = temp_file(name);
+  autostem::datasets::write_npy(p, s);
+  return p;
+}
+
+const char* kHeader = "row_px,col_px,class,probability,uncertainty";
+
+}  // namespace
+
+// MANIFEST.md: G-Si-2nm.npy holds 140 atoms (AtomNet labels), one of them a Si dopant.
+TEST(CliAtoms, GrapheneCsvAndOverlay) {
+  AUTOSTEM_REQUIRE_DATA(img, "haadf/graphene/G-Si-2nm.npy");
+  const fs::path csv = temp_file("gsi.csv");
+  const auto r = run_cli("atoms '" + img.string() + "' --out '" + csv.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto l = lines(csv);
+  ASSERT_FALSE(l.empty());
+  EXPECT_EQ(l[0], kHeader);
+  // The LoG baseline finds 152 candidates for the 140 atoms (see tests/core/test_atoms.cpp).
+  EXPECT_GT(l.size() - 1, 120u) << r.out;
+  EXPECT_LT(l.size() - 1, 175u) << r.out;
+  EXPECT_NE(r.out.find("atoms in"), std::string::npos) << r.out;
+  if (fs::exists("/usr/bin/gnuplot")) {
+    EXPECT_TRUE(fs::exists(fs::path(csv).replace_extension(".png"))) << r.out;
+    EXPECT_GT(fs::file_size(fs::path(csv).replace_extension(".png")), 1000u);
+  }
+}
+
+// MANIFEST.md: the SrTiO3 ADF image (HyperSpy HDF5); classify=otsu gives A (0) and B (1) columns.
+TEST(CliAtoms, SrTiO3TwoClassesFromHdf5) {
+  AUTOSTEM_REQUIRE_DATA(img, "haadf/atomap_sto/test_ADF_cropped.hdf5");
+  const fs::path csv = temp_file("sto.csv");
+  const auto r = run_cli("atoms '" + img.string() + "' --param classify=otsu --no-png --out '" + csv.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::size_t a = 0, b = 0;
+  const auto l = lines(csv);
+  for (std::size_t i = 1; i < l.size(); ++i) {
+    const auto f = l[i].find(',', l[i].find(',') + 1);
+    (l[i][f + 1] == '0' ? a : b)++;
+  }
+  EXPECT_GT(a, 100u);
+  EXPECT_GT(b, 100u);
+  EXPECT_FALSE(fs::exists(fs::path(csv).replace_extension(".png")));
+}
+
+TEST(CliAtoms, NoAtomsStillWritesTheHeader) {
+  const fs::path flat = write_array("flat.npy", {64, 64}, 3.0);
+  const fs::path csv = temp_file("flat.csv");
+  const auto r = run_cli("atoms '" + flat.string() + "' --out '" + csv.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("no atoms found"), std::string::npos) << r.out;
+  const auto l = lines(csv);
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0], kHeader);
+}
+
+TEST(CliAtoms, BadInputGivesOneLineErrors) {
+  const fs::path cube = write_array("cube.npy", {4, 16, 16}, 1.0);
+  auto r = run_cli("atoms '" + cube.string() + "' --out '" + temp_file("x.csv").string() + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("3-D"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("expected a 2-D image"), std::string::npos) << r.out;
+
+  const fs::path empty = write_array("empty.npy", {0, 16}, 1.0);
+  r = run_cli("atoms '" + empty.string() + "' --out '" + temp_file("x.csv").string() + "'");
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("empty"), std::string::npos) << r.out;
+
+  const fs::path flat = write_array("flat2.npy", {32, 32}, 1.0);
+  r = run_cli("atoms '" + flat.string() + "' --method magic --out '" + temp_file("x.csv").string() + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("unknown --method 'magic'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("log"), std::string::npos) << r.out;
+
+  r = run_cli("atoms '" + flat.string() + "' --model /nonexistent/model --out '" + temp_file("x.csv").string() + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("no such directory"), std::string::npos) << r.out;
+
+  r = run_cli("atoms /nonexistent/image.npy --out '" + temp_file("x.csv").string() + "'");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("image.npy"), std::string::npos) << r.out;
+
+  r = run_cli("atoms '" + flat.string() + "' --param sigma_px --out '" + temp_file("x.csv").string() + "'");
+  EXPECT_EQ(r.status, 2) << r.out;
+}
+
+// The atom plan strategy in `autostem run`: on the lattice phantom it measures the defects; on a
+// survey without atoms (the nanowire phantom at 64×64 px: 3 nm pixels) it ends cleanly and says so.
+TEST(CliAtoms, RunOnLatticeAndWithoutAtoms) {
+  auto r = run_cli("run --phantom lattice --strategy atoms --param target=defects --seed 4 --out '" +
+                   temp_file("lat.h5").string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("atoms found (finder log"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("no atoms found"), std::string::npos) << r.out;
+  r = run_cli("run --phantom nanowire --phantom-shape 64x64 --strategy atoms --seed 1 --out '" + temp_file("nw.h5").string() + "'");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("no atoms found in the survey"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("measurements            0"), std::string::npos) << r.out;
+}

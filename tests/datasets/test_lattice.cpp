@@ -1,0 +1,196 @@
+// The `lattice` phantom (issue 9): determinism, atom density, classes, defects, spectra.
+#include <autostem/core/atoms.hpp>
+#include <autostem/core/scalarizer.hpp>
+#include <autostem/datasets/phantoms.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+namespace {
+
+namespace ds = autostem::datasets;
+using autostem::Position;
+
+std::size_t count_inner(const ds::LatticeSample& s, double border) {
+  const double R = static_cast<double>(s.image.rows()), C = static_cast<double>(s.image.cols());
+  return static_cast<std::size_t>(std::count_if(s.atoms.begin(), s.atoms.end(), [&](const ds::LatticeAtom& a) {
+    return a.position.row >= border && a.position.col >= border && a.position.row <= R - 1 - border &&
+           a.position.col <= C - 1 - border;
+  }));
+}
+
+TEST(Lattice, DeterministicPerSeed) {
+  ds::LatticeOptions o;
+  o.rows = 96;
+  o.cols = 80;
+  const auto a = ds::make_lattice(o, 5), b = ds::make_lattice(o, 5), c = ds::make_lattice(o, 6);
+  EXPECT_TRUE((a.image == b.image).all());
+  ASSERT_EQ(a.atoms.size(), b.atoms.size());
+  for (std::size_t k = 0; k < a.atoms.size(); ++k) EXPECT_EQ(a.atoms[k].position, b.atoms[k].position);
+  EXPECT_FALSE((a.image == c.image).all());
+  EXPECT_EQ(a.image.rows(), 96);
+  EXPECT_EQ(a.image.cols(), 80);
+  EXPECT_TRUE((a.image >= 0).all());
+}
+
+// Honeycomb: 4 / (3√3 s²) atoms per px² at nearest-neighbour spacing s; square A lattice with
+// B at the centres: 2 columns per (√2 s)² = 1 / s². Counted away from the border (the distortions
+// stretch the field by at most drift_max_px) within 8 %.
+TEST(Lattice, AtomDensityMatchesTheLattice) {
+  for (auto kind : {ds::LatticeKind::graphene, ds::LatticeKind::perovskite})
+    for (std::uint64_t seed : {1u, 2u, 3u}) {
+      ds::LatticeOptions o;
+      o.kind = kind;
+      o.rows = o.cols = 200;
+      o.vacancy_fraction = 0;
+      const auto s = ds::make_lattice(o, seed);
+      const double border = 10.0;
+      const double area = (200.0 - 1 - 2 * border) * (200.0 - 1 - 2 * border);
+      const double density = kind == ds::LatticeKind::graphene ? 4.0 / (3.0 * std::sqrt(3.0) * s.spacing_px * s.spacing_px)
+                                                               : 1.0 / (s.spacing_px * s.spacing_px);
+      EXPECT_NEAR(static_cast<double>(count_inner(s, border)) / (density * area), 1.0, 0.08)
+          << "kind " << static_cast<int>(kind) << " seed " << seed;
+      // Nearest-neighbour spacing of the listed atoms equals the drawn spacing (drift < 1 %).
+      std::vector<autostem::Atom> atoms;
+      for (const auto& a : s.atoms) atoms.push_back({a.position});
+      const auto n = autostem::neighbour_counts(atoms, 1.1 * s.spacing_px);
+      const auto inner_typical = kind == ds::LatticeKind::graphene ? 3u : 4u;
+      std::size_t typical = 0, inner = 0;
+      for (std::size_t k = 0; k < atoms.size(); ++k) {
+        const auto& p = atoms[k].position;
+        if (std::min({p.row, p.col, 199 - p.row, 199 - p.col}) < 2 * s.spacing_px) continue;
+        ++inner;
+        typical += n[k] == inner_typical;
+      }
+      EXPECT_GT(static_cast<double>(typical), 0.95 * static_cast<double>(inner));
+    }
+}
+
+TEST(Lattice, ClassesDopantsAndVacancies) {
+  ds::LatticeOptions o;
+  o.rows = o.cols = 256;
+  o.dopant_fraction = 0.05;
+  o.vacancy_fraction = 0.03;
+  const auto g = ds::make_lattice(o, 11);
+  std::size_t si = 0, c = 0, nbr = 0;
+  for (const auto& a : g.atoms) {
+    if (a.cls == 1) {
+      ++si;
+      EXPECT_EQ(a.kind, ds::SiteKind::dopant);
+      EXPECT_EQ(a.z, 14.0);
+    } else {
+      ++c;
+      EXPECT_EQ(a.cls, 0);
+    }
+    nbr += a.kind == ds::SiteKind::vacancy_neighbour;
+  }
+  // Binomial: 5 % of ~the atoms, ±4σ.
+  const double n = static_cast<double>(g.atoms.size());
+  EXPECT_NEAR(static_cast<double>(si), 0.05 * n, 4 * std::sqrt(0.05 * 0.95 * n));
+  EXPECT_GT(g.vacancies.size(), 0u);
+  EXPECT_GE(nbr, g.vacancies.size());  // each vacancy has up to 3 neighbours
+  // Si (Z 14) is brighter than C (Z 6): the clean image at a Si site ≈ (14/6)^1.7 × a C site.
+  double vsi = 0, vc = 0;
+  for (const auto& a : g.atoms) {
+    const double v = g.clean(static_cast<Eigen::Index>(std::lround(a.position.row)),
+                             static_cast<Eigen::Index>(std::lround(a.position.col)));
+    (a.cls == 1 ? vsi : vc) += v / static_cast<double>(a.cls == 1 ? si : c);
+  }
+  EXPECT_NEAR((vsi - o.background_counts) / (vc - o.background_counts), std::pow(14.0 / 6.0, 1.7), 0.6);
+
+  o.kind = ds::LatticeKind::perovskite;
+  const auto p = ds::make_lattice(o, 11);
+  std::size_t na = 0, nb = 0, nd = 0;
+  for (const auto& a : p.atoms) (a.cls == 0 ? na : a.cls == 1 ? nb : nd)++;
+  EXPECT_NEAR(static_cast<double>(na) / static_cast<double>(nb + nd), 1.0, 0.1);
+  EXPECT_GT(nd, 0u);
+}
+
+TEST(Lattice, GrainBoundaryAndBadOptions) {
+  ds::LatticeOptions o;
+  o.rows = o.cols = 200;
+  o.grain_boundary_probability = 1.0;
+  const auto g = ds::make_lattice(o, 3);
+  EXPECT_TRUE(g.grain_boundary);
+  const auto nb = std::count_if(g.atoms.begin(), g.atoms.end(),
+                                [](const ds::LatticeAtom& a) { return a.kind == ds::SiteKind::boundary; });
+  EXPECT_GT(nb, 10);
+  // No two atoms closer than 0.75 × spacing, even across the boundary.
+  double dmin = 1e9;
+  for (std::size_t i = 0; i < g.atoms.size(); ++i)
+    for (std::size_t j = i + 1; j < g.atoms.size(); ++j)
+      dmin = std::min(dmin, std::hypot(g.atoms[i].position.row - g.atoms[j].position.row,
+                                       g.atoms[i].position.col - g.atoms[j].position.col));
+  EXPECT_GT(dmin, 0.7 * g.spacing_px);
+
+  ds::LatticeOptions bad;
+  bad.rows = 8;
+  EXPECT_THROW(ds::make_lattice(bad, 1), std::invalid_argument);
+  bad = {};
+  bad.spacing_min_px = 20;
+  bad.spacing_max_px = 10;
+  EXPECT_THROW(ds::make_lattice(bad, 1), std::invalid_argument);
+  bad = {};
+  bad.dopant_fraction = 1.5;
+  EXPECT_THROW(ds::make_lattice(bad, 1), std::invalid_argument);
+}
+
+// The classical finder recovers the phantom's atoms: a check that positions are in the image frame.
+TEST(Lattice, ClassicalFinderRecoversAtoms) {
+  ds::LatticeOptions o;
+  o.rows = o.cols = 192;
+  o.dose_min = o.dose_max = 150;
+  const auto g = ds::make_lattice(o, 21);
+  std::vector<Position> truth;
+  for (const auto& a : g.atoms) truth.push_back(a.position);
+  const auto found = autostem::find_atoms_log(g.image);
+  std::vector<Position> fp;
+  for (const auto& a : found) fp.push_back(a.position);
+  const auto sc = autostem::match_atoms(fp, truth, 0.25 * g.spacing_px);
+  EXPECT_GT(sc.f1, 0.9) << "P " << sc.precision << " R " << sc.recall;
+}
+
+TEST(LatticePhantom, GroundTruthSpectraAndMask) {
+  const auto a = ds::make_phantom("lattice", 4);
+  const auto b = ds::make_phantom("lattice", 4);
+  EXPECT_TRUE((a.survey.data == b.survey.data).all());
+  ASSERT_TRUE(a.spectrum_image && a.roi_mask);
+  EXPECT_TRUE(std::equal(a.spectrum_image->data().begin(), a.spectrum_image->data().end(),
+                         b.spectrum_image->data().begin()));
+  EXPECT_EQ(a.rows(), 128u);
+  EXPECT_NE(a.source.find("lattice"), std::string::npos);
+  const auto r = ds::make_phantom("lattice", 4, 64, 96);
+  EXPECT_EQ(r.cols(), 96u);
+  // ROI: small discs around dopants/vacancies, a few % of the field at most.
+  const double in_mask = a.roi_mask->sum();
+  EXPECT_GT(in_mask, 5.0);
+  EXPECT_LT(in_mask, 0.08 * 128 * 128);
+  // Dopant spectra differ: band_mean over the Si L2,3 band is higher on every Si atom than on any
+  // C atom far from a Si atom.
+  const auto sc = autostem::make_scalarizer("band_mean:" + std::to_string(ds::lattice_dopant_band_lo_eV) + ":" +
+                                                std::to_string(ds::lattice_dopant_band_hi_eV),
+                                            a.spectrum_image->energy());
+  double min_si = 1e300, max_c = -1e300;
+  std::size_t nsi = 0;
+  for (const auto& p : a.points) {
+    const auto r0 = static_cast<std::size_t>(std::clamp<long>(std::lround(p.position.row), 0, 127));
+    const auto c0 = static_cast<std::size_t>(std::clamp<long>(std::lround(p.position.col), 0, 127));
+    const double v = sc->evaluate(a.spectrum_image->spectrum(r0, c0));
+    if (p.label == 1) {
+      ++nsi;
+      min_si = std::min(min_si, v);
+    } else {
+      bool near_si = false;
+      for (const auto& q : a.points)
+        near_si |= q.label == 1 && std::hypot(q.position.row - p.position.row, q.position.col - p.position.col) < 3;
+      if (!near_si) max_c = std::max(max_c, v);
+    }
+  }
+  ASSERT_GT(nsi, 0u);
+  EXPECT_GT(min_si, 2.0 * max_c);
+}
+
+}  // namespace
