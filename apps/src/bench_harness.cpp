@@ -145,6 +145,7 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
   if (cfg.batch_defaulted && mode == AcquisitionMode::si_scan)
     sc.batch_size = instrument->describe().field_cols;
   Session session(*instrument, *strategy, sc);
+  session.set_prediction_interval(cfg.prediction_every);
 
   r.file = cfg.out_dir / "runs" / (d.label + "_" + st.name + "_seed" + std::to_string(seed) + ".h5");
   std::unique_ptr<datasets::ResultsWriter> writer;

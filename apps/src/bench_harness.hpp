@@ -41,6 +41,8 @@ struct BenchConfig {
   backends::SimulatedOptions sim;
   std::filesystem::path out_dir;
   std::size_t threads = 0;       ///< 0 = TBB's default (all cores)
+  /// Prediction maps stored every N measurements (strategies with a model); 0 = never.
+  std::size_t prediction_every = 0;
 };
 
 /// Everything measured about one run.

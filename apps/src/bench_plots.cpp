@@ -54,6 +54,66 @@ std::string quoted(const std::string& s) {
   return q + "\"";
 }
 
+/// Prediction-map snapshots of one run (strategies with a model, e.g. dkl and gp): up to four
+/// stored steps (first, two between, last) × (mean, uncertainty, acquisition) as images, with
+/// the points measured up to each step. Returns the PNG, or an empty path when the run stored no
+/// predictions.
+fs::path plot_prediction_snapshots(const fs::path& dir, const std::string& label,
+                                   const RunResult& r) {
+  const auto rec = datasets::read_results(r.file);
+  const auto& steps_all = rec.prediction_steps;
+  if (steps_all.empty()) return {};
+  std::vector<std::size_t> steps;
+  const std::size_t k = steps_all.size();
+  for (std::size_t i : {std::size_t(0), k / 3, 2 * k / 3, k - 1})
+    if (steps.empty() || steps.back() != steps_all[i]) steps.push_back(steps_all[i]);
+  const std::string stem = label + "_" + r.strategy + "_predictions";
+  const fs::path png = dir / (stem + ".png"), gp = dir / (stem + ".gp");
+  std::ofstream g(gp);
+  g << "set terminal pngcairo size 1260," << 380 * steps.size() << " font 'sans,9'\n"
+    << "set termoption noenhanced\n"
+    << "set output " << quoted(png.string()) << "\n"
+    << "set multiplot layout " << steps.size() << ",3 title "
+    << quoted("Prediction maps — " + r.strategy + " on " + label + " (seed " +
+              std::to_string(r.seed) + ")") << "\n"
+    << "set size ratio -1\nset palette rgb 33,13,10\nunset key\n";
+  const char* names[3] = {"mean", "uncertainty (σ)", "acquisition"};
+  for (std::size_t step : steps) {
+    const Prediction p = datasets::read_prediction(r.file, step);
+    const fs::path pts = dir / (stem + "_step" + std::to_string(step) + "_points.dat");
+    {
+      std::ofstream f(pts);
+      for (std::size_t i = 0; i < std::min(step, r.positions.size()); ++i)
+        f << r.positions[i].col << " " << r.positions[i].row << "\n";
+    }
+    const ImageArray* maps[3] = {&p.mean, &p.uncertainty, &p.acquisition};
+    for (int m = 0; m < 3; ++m) {
+      const ImageArray& img = *maps[m];
+      if (img.size() == 0) {  // a map the strategy does not provide (e.g. edge gives only a mean)
+        g << "set multiplot next\n";
+        continue;
+      }
+      const fs::path dat = dir / (stem + "_step" + std::to_string(step) + "_" + std::to_string(m) + ".dat");
+      {
+        std::ofstream f(dat);
+        for (Eigen::Index rr = 0; rr < img.rows(); ++rr) {
+          for (Eigen::Index cc = 0; cc < img.cols(); ++cc) f << cc << " " << rr << " " << img(rr, cc) << "\n";
+          f << "\n";
+        }
+      }
+      g << "set xrange [-0.5:" << img.cols() - 0.5 << "]\nset yrange [" << img.rows() - 0.5
+        << ":-0.5]\n"
+        << "set title " << quoted(std::string(names[m]) + " after " + std::to_string(step) + " spectra") << "\n"
+        << "plot " << quoted(dat.string()) << " using 1:2:3 with image, " << quoted(pts.string())
+        << " using 1:2 with points pt 6 ps 0.4 lc rgb 'white'\n";
+    }
+  }
+  g << "unset multiplot\n";
+  g.close();
+  run_gnuplot(gp);
+  return png;
+}
+
 }  // namespace
 
 std::vector<fs::path> write_plots(const BenchConfig& cfg, const std::vector<RunResult>& results) {
@@ -108,6 +168,10 @@ std::vector<fs::path> write_plots(const BenchConfig& cfg, const std::vector<RunR
       run_gnuplot(gp);
       written.push_back(png);
     }
+
+    // --- prediction-map snapshots of the model strategies (first seed) ---
+    for (const RunResult* r : firsts)
+      if (auto png = plot_prediction_snapshots(dir, d.label, *r); !png.empty()) written.push_back(png);
 
     // --- recall and reconstruction error versus measurements (median over seeds) ---
     const fs::path png = dir / (d.label + "_curves.png");

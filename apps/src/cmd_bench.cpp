@@ -58,6 +58,7 @@ int cmd_bench(const std::vector<std::string>& args) {
       ("no-plots", po::bool_switch(), "skip the PNG plots")
       ("out", po::value<std::string>()->required(), "output folder");
   add_acquisition_options(o);
+  add_model_options(o, false);
   po::variables_map vm;
   if (parse(args, o, vm,
             "usage: autostem bench [--phantom NAME[:RxC]]... [--dataset SI[,SURVEY]]...\n"
@@ -138,6 +139,8 @@ int cmd_bench(const std::vector<std::string>& args) {
       if (!found) throw UsageError("--param '" + item + "': strategy '" + strat + "' is not in --strategies");
     }
 
+  for (auto& s : cfg.strategies) apply_model_options(vm, s.name, cfg.scalarizer, s.params);
+  cfg.prediction_every = vm["prediction-every"].as<std::size_t>();
   const bool tty = isatty(STDERR_FILENO);
   const auto results = run_bench(cfg, [&](std::size_t done, std::size_t total) {
     if (tty) std::fprintf(stderr, "\rbench: %zu/%zu runs done   ", done, total);

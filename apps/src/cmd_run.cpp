@@ -10,6 +10,7 @@
 #include <autostem/datasets/ground_truth.hpp>
 #include <autostem/datasets/phantoms.hpp>
 #include <autostem/datasets/results.hpp>
+#include <autostem/strategies/atoms.hpp>
 #include <autostem/strategies/registry.hpp>
 
 #include <filesystem>
@@ -161,6 +162,9 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
     RunSummary s = session.run(&stop);
     progress.finish();
     print_summary(s, what, out, json, info);
+    // The atom planners (atoms, dcnn) say what they found, e.g. "no atoms found in the survey".
+    if (const auto* ap = dynamic_cast<const strategies::AtomPlanStrategy*>(strategy.get()))
+      std::cerr << "autostem run: " << ap->status() << "\n";
     if (s.resumed_measurements > 0)
       std::cerr << "autostem run: " << s.resumed_measurements << " measurements came from the resumed file, "
                 << s.measurements - s.resumed_measurements << " were acquired now"

@@ -14,6 +14,13 @@
 #include <string>
 #include <vector>
 
+#ifdef AUTOSTEM_HAVE_TORCH
+namespace autostem::cli {
+/// autostem train-atoms (cmd_train_atoms.cpp): trains the dcnn ensemble on the lattice phantom.
+int cmd_train_atoms(const std::vector<std::string>& args);
+}  // namespace autostem::cli
+#endif
+
 namespace {
 
 const char* kUsage =
@@ -29,6 +36,10 @@ const char* kUsage =
     "  reconstruct  full map (or spectrum image) from a run's sparse measurements: nearest,\n"
     "             linear, biharmonic, tv, fista; writes HyperSpy .hspy\n"
     "  convert    any supported file (DM3/DM4, SER, EMD, .npy) to HyperSpy .hspy\n"
+    "  atoms      find the atoms of an atomic-resolution image (LoG or dcnn): CSV + PNG overlay\n"
+#ifdef AUTOSTEM_HAVE_TORCH
+    "  train-atoms  train the dcnn atom-finding ensemble on the lattice phantom (models/atoms)\n"
+#endif
     "  info       describe a data file: kind, shape with axis names, dtype, calibrations\n"
     "  profiles   list the built-in timing profiles and their parameters\n"
     "  dm-server  serve a simulated microscope through the live DigitalMicrograph server\n"
@@ -65,8 +76,12 @@ int main(int argc, char** argv) {
     if (sub == "bench") return autostem::cli::cmd_bench(args);
     if (sub == "convert") return autostem::cli::cmd_convert(args);
     if (sub == "dm-server") return autostem::cli::cmd_dm_server(args);
+    if (sub == "atoms") return autostem::cli::cmd_atoms(args);
+#ifdef AUTOSTEM_HAVE_TORCH
+    if (sub == "train-atoms") return autostem::cli::cmd_train_atoms(args);
+#endif
     std::cerr << "autostem: unknown subcommand '" << sub
-              << "'; valid: run, bench, convert, estimate, reconstruct, info, profiles, dm-server (autostem --help)\n";
+              << "'; valid: run, bench, convert, estimate, reconstruct, info, profiles, dm-server, atoms (autostem --help)\n";
     return 2;
   } catch (const autostem::cli::UsageError& e) {
     std::cerr << "autostem " << sub << ": " << e.what() << " (autostem " << sub << " --help)\n";

@@ -47,6 +47,39 @@ void add_session_options(po::options_description& o, const std::string& default_
   add_acquisition_options(o);
 }
 
+void add_model_options(po::options_description& o, bool scalarizer) {
+  if (scalarizer)
+    o.add_options()("scalarizer", po::value<std::string>(),
+                    "spectrum → number for model strategies (dkl, gp), e.g. band_mean:920:960, "
+                    "edge:931:60:850:920 (default: total counts)");
+  o.add_options()
+      ("acquisition", po::value<std::string>(),
+       "acquisition function of model strategies (dkl, gp): ei | ucb:BETA | pi | maxvar | thompson")
+      ("patch", po::value<std::size_t>(), "dkl: survey patch size in px (default 16)")
+      ("train-iters", po::value<std::size_t>(),
+       "dkl, gp: Adam iterations per (warm-started) retraining (default 100)")
+      ("retrain-every", po::value<std::size_t>(),
+       "dkl, gp: retrain after every K new measurements (default 1)")
+      ("prediction-every", po::value<std::size_t>()->default_value(10),
+       "store the strategy's prediction maps (mean, uncertainty, acquisition) every N "
+       "measurements, for strategies with a model (0 = never)");
+}
+
+void apply_model_options(const po::variables_map& vm, const std::string& strategy,
+                         const std::string& scalarizer, Parameters& params) {
+  const Parameters takes = strategies::make_strategy(strategy, {})->parameters();
+  auto put = [&](const std::string& key, const std::string& value) {
+    if (takes.count(key) && !params.count(key)) params[key] = value;
+  };
+  if (!scalarizer.empty()) put("scalarizer", scalarizer);
+  if (vm.count("acquisition")) put("acquisition", vm["acquisition"].as<std::string>());
+  if (vm.count("patch")) put("patch", std::to_string(vm["patch"].as<std::size_t>()));
+  if (vm.count("train-iters"))
+    put("train_iters", std::to_string(vm["train-iters"].as<std::size_t>()));
+  if (vm.count("retrain-every"))
+    put("retrain_every", std::to_string(vm["retrain-every"].as<std::size_t>()));
+}
+
 SessionConfig session_config(const po::variables_map& vm) {
   SessionConfig c;
   if (vm.count("exposure")) c.point.exposure_s = vm["exposure"].as<double>();

@@ -18,6 +18,18 @@ void add_acquisition_options(po::options_description& options);
 /// --batch, --mode, --compute, --overlap, --json to options.
 void add_session_options(po::options_description& options, const std::string& default_strategy);
 
+/// Adds the model-strategy options --acquisition, --patch, --train-iters, --retrain-every and,
+/// with scalarizer = true, --scalarizer (`autostem bench` has its own --scalarizer).
+void add_model_options(po::options_description& options, bool scalarizer);
+
+/// Copies the model-strategy options given on the command line (--scalarizer, --acquisition,
+/// --patch, --train-iters, --retrain-every) into params as scalarizer, acquisition, patch,
+/// train_iters, retrain_every — only the keys the strategy takes (those in its parameters() at
+/// defaults) and only where params has no value yet (an explicit --param wins). `scalarizer`
+/// is the spec to pass (empty = none). Throws std::invalid_argument for an unknown strategy.
+void apply_model_options(const po::variables_map& vm, const std::string& strategy,
+                         const std::string& scalarizer, Parameters& params);
+
 /// Reads the options added above into a SessionConfig (validated by Session itself).
 /// Throws UsageError on malformed values (e.g. --mode foo, --compute bar).
 SessionConfig session_config(const po::variables_map& vm);

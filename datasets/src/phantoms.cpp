@@ -1,5 +1,7 @@
 #include <autostem/datasets/phantoms.hpp>
 
+#include "lattice_internal.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -448,11 +450,12 @@ GroundTruth nanoparticles(std::uint64_t seed, std::size_t rows, std::size_t cols
 
 }  // namespace
 
-std::vector<std::string> phantom_names() { return {"nanowire", "nanoparticles"}; }
+std::vector<std::string> phantom_names() { return {"nanowire", "nanoparticles", "lattice"}; }
 
 GroundTruth make_phantom(const std::string& name, std::uint64_t seed, std::size_t rows, std::size_t cols) {
   if (name == "nanowire") return nanowire(seed, rows, cols);
   if (name == "nanoparticles") return nanoparticles(seed, rows, cols);
+  if (name == "lattice") return detail::lattice_phantom(seed, rows, cols);
   std::string known;
   for (const auto& n : phantom_names()) known += (known.empty() ? "" : ", ") + n;
   throw std::invalid_argument("unknown phantom '" + name + "'; known phantoms: " + known);

@@ -1,5 +1,6 @@
 #include <autostem/strategies/registry.hpp>
 
+#include <autostem/strategies/atoms.hpp>
 #include <autostem/strategies/edge.hpp>
 #include <autostem/strategies/grid.hpp>
 #include <autostem/strategies/random.hpp>
@@ -21,6 +22,12 @@ struct Entry {
 
 std::map<std::string, Entry>& registry() {
   static std::map<std::string, Entry> r = {
+      {"atoms",
+       {[](const Parameters& p) { return make_atom_plan_strategy("atoms", "log", p); },
+        "find the atoms in the survey (classical LoG finder), measure them along a short beam path "
+        "(seed 001/002 Fig. 3); target=all|class:K|defects|uncertain, max_points, fraction, "
+        "neighbour_factor, two_opt_passes, finder.KEY (finder log: sigma_px, min_distance_px, "
+        "threshold, spacing_px, refine, classify=none|outlier|otsu, outlier_z)"}},
       {"cs",
        {[](const Parameters& p) { return std::make_unique<CompressedSensingStrategy>(p); },
         "compressed sensing: sparse pattern + reconstruction; fraction=F in (0,1], "

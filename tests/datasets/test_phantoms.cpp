@@ -56,7 +56,7 @@ double band_mean(const autostem::GroundTruth& gt, std::size_t r, std::size_t c) 
 }  // namespace
 
 TEST(Phantoms, NamesAndUnknownName) {
-  EXPECT_EQ(ds::phantom_names(), (std::vector<std::string>{"nanowire", "nanoparticles"}));
+  EXPECT_EQ(ds::phantom_names(), (std::vector<std::string>{"nanowire", "nanoparticles", "lattice"}));
   try {
     ds::make_phantom("nanotube", 1);
     ADD_FAILURE();

@@ -81,7 +81,14 @@ TEST_P(Conformance, ProposesWithoutAnyObservation) {
   FakeInstrument inst(24, 32);
   StrategyContext ctx{inst.describe(), 1, 50, {}};
   s->begin(make_survey(24, 32), ctx);
-  EXPECT_FALSE(s->propose(1).empty()) << GetParam() << " proposed nothing at the start";
+  // The atom planners (atoms, dcnn) measure atoms only. This survey (a disc and a step) has
+  // none, so an empty plan is their documented outcome ("no atoms found", issue 9);
+  // tests/strategies/test_atoms_strategy.cpp checks that they propose on lattices.
+  const bool atom_planner = GetParam() == "atoms" || GetParam() == "dcnn";
+  const bool none = s->propose(1).empty();
+  if (!atom_planner) {
+    EXPECT_FALSE(none) << GetParam() << " proposed nothing at the start";
+  }
   s->observe({});
   SUCCEED();
 }

@@ -25,7 +25,7 @@
 
 namespace autostem::datasets {
 
-/// Names accepted by make_phantom, in a fixed order: {"nanowire", "nanoparticles"}.
+/// Names accepted by make_phantom, in a fixed order: {"nanowire", "nanoparticles", "lattice"}.
 std::vector<std::string> phantom_names();
 
 /// The phantom `name` for a seed, rows × cols pixels (each ≥ 16). The field of view is fixed in
@@ -60,8 +60,104 @@ std::vector<std::string> phantom_names();
 ///   [nanoparticles_band_lo_eV, nanoparticles_band_hi_eV] that the seed's DKL run maximises.
 ///   roi_mask = Au particles (projected discs). points: label 1 = Au centres, 2 = Ag centres.
 ///   recorded: exposure 0.5 s, 20 pA, survey dwell 10 µs. Total counts per spectrum 1e6.
+///
+/// lattice (issue 9; seed 001/002 Fig. 3): a graphene survey from make_lattice with Si dopants
+///   (2 %), vacancies (1 %) and, for half of the seeds, a tilt grain boundary; atom spacing
+///   6–9 px drawn per seed (pixel size 0.142 nm / spacing), random rotation, probe blur, Poisson
+///   + readout noise, drift and jitter. Spectrum image: see lattice_dopant_band_lo_eV (96
+///   channels, 50–525 eV); total ≈ 1e4 counts per spectrum on an atom.
+///   roi_mask = pixels within max(1.5, 0.3 × spacing) px of a dopant or a vacancy site (the
+///   sites a defect-hunting run should measure). points: every atom with label = class (0 C,
+///   1 Si). recorded: exposure 0.05 s, 20 pA, survey dwell 4 µs.
 GroundTruth make_phantom(const std::string& name, std::uint64_t seed, std::size_t rows = 128,
                          std::size_t cols = 128);
+
+// ---------------------------------------------------------------------------------------------
+// The `lattice` phantom (issue 9): synthetic atomic-resolution surveys with known atom positions
+// and classes — the training data of the atom-finding network and the ground truth of the atom
+// benchmarks. Documented in docs/atoms.md.
+
+/// Which crystal is projected.
+///  - graphene: honeycomb, C–C 0.142 nm; classes 0 = C, 1 = Si (substitutional dopant).
+///  - perovskite: ABO3 viewed so that the A columns form a square lattice (a ≈ 0.39 nm, SrTiO3
+///    [001]) with the B columns at the centres of the A squares; classes 0 = A-site (Sr, Z 38),
+///    1 = B-site (Ti, Z 22), 2 = heavy B-site dopant (Nb, Z 41). Oxygen columns are not imaged
+///    (weak in HAADF).
+enum class LatticeKind { graphene, perovskite };
+
+/// What a site is, beyond its class: a regular lattice atom, a substitutional dopant, an atom
+/// next to a vacancy (a missing atom) or an atom at a grain boundary (within one spacing of it).
+enum class SiteKind { regular, dopant, vacancy_neighbour, boundary };
+const char* to_string(SiteKind k);
+
+/// One atom (column) of a lattice sample. position: in the *image* frame (row, col px, pixel
+/// centres at integers), i.e. where the distorted scan shows it; cls: class as documented at
+/// LatticeKind; z: atomic number used for the Z^1.7 contrast.
+struct LatticeAtom {
+  Position position;
+  int cls = 0;
+  SiteKind kind = SiteKind::regular;
+  double z = 6.0;
+};
+
+/// Options of make_lattice. Ranges [min, max] are sampled uniformly per sample (min == max
+/// fixes the value). Lengths in pixels of the output image.
+struct LatticeOptions {
+  LatticeKind kind = LatticeKind::graphene;
+  std::size_t rows = 256, cols = 256;      ///< output size, each ≥ 16
+  double spacing_min_px = 10.0, spacing_max_px = 16.0;  ///< nearest-neighbour spacing (graphene
+                                           ///< C–C; perovskite A–B = a/√2), > 1
+  bool random_rotation = true;             ///< uniform in [0, 2π) (else 0)
+  double probe_sigma_min = 0.18, probe_sigma_max = 0.28;  ///< Gaussian probe σ as a fraction of
+                                           ///< the spacing
+  double dose_min = 30.0, dose_max = 300.0;  ///< expected counts at the peak of a C (graphene) or
+                                           ///< A (perovskite) column; Poisson noise
+  double background_counts = 5.0;          ///< expected counts of the support/vacuum per pixel
+  double readout_sd_counts = 2.0;          ///< Gaussian readout noise (counts)
+  double drift_max_px = 2.0;               ///< linear drift over the whole scan, per axis (±px)
+  double jitter_sd_px = 0.3;               ///< per-scan-line horizontal jitter σ (px)
+  double dopant_fraction = 0.02;           ///< graphene: Si per C site; perovskite: Nb per B site
+  double vacancy_fraction = 0.01;          ///< graphene: missing C; perovskite: missing A columns
+  double grain_boundary_probability = 0.0; ///< chance of a tilt grain boundary (graphene only)
+};
+
+/// A lattice sample: the noisy image, the noise-free expected image, every atom, the vacancy
+/// sites (image frame) and the parameters drawn.
+struct LatticeSample {
+  ImageArray image;        ///< (rows, cols) counts with Poisson + readout noise, ≥ 0
+  ImageArray clean;        ///< (rows, cols) expected counts (no noise, same distortions)
+  std::vector<LatticeAtom> atoms;
+  std::vector<Position> vacancies;  ///< where a missing atom would be (image frame)
+  LatticeKind kind = LatticeKind::graphene;
+  double spacing_px = 0;   ///< nearest-neighbour spacing drawn (px)
+  double rotation_rad = 0;
+  double probe_sigma_px = 0;
+  double dose = 0;         ///< expected peak counts of a C / A column
+  bool grain_boundary = false;
+  double pixel_size_nm = 0;  ///< 0.142 nm / spacing (graphene) or 0.276 nm / spacing (perovskite)
+};
+
+/// A lattice sample for a seed: atoms placed on the (rotated, scaled) lattice, dopants,
+/// vacancies and (graphene, with grain_boundary_probability) a tilt grain boundary between two
+/// grains rotated by 13–30° (atoms of the second grain closer than 0.75 spacing to the first are
+/// removed; atoms within one spacing of the boundary line are SiteKind::boundary); each column
+/// drawn as a Gaussian of the probe σ with amplitude dose × (Z/Z_ref)^1.7 (Z-contrast,
+/// Pennycook 1989), sampled on a scan distorted by linear drift and per-line jitter; then
+/// Poisson and readout noise. Same (options, seed) → bit-identical result (own RNG).
+/// Throws std::invalid_argument on rows/cols < 16, an empty or inverted range, spacing ≤ 1,
+/// or a fraction outside [0, 1).
+LatticeSample make_lattice(const LatticeOptions& options, std::uint64_t seed);
+
+/// Energy axis and feature bands of the lattice phantom's spectrum image (eV): 96 channels from
+/// 50 eV at 5 eV/ch. Every atom adds a core-loss-like edge of its species (C K 284 eV, Si L2,3
+/// 99 eV, Sr M4,5 133 eV, Ti L2,3 456 eV, Nb M4,5 205 eV) weighted by the probe's overlap with
+/// the column; atoms of kind vacancy_neighbour or boundary add a "defect" peak at 265 eV (a
+/// stand-in for the changed near-edge structure of under-coordinated atoms). The dopant band
+/// (the dopant's edge region) and the defect band let a band_mean scalarizer score the sites.
+inline constexpr double lattice_dopant_band_lo_eV = 95.0;   ///< graphene Si L2,3 edge region
+inline constexpr double lattice_dopant_band_hi_eV = 125.0;
+inline constexpr double lattice_defect_band_lo_eV = 255.0;  ///< defect peak
+inline constexpr double lattice_defect_band_hi_eV = 275.0;
 
 /// Energy of the nanowire's interface-only loss peak (eV).
 inline constexpr double nanowire_interface_peak_eV = 11.0;

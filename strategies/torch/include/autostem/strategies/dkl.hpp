@@ -1,0 +1,188 @@
+#pragma once
+// Deep kernel learning (issue 6, seed 003; Wilson et al. 2016, "Deep Kernel Learning", AISTATS)
+// and the exact Gaussian process under it. Plain C++ (Eigen): LibTorch stays inside
+// strategies/torch/src/dkl.cpp behind DklModel's pimpl.
+//
+//  - gp::ExactGP: exact GP regression with an RBF or Matérn-5/2 kernel (ARD lengthscales,
+//    output scale, Gaussian noise), float64 Cholesky solves with jitter (LAPACK dpotrf/dpotri, BLAS dtrsm), the exact marginal
+//    log-likelihood and its closed-form gradient with respect to inputs and hyperparameters
+//    (Rasmussen & Williams 2006, eqs. 2.25–2.26, 5.8–5.9), batched predictive mean/variance.
+//  - extract_patches(): w×w survey windows around candidate pixels (reflect padding).
+//  - DklModel: MLP feature extractor (LibTorch, float32) feeding the ExactGP, trained jointly by
+//    Adam on the exact marginal log-likelihood; the GP part is float64 Eigen.
+//  - make_dkl_strategy()/make_gp_strategy(): the "dkl" and "gp" strategies (docs/dkl.md).
+
+#include <autostem/core/strategy.hpp>
+#include <autostem/core/types.hpp>
+
+#include <Eigen/Core>
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace autostem::strategies {
+
+namespace gp {
+
+enum class KernelKind { rbf, matern52 };
+
+/// "rbf" or "matern52"; throws std::invalid_argument naming the text otherwise.
+KernelKind parse_kernel(const std::string& text);
+const char* to_string(KernelKind k);
+
+/// Kernel hyperparameters (natural scale, all > 0).
+struct Hyper {
+  Eigen::VectorXd lengthscale;  ///< (d,) one per input dimension, input units
+  double outputscale = 1.0;     ///< σ_f², units of y²
+  double noise = 1e-2;          ///< σ_n², units of y²
+};
+
+/// k(a, b) for all rows: A (n, d), B (m, d) → (n, m).
+///   rbf:      σ_f² exp(−r²/2),                     r² = Σ_d (a_d − b_d)² / ℓ_d²
+///   matern52: σ_f² (1 + √5 r + 5r²/3) exp(−√5 r)   (Rasmussen & Williams eq. 4.17)
+/// Throws std::invalid_argument if the column counts differ from lengthscale.size().
+Eigen::MatrixXd kernel(KernelKind kind, const Hyper& h, const Eigen::MatrixXd& A,
+                       const Eigen::MatrixXd& B);
+
+/// The kernel matrix plus noise could not be factorised even with the largest jitter.
+class NotPositiveDefinite : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Lower Cholesky factor L (n, n) of K + noise·I (K (n, n) symmetric, noise ≥ 0), LAPACK dpotrf. When it fails, jitter
+/// 1e-8, 1e-7, …, 1e-3 × mean(diag K) is added in turn and reported in `jitter` (0 if none was
+/// needed). Throws NotPositiveDefinite naming n and the largest jitter tried when even that
+/// fails (an indefinite matrix, or one whose values overflow).
+Eigen::MatrixXd cholesky_with_jitter(const Eigen::MatrixXd& K, double noise, double& jitter);
+
+/// Gradient of the marginal log-likelihood (same units as its arguments' reciprocals).
+struct MllGradient {
+  Eigen::MatrixXd inputs;       ///< (n, d) ∂L/∂X
+  Eigen::VectorXd lengthscale;  ///< (d,) ∂L/∂ℓ_d
+  double outputscale = 0.0;     ///< ∂L/∂σ_f²
+  double noise = 0.0;           ///< ∂L/∂σ_n²
+};
+
+/// Exact zero-mean GP regression (standardise y first if it has an offset).
+class ExactGP {
+ public:
+  /// Factorises K + σ_n² I = L Lᵀ for inputs X (n, d) and targets y (n,). When the Cholesky
+  /// fails, jitter 1e-8, 1e-7, …, 1e-3 × mean(diag K) is added in turn (jitter() reports the one
+  /// used). Throws std::invalid_argument on empty/mismatched/non-finite input or non-positive
+  /// hyperparameters; NotPositiveDefinite when even the largest jitter fails (the message
+  /// names n, σ_f², σ_n²).
+  void fit(KernelKind kind, Hyper h, Eigen::MatrixXd X, Eigen::VectorXd y);
+
+  /// log p(y | X) = −½ yᵀα − Σ log L_ii − (n/2) log 2π, α = (K + σ_n² I)⁻¹ y (R&W eq. 2.30).
+  double log_marginal_likelihood() const;
+
+  /// ∂L/∂θ = ½ tr((ααᵀ − K⁻¹) ∂K/∂θ) (R&W eq. 5.9), for the inputs (through r²) and the
+  /// hyperparameters; O(n³) for K⁻¹, O(n²d) for the rest.
+  MllGradient gradient() const;
+
+  /// Predictive mean and variance of the latent f (noise-free, as scikit-learn's
+  /// GaussianProcessRegressor with alpha) at Xs (N, d), in batches of `batch` rows reusing the
+  /// Cholesky factor: mean = K*α, var = σ_f² − ‖L⁻¹K*ᵀ‖² (clamped at 0). Results (N,).
+  void predict(const Eigen::MatrixXd& Xs, Eigen::VectorXd& mean, Eigen::VectorXd& variance,
+               Eigen::Index batch = 2048) const;
+
+  /// Posterior covariance cov(f(x_i), f(x_c)) for all rows x_i of Xs (N,) with x_c = row c of Xs.
+  Eigen::VectorXd posterior_covariance(const Eigen::MatrixXd& Xs, Eigen::Index c) const;
+
+  const Hyper& hyper() const { return h_; }
+  KernelKind kind() const { return kind_; }
+  const Eigen::MatrixXd& inputs() const { return X_; }
+  const Eigen::VectorXd& alpha() const { return alpha_; }
+  double jitter() const { return jitter_; }
+  Eigen::Index size() const { return X_.rows(); }
+
+ private:
+  KernelKind kind_ = KernelKind::rbf;
+  Hyper h_;
+  Eigen::MatrixXd X_;
+  Eigen::VectorXd y_, alpha_;
+  Eigen::MatrixXd K_;  ///< noise-free kernel matrix
+  Eigen::MatrixXd L_;   ///< lower Cholesky factor of K + (σ_n² + jitter) I
+  double jitter_ = 0.0;
+};
+
+}  // namespace gp
+
+/// Row-major float matrix (patches, one per row).
+using PatchMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// Survey windows around candidate pixels.
+struct PatchSet {
+  PatchMatrix data;              ///< (N, window²) standardised intensities, row-major window
+  Eigen::MatrixX2d positions;    ///< (N, 2) candidate centre (row, col), px
+  std::size_t window = 0, stride = 1, rows = 0, cols = 0;
+  bool constant = false;         ///< the survey has no structure (all pixels equal)
+  /// Candidate index for pixel (r, c): the candidate of the stride cell it falls in.
+  std::size_t candidate_of(std::size_t r, std::size_t c) const;
+};
+
+/// Cuts a window × window patch around every stride-th pixel (rows 0, stride, 2·stride, …;
+/// the same for columns). The window of pixel (r, c) covers rows r − ⌊w/2⌋ … r − ⌊w/2⌋ + w − 1;
+/// pixels outside the survey are filled by reflection about the edge (numpy "reflect"), so every
+/// pixel is a candidate. The image is standardised once (z = (I − mean)/std over the whole
+/// survey); a constant survey gives all-zero patches and constant = true.
+/// Throws std::invalid_argument if window is 0 or larger than the survey (either side), stride
+/// is 0, or the image holds non-finite values.
+PatchSet extract_patches(const ImageArray& survey, std::size_t window, std::size_t stride = 1);
+
+/// Options of DklModel.
+struct DklOptions {
+  std::vector<int> hidden{64, 64};  ///< hidden layer widths of the MLP (ReLU)
+  int embedding = 2;                ///< output (feature) dimension fed to the GP
+  gp::KernelKind kernel = gp::KernelKind::rbf;
+  double learning_rate = 0.01;      ///< Adam step
+  std::uint64_t seed = 0;           ///< weights' initialisation (torch::manual_seed)
+  double min_noise = 1e-4;          ///< σ_n² floor (units of standardised y)
+};
+
+/// The DKL model: MLP (LibTorch float32) → embedding → ExactGP (Eigen float64). Training keeps
+/// the weights and Adam's state between calls (warm start). Deterministic for a seed on one
+/// thread (training always runs on one LibTorch thread; prediction uses the caller's setting).
+class DklModel {
+ public:
+  /// Throws std::invalid_argument for input_dim 0, an empty or non-positive layer size.
+  DklModel(std::size_t input_dim, DklOptions options);
+  ~DklModel();
+  DklModel(DklModel&&) noexcept;
+  DklModel& operator=(DklModel&&) noexcept;
+
+  /// `iterations` Adam steps on −L/n (L the exact marginal log-likelihood, y standardised by the
+  /// caller) for patches X (n, input_dim), targets y (n,); the GP gradient is closed form and
+  /// only the MLP is back-propagated (embedding.backward(∂(−L/n)/∂z)). Leaves gp() fitted on the
+  /// final embedding. Returns the final L/n. Throws what ExactGP::fit throws.
+  double train(const PatchMatrix& X, const Eigen::VectorXd& y, int iterations);
+
+  /// Refits gp() on X, y with the current weights and hyperparameters (no training).
+  void refit(const PatchMatrix& X, const Eigen::VectorXd& y);
+
+  /// Embedding z (N, embedding) of patches X (N, input_dim), in batches, no gradient.
+  Eigen::MatrixXd embed(const PatchMatrix& X) const;
+
+  const gp::ExactGP& gp() const;
+  gp::Hyper hyper() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Strategy "dkl" (patches of the survey → DKL) and "gp" (the same GP on (row, col) only).
+/// Parameters and their defaults are listed by strategy_help("dkl") and in docs/dkl.md.
+/// Throw std::invalid_argument on an unknown key or a malformed value.
+std::unique_ptr<Strategy> make_dkl_strategy(const Parameters& params);
+std::unique_ptr<Strategy> make_gp_strategy(const Parameters& params);
+
+/// One-line help texts of the two strategies.
+std::string dkl_strategy_help();
+std::string gp_strategy_help();
+
+}  // namespace autostem::strategies

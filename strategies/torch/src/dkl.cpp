@@ -1,0 +1,588 @@
+// DKL model (LibTorch MLP + Eigen exact GP) and the "dkl" / "gp" strategies.
+#include <autostem/strategies/dkl.hpp>
+
+#include <autostem/core/acquisition.hpp>
+#include <autostem/core/scalarizer.hpp>
+
+#include "../../src/params.hpp"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+namespace autostem::strategies {
+
+namespace {
+
+double softplus(double r) { return r > 30.0 ? r : std::log1p(std::exp(r)); }
+double softplus_inv(double v) { return v > 30.0 ? v : std::log(std::expm1(v)); }
+double sigmoid(double r) { return 1.0 / (1.0 + std::exp(-r)); }
+
+/// Sets LibTorch's intra-op threads for a scope and restores them after.
+class TorchThreads {
+ public:
+  explicit TorchThreads(int n) : saved_(at::get_num_threads()) {
+    if (saved_ != n) at::set_num_threads(n);
+  }
+  ~TorchThreads() {
+    if (at::get_num_threads() != saved_) at::set_num_threads(saved_);
+  }
+  TorchThreads(const TorchThreads&) = delete;
+  TorchThreads& operator=(const TorchThreads&) = delete;
+
+ private:
+  int saved_;
+};
+
+std::vector<int> parse_layers(const std::string& text, const std::string& strategy) {
+  std::vector<int> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, '-')) {
+    int v = 0;
+    try {
+      std::size_t used = 0;
+      v = std::stoi(item, &used);
+      if (used != item.size()) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+      v = 0;
+    }
+    if (v <= 0)
+      throw std::invalid_argument("strategy '" + strategy + "': hidden='" + text +
+                                  "' must be layer widths > 0 joined by '-', e.g. 64-64");
+    out.push_back(v);
+  }
+  if (out.empty())
+    throw std::invalid_argument("strategy '" + strategy + "': hidden is empty");
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// DklModel
+
+struct DklModel::Impl {
+  std::size_t input_dim;
+  DklOptions options;
+  torch::nn::Sequential net{nullptr};
+  torch::Tensor raw_ls, raw_os, raw_noise;  ///< softplus-parametrised GP hyperparameters (f64)
+  std::unique_ptr<torch::optim::Adam> adam;
+  gp::ExactGP gp;
+
+  gp::Hyper hyper() const {
+    gp::Hyper h;
+    const auto e = options.embedding;
+    h.lengthscale.resize(e);
+    auto ls = raw_ls.accessor<double, 1>();
+    for (int k = 0; k < e; ++k) h.lengthscale[k] = softplus(ls[k]);
+    h.outputscale = softplus(raw_os.item<double>());
+    h.noise = softplus(raw_noise.item<double>()) + options.min_noise;
+    return h;
+  }
+
+  torch::Tensor as_tensor(const PatchMatrix& X) const {
+    return torch::from_blob(const_cast<float*>(X.data()),
+                            {static_cast<long>(X.rows()), static_cast<long>(X.cols())},
+                            torch::kFloat32);
+  }
+
+  static Eigen::MatrixXd to_eigen(const torch::Tensor& z) {
+    const torch::Tensor c = z.contiguous();
+    const auto n = c.size(0), e = c.size(1);
+    Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> m(
+        c.data_ptr<float>(), n, e);
+    return m.cast<double>();
+  }
+
+  void check(const PatchMatrix& X, const Eigen::VectorXd& y) const {
+    if (static_cast<std::size_t>(X.cols()) != input_dim)
+      throw std::invalid_argument("DklModel: patches have " + std::to_string(X.cols()) +
+                                  " values, the network takes " + std::to_string(input_dim));
+    if (X.rows() != y.size())
+      throw std::invalid_argument("DklModel: " + std::to_string(X.rows()) + " patches but " +
+                                  std::to_string(y.size()) + " targets");
+  }
+};
+
+DklModel::DklModel(std::size_t input_dim, DklOptions options) : impl_(std::make_unique<Impl>()) {
+  if (input_dim == 0) throw std::invalid_argument("DklModel: input dimension is 0");
+  if (options.embedding <= 0) throw std::invalid_argument("DklModel: embedding must be ≥ 1");
+  if (options.hidden.empty()) throw std::invalid_argument("DklModel: no hidden layer");
+  for (int h : options.hidden)
+    if (h <= 0) throw std::invalid_argument("DklModel: hidden layer widths must be ≥ 1");
+  if (!(options.learning_rate > 0.0))
+    throw std::invalid_argument("DklModel: learning rate must be > 0");
+  impl_->input_dim = input_dim;
+  impl_->options = options;
+  // Deterministic initialisation from our own generator (the global torch generator is shared
+  // between threads of `autostem bench`): PyTorch's default Linear init, U(±1/√fan_in).
+  std::mt19937_64 rng(options.seed ^ 0x9e3779b97f4a7c15ULL);
+  torch::nn::Sequential net;
+  std::vector<int> widths = options.hidden;
+  widths.push_back(options.embedding);
+  int fan_in = static_cast<int>(input_dim);
+  for (std::size_t l = 0; l < widths.size(); ++l) {
+    torch::nn::Linear lin(fan_in, widths[l]);
+    const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+    std::uniform_real_distribution<float> u(static_cast<float>(-bound), static_cast<float>(bound));
+    torch::NoGradGuard ng;
+    for (auto* t : {&lin->weight, &lin->bias}) {
+      auto flat = t->view({-1});
+      auto acc = flat.accessor<float, 1>();
+      for (long i = 0; i < flat.size(0); ++i) acc[i] = u(rng);
+    }
+    net->push_back(lin);
+    if (l + 1 < widths.size()) net->push_back(torch::nn::ReLU());
+    fan_in = widths[l];
+  }
+  impl_->net = net;
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  impl_->raw_ls = torch::full({options.embedding}, softplus_inv(1.0), f64).requires_grad_(true);
+  impl_->raw_os = torch::full({1}, softplus_inv(1.0), f64).requires_grad_(true);
+  impl_->raw_noise = torch::full({1}, softplus_inv(0.1), f64).requires_grad_(true);
+  std::vector<torch::Tensor> params = impl_->net->parameters();
+  params.push_back(impl_->raw_ls);
+  params.push_back(impl_->raw_os);
+  params.push_back(impl_->raw_noise);
+  impl_->adam = std::make_unique<torch::optim::Adam>(
+      params, torch::optim::AdamOptions(options.learning_rate));
+}
+
+DklModel::~DklModel() = default;
+DklModel::DklModel(DklModel&&) noexcept = default;
+DklModel& DklModel::operator=(DklModel&&) noexcept = default;
+
+double DklModel::train(const PatchMatrix& X, const Eigen::VectorXd& y, int iterations) {
+  Impl& m = *impl_;
+  m.check(X, y);
+  TorchThreads one(1);
+  const torch::Tensor Xt = m.as_tensor(X);
+  const double n = static_cast<double>(X.rows());
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  for (int it = 0; it < iterations; ++it) {
+    m.adam->zero_grad();
+    torch::Tensor z = m.net->forward(Xt);
+    m.gp.fit(m.options.kernel, m.hyper(), Impl::to_eigen(z.detach()), y);
+    const gp::MllGradient g = m.gp.gradient();
+    // Loss −L/n: back-propagate ∂(−L/n)/∂z through the network only.
+    const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> dz =
+        (-g.inputs / n).cast<float>();
+    z.backward(torch::from_blob(const_cast<float*>(dz.data()), {dz.rows(), dz.cols()},
+                                torch::kFloat32).clone());
+    // Hyperparameters: chain rule through softplus (dv/draw = sigmoid(raw)).
+    torch::Tensor gls = torch::empty({m.options.embedding}, f64);
+    {
+      auto acc = gls.accessor<double, 1>();
+      auto raw = m.raw_ls.accessor<double, 1>();
+      for (int k = 0; k < m.options.embedding; ++k)
+        acc[k] = -g.lengthscale[k] * sigmoid(raw[k]) / n;
+    }
+    m.raw_ls.mutable_grad() = gls;
+    m.raw_os.mutable_grad() =
+        torch::full({1}, -g.outputscale * sigmoid(m.raw_os.item<double>()) / n, f64);
+    m.raw_noise.mutable_grad() =
+        torch::full({1}, -g.noise * sigmoid(m.raw_noise.item<double>()) / n, f64);
+    m.adam->step();
+  }
+  torch::NoGradGuard ng;
+  m.gp.fit(m.options.kernel, m.hyper(), Impl::to_eigen(m.net->forward(Xt)), y);
+  return m.gp.log_marginal_likelihood() / n;
+}
+
+void DklModel::refit(const PatchMatrix& X, const Eigen::VectorXd& y) {
+  impl_->check(X, y);
+  impl_->gp.fit(impl_->options.kernel, impl_->hyper(), embed(X), y);
+}
+
+Eigen::MatrixXd DklModel::embed(const PatchMatrix& X) const {
+  if (static_cast<std::size_t>(X.cols()) != impl_->input_dim)
+    throw std::invalid_argument("DklModel::embed: patches have " + std::to_string(X.cols()) +
+                                " values, the network takes " + std::to_string(impl_->input_dim));
+  torch::NoGradGuard ng;
+  Eigen::MatrixXd out(X.rows(), impl_->options.embedding);
+  const Eigen::Index batch = 4096;
+  for (Eigen::Index s = 0; s < X.rows(); s += batch) {
+    const Eigen::Index b = std::min(batch, X.rows() - s);
+    const torch::Tensor xt = torch::from_blob(const_cast<float*>(X.row(s).data()),
+                                              {static_cast<long>(b), static_cast<long>(X.cols())},
+                                              torch::kFloat32);
+    out.middleRows(s, b) = Impl::to_eigen(impl_->net->forward(xt));
+  }
+  return out;
+}
+
+const gp::ExactGP& DklModel::gp() const { return impl_->gp; }
+gp::Hyper DklModel::hyper() const { return impl_->hyper(); }
+
+// ---------------------------------------------------------------------------------------------
+// The strategies
+
+namespace {
+
+/// Adam on a handful of doubles (the "gp" strategy's raw hyperparameters).
+struct SmallAdam {
+  Eigen::VectorXd m, v;
+  double lr, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  long t = 0;
+  explicit SmallAdam(Eigen::Index n, double rate) : m(Eigen::VectorXd::Zero(n)), v(m), lr(rate) {}
+  void step(Eigen::VectorXd& x, const Eigen::VectorXd& grad) {
+    ++t;
+    m = b1 * m + (1 - b1) * grad;
+    v = b2 * v + (1 - b2) * grad.cwiseProduct(grad);
+    const double c1 = 1 - std::pow(b1, double(t)), c2 = 1 - std::pow(b2, double(t));
+    x.array() -= lr * (m.array() / c1) / ((v.array() / c2).sqrt() + eps);
+  }
+};
+
+class ModelStrategy final : public Strategy {
+ public:
+  ModelStrategy(bool patches, const Parameters& p) : patches_(patches) {
+    const std::string who = patches ? "dkl" : "gp";
+    if (patches)
+      detail::check_keys(p, {"scalarizer", "acquisition", "patch", "stride", "train_iters",
+                             "init_iters", "lr", "retrain_every", "stop_retrain_after", "n_init",
+                             "hidden", "embedding", "kernel", "min_distance"},
+                         who);
+    else
+      detail::check_keys(p, {"scalarizer", "acquisition", "train_iters", "init_iters", "lr",
+                             "retrain_every", "stop_retrain_after", "n_init", "kernel",
+                             "min_distance"},
+                         who);
+    scalarizer_spec_ = detail::get(p, "scalarizer", "");
+    acq_ = acquisition::parse_acquisition(detail::get(p, "acquisition", "ei"));
+    patch_ = detail::get_size(p, "patch", 16, who);
+    stride_ = detail::get_size(p, "stride", 1, who);
+    train_iters_ = detail::get_size(p, "train_iters", 100, who);
+    init_iters_ = detail::get_size(p, "init_iters", 200, who);
+    lr_ = detail::get_double(p, "lr", patches ? 0.01 : 0.05, who);
+    retrain_every_ = detail::get_size(p, "retrain_every", 1, who);
+    stop_retrain_after_ = detail::get_size(p, "stop_retrain_after", 0, who);
+    n_init_ = detail::get_size(p, "n_init", 10, who);
+    hidden_ = detail::get(p, "hidden", "64-64");
+    layers_ = parse_layers(hidden_, who);
+    embedding_ = detail::get_size(p, "embedding", 2, who);
+    kernel_ = gp::parse_kernel(detail::get(p, "kernel", "rbf"));
+    min_distance_ = detail::get_double(p, "min_distance", 0.0, who);
+    if (patch_ == 0 || stride_ == 0 || embedding_ == 0 || retrain_every_ == 0)
+      throw std::invalid_argument("strategy '" + who +
+                                  "': patch, stride, embedding and retrain_every must be ≥ 1");
+    if (!(lr_ > 0.0)) throw std::invalid_argument("strategy '" + who + "': lr must be > 0");
+    if (min_distance_ < 0.0)
+      throw std::invalid_argument("strategy '" + who + "': min_distance must be ≥ 0");
+  }
+
+  std::string name() const override { return patches_ ? "dkl" : "gp"; }
+
+  Parameters parameters() const override {
+    Parameters p{{"scalarizer", scalarizer_spec_},
+                 {"acquisition", acq_.spec()},
+                 {"train_iters", std::to_string(train_iters_)},
+                 {"init_iters", std::to_string(init_iters_)},
+                 {"lr", std::to_string(lr_)},
+                 {"retrain_every", std::to_string(retrain_every_)},
+                 {"stop_retrain_after", std::to_string(stop_retrain_after_)},
+                 {"n_init", std::to_string(n_init_)},
+                 {"kernel", gp::to_string(kernel_)},
+                 {"min_distance", std::to_string(min_distance_)}};
+    if (patches_) {
+      p["patch"] = std::to_string(patch_);
+      p["stride"] = std::to_string(stride_);
+      p["hidden"] = hidden_;
+      p["embedding"] = std::to_string(embedding_);
+    }
+    return p;
+  }
+
+  void begin(const Survey& survey, const StrategyContext& ctx) override {
+    rows_ = ctx.instrument.field_rows;
+    cols_ = ctx.instrument.field_cols;
+    if (rows_ == 0 || cols_ == 0)
+      throw std::invalid_argument("strategy '" + name() + "': the field is empty");
+    const EnergyAxis& axis = ctx.instrument.energy;
+    // Default scalarizer: total counts over the whole energy axis (as `autostem bench`).
+    scalarizer_ = scalarizer_spec_.empty() ? nullptr : make_scalarizer(scalarizer_spec_, axis);
+    rng_.seed(ctx.seed);
+    fallback_coordinates_ = !patches_;
+    if (patches_) {
+      if (static_cast<std::size_t>(survey.image.data.rows()) != rows_ ||
+          static_cast<std::size_t>(survey.image.data.cols()) != cols_)
+        throw std::invalid_argument("strategy 'dkl': the survey is not the field's size");
+      set_ = extract_patches(survey.image.data, patch_, stride_);
+      // Documented fallback: a survey without structure carries no information for the
+      // network; the strategy then models (row, col) like "gp".
+      fallback_coordinates_ = set_.constant;
+    } else {
+      set_ = PatchSet{};
+      set_.rows = rows_;
+      set_.cols = cols_;
+      set_.stride = 1;
+      set_.positions.resize(static_cast<Eigen::Index>(rows_ * cols_), 2);
+      for (std::size_t r = 0; r < rows_; ++r)
+        for (std::size_t c = 0; c < cols_; ++c) {
+          set_.positions(static_cast<Eigen::Index>(r * cols_ + c), 0) = double(r);
+          set_.positions(static_cast<Eigen::Index>(r * cols_ + c), 1) = double(c);
+        }
+    }
+    const auto N = static_cast<std::size_t>(set_.positions.rows());
+    coords_ = set_.positions / static_cast<double>(std::max(rows_, cols_));
+    status_.assign(N, 0);
+    train_idx_.clear();
+    train_y_.clear();
+    n_observed_ = n_at_train_ = n_at_model_ = 0;
+    trained_ = false;
+    model_.reset();
+    if (patches_ && !fallback_coordinates_) {
+      DklOptions o;
+      o.hidden = layers_;
+      o.embedding = static_cast<int>(embedding_);
+      o.kernel = kernel_;
+      o.learning_rate = lr_;
+      o.seed = ctx.seed;
+      model_ = std::make_unique<DklModel>(set_.data.cols(), o);
+    }
+    raw_ = Eigen::VectorXd(4);
+    raw_ << softplus_inv(0.1), softplus_inv(0.1), softplus_inv(1.0), softplus_inv(0.1);
+    adam_ = std::make_unique<SmallAdam>(4, lr_);
+    halton_taken_.assign(rows_ * cols_, 0);
+    halton_.clear();
+    halton_next_ = 0;
+    prediction_.reset();
+  }
+
+  std::vector<Position> propose(std::size_t max_points) override {
+    std::vector<Position> out;
+    if (max_points == 0) return out;
+    if (proposed_ < n_init_ || train_y_.size() < 2) {
+      // Space-filling start (rotated Halton), also while too few values are back to fit a model.
+      while (out.size() < max_points) {
+        if (halton_next_ >= halton_.size()) {
+          const std::size_t want = halton_.size() + std::max<std::size_t>(max_points, 16);
+          detail::append_halton_pixels(rows_, cols_, want, rng_, halton_taken_, halton_);
+          if (halton_next_ >= halton_.size()) break;
+        }
+        const Position p = halton_[halton_next_++];
+        const std::size_t k = set_.candidate_of(std::size_t(p.row), std::size_t(p.col));
+        if (status_[k]) continue;
+        status_[k] = 2;
+        out.push_back({set_.positions(static_cast<Eigen::Index>(k), 0),
+                       set_.positions(static_cast<Eigen::Index>(k), 1)});
+      }
+      if (!out.empty() || train_y_.size() < 2) {
+        proposed_ += out.size();
+        return out;
+      }
+    }
+    update_model();
+    std::vector<char> available(status_.size());
+    for (std::size_t i = 0; i < status_.size(); ++i) available[i] = status_[i] == 0;
+    Eigen::MatrixX2d taken(static_cast<Eigen::Index>(std::count_if(
+                               status_.begin(), status_.end(), [](char s) { return s != 0; })),
+                           2);
+    if (min_distance_ > 0.0) {
+      for (std::size_t i = 0, j = 0; i < status_.size(); ++i)
+        if (status_[i]) taken.row(static_cast<Eigen::Index>(j++)) = set_.positions.row(static_cast<Eigen::Index>(i));
+    } else {
+      taken.resize(0, 2);
+    }
+    const gp::ExactGP& g = current_gp();
+    std::vector<Eigen::VectorXd> columns;
+    std::vector<double> denominators;
+    acquisition::Conditioner believer = [&](std::size_t c, Eigen::VectorXd& var) {
+      Eigen::VectorXd cov = g.posterior_covariance(features_, static_cast<Eigen::Index>(c));
+      for (std::size_t j = 0; j < columns.size(); ++j)
+        cov -= columns[j] * (columns[j][static_cast<Eigen::Index>(c)] / denominators[j]);
+      const double v = cov[static_cast<Eigen::Index>(c)] + g.hyper().noise;
+      var = (var.array() - cov.array().square() / v).cwiseMax(0.0);
+      columns.push_back(std::move(cov));
+      denominators.push_back(v);
+    };
+    acquisition::BatchOptions bo;
+    bo.q = max_points;
+    bo.min_distance_px = min_distance_;
+    std::mt19937_64 rng_copy = rng_;  // the acquisition map below re-draws the same Thompson sample
+    const std::vector<std::size_t> picks =
+        acquisition::select_batch(acq_, mean_, var_, best_, set_.positions, taken, available, bo,
+                                  rng_, believer);
+    // Prediction maps (original units).
+    Prediction pred;
+    pred.mean.resize(static_cast<Eigen::Index>(rows_), static_cast<Eigen::Index>(cols_));
+    pred.uncertainty.resizeLike(pred.mean);
+    pred.acquisition.resizeLike(pred.mean);
+    const Eigen::VectorXd acq = acquisition::evaluate(acq_, mean_, var_, best_, rng_copy);
+    for (std::size_t r = 0; r < rows_; ++r)
+      for (std::size_t c = 0; c < cols_; ++c) {
+        const auto k = static_cast<Eigen::Index>(set_.candidate_of(r, c));
+        const auto rr = static_cast<Eigen::Index>(r), cc = static_cast<Eigen::Index>(c);
+        pred.mean(rr, cc) = y_mean_ + y_sd_ * mean_[k];
+        pred.uncertainty(rr, cc) = y_sd_ * std::sqrt(std::max(var_[k], 0.0));
+        pred.acquisition(rr, cc) = acq[k];
+      }
+    prediction_ = std::move(pred);
+    for (std::size_t k : picks) {
+      status_[k] = 2;
+      out.push_back({set_.positions(static_cast<Eigen::Index>(k), 0),
+                     set_.positions(static_cast<Eigen::Index>(k), 1)});
+    }
+    proposed_ += out.size();
+    return out;
+  }
+
+  void observe(std::span<const Measurement> ms) override {
+    for (const Measurement& m : ms) {
+      const Position p = is_finite(m.requested) ? m.requested : m.actual;
+      if (!is_finite(p)) continue;
+      const auto r = static_cast<std::size_t>(
+          std::clamp(std::round(p.row), 0.0, static_cast<double>(rows_ - 1)));
+      const auto c = static_cast<std::size_t>(
+          std::clamp(std::round(p.col), 0.0, static_cast<double>(cols_ - 1)));
+      const std::size_t k = set_.candidate_of(r, c);
+      status_[k] = 1;
+      ++n_observed_;
+      double v = 0.0;
+      if (scalarizer_) {
+        v = scalarizer_->evaluate(m.signal);
+      } else {
+        for (float x : m.signal) v += x;
+      }
+      // Documented fallback: a value that is not finite (e.g. a ratio over an empty band) is
+      // not used for training; the pixel counts as measured and the Session's file keeps it.
+      if (!std::isfinite(v)) {
+        ++n_nonfinite_;
+        continue;
+      }
+      train_idx_.push_back(k);
+      train_y_.push_back(v);
+    }
+  }
+
+  std::optional<Prediction> prediction() const override { return prediction_; }
+
+ private:
+  const gp::ExactGP& current_gp() const { return model_ ? model_->gp() : gp_; }
+
+  /// Trains or refits on everything observed so far; refreshes mean_/var_ over the candidates.
+  void update_model() {
+    if (n_at_model_ == train_y_.size() && trained_) return;
+    const auto n = static_cast<Eigen::Index>(train_y_.size());
+    Eigen::VectorXd y = Eigen::Map<const Eigen::VectorXd>(train_y_.data(), n);
+    y_mean_ = y.mean();
+    y_sd_ = std::sqrt((y.array() - y_mean_).square().mean());
+    if (!(y_sd_ > 0.0)) y_sd_ = 1.0;
+    y = (y.array() - y_mean_) / y_sd_;
+    best_ = y.maxCoeff();
+    const bool may_train = stop_retrain_after_ == 0 || !trained_ ||
+                           train_y_.size() <= stop_retrain_after_;
+    const bool train = may_train && (!trained_ || train_y_.size() - n_at_train_ >= retrain_every_);
+    const int iters = static_cast<int>(trained_ ? train_iters_ : init_iters_);
+    // Small-matrix work on one thread: LAPACK/OpenBLAS and LibTorch would otherwise start an
+    // OpenMP team per call (from `autostem bench`'s worker threads, too) — DESIGN.md §11.
+    std::optional<TorchThreads> one(std::in_place, 1);
+    if (model_) {
+      PatchMatrix X(n, set_.data.cols());
+      for (Eigen::Index i = 0; i < n; ++i)
+        X.row(i) = set_.data.row(static_cast<Eigen::Index>(train_idx_[static_cast<std::size_t>(i)]));
+      if (train) {
+        model_->train(X, y, iters);
+        features_ = model_->embed(set_.data);
+      } else {
+        model_->refit(X, y);
+      }
+    } else {
+      Eigen::MatrixXd X(n, 2);
+      for (Eigen::Index i = 0; i < n; ++i)
+        X.row(i) = coords_.row(static_cast<Eigen::Index>(train_idx_[static_cast<std::size_t>(i)]));
+      if (train) {
+        for (int it = 0; it < iters; ++it) {
+          gp_.fit(kernel_, hyper_from_raw(), X, y);
+          const gp::MllGradient g = gp_.gradient();
+          Eigen::VectorXd grad(4);
+          grad << g.lengthscale[0], g.lengthscale[1], g.outputscale, g.noise;
+          for (int k = 0; k < 4; ++k) grad[k] *= -sigmoid(raw_[k]) / double(n);
+          adam_->step(raw_, grad);
+        }
+      }
+      gp_.fit(kernel_, hyper_from_raw(), X, y);
+      features_ = coords_;
+    }
+    if (train) {
+      trained_ = true;
+      n_at_train_ = train_y_.size();
+    }
+    n_at_model_ = train_y_.size();
+    one.reset();  // the prediction over all candidates is big enough for the default threads
+    current_gp().predict(features_, mean_, var_);
+  }
+
+  gp::Hyper hyper_from_raw() const {
+    gp::Hyper h;
+    h.lengthscale.resize(2);
+    h.lengthscale << softplus(raw_[0]), softplus(raw_[1]);
+    h.outputscale = softplus(raw_[2]);
+    h.noise = softplus(raw_[3]) + 1e-4;
+    return h;
+  }
+
+  // Parameters.
+  bool patches_;
+  std::string scalarizer_spec_, hidden_;
+  acquisition::Spec acq_;
+  std::size_t patch_, stride_, train_iters_, init_iters_, retrain_every_, stop_retrain_after_,
+      n_init_, embedding_;
+  double lr_, min_distance_;
+  std::vector<int> layers_;
+  gp::KernelKind kernel_;
+  // State.
+  std::size_t rows_ = 0, cols_ = 0;
+  std::unique_ptr<Scalarizer> scalarizer_;
+  std::mt19937_64 rng_;
+  bool fallback_coordinates_ = false;
+  PatchSet set_;
+  Eigen::MatrixXd coords_, features_;
+  std::vector<char> status_;  ///< per candidate: 0 free, 1 measured, 2 in flight
+  std::vector<std::size_t> train_idx_;
+  std::vector<double> train_y_;
+  std::size_t n_observed_ = 0, n_nonfinite_ = 0, n_at_train_ = 0, n_at_model_ = 0, proposed_ = 0;
+  bool trained_ = false;
+  std::unique_ptr<DklModel> model_;
+  gp::ExactGP gp_;
+  Eigen::VectorXd raw_;
+  std::unique_ptr<SmallAdam> adam_;
+  double y_mean_ = 0.0, y_sd_ = 1.0, best_ = 0.0;
+  Eigen::VectorXd mean_, var_;
+  std::vector<char> halton_taken_;
+  std::vector<Position> halton_;
+  std::size_t halton_next_ = 0;
+  std::optional<Prediction> prediction_;
+};
+
+}  // namespace
+
+std::unique_ptr<Strategy> make_dkl_strategy(const Parameters& params) {
+  return std::make_unique<ModelStrategy>(true, params);
+}
+std::unique_ptr<Strategy> make_gp_strategy(const Parameters& params) {
+  return std::make_unique<ModelStrategy>(false, params);
+}
+
+std::string dkl_strategy_help() {
+  return "deep kernel learning (seed 003): survey patches -> MLP -> exact GP on a scalarizer; "
+         "parameters scalarizer=SPEC, acquisition=ei|ucb:BETA|pi|maxvar|thompson (ei), patch=16, "
+         "stride=1, train_iters=100, init_iters=200, lr=0.01, retrain_every=1, "
+         "stop_retrain_after=0 (never), n_init=10, hidden=64-64, embedding=2, "
+         "kernel=rbf|matern52, min_distance=0 (docs/dkl.md)";
+}
+std::string gp_strategy_help() {
+  return "Bayesian optimisation with an exact GP on (row, col) only; parameters scalarizer=SPEC, "
+         "acquisition=ei|ucb:BETA|pi|maxvar|thompson (ei), train_iters=100, init_iters=200, "
+         "lr=0.05, retrain_every=1, stop_retrain_after=0, n_init=10, kernel=rbf|matern52, "
+         "min_distance=0 (docs/dkl.md)";
+}
+
+}  // namespace autostem::strategies
