@@ -223,7 +223,14 @@ TEST(Cli, CtrlCDuringRunLeavesACompleteFile) {
   bool started = false;
   while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    if (fs::exists(out) && fs::file_size(out) > 200000) { started = true; break; }
+    // The survey alone (1024² float64) makes the file large: wait for the first spectra. The
+    // results file is written for readers to follow live (docs/results-format.md).
+    if (!fs::exists(out) || fs::file_size(out) < 200000) continue;
+    try {
+      if (autostem::datasets::read_results(out).measurements() >= 5) { started = true; break; }
+    } catch (const std::exception&) {
+      // caught between two writes; try again
+    }
   }
   kill(pid, SIGINT);
   int st = 0;
