@@ -76,6 +76,10 @@ std::vector<RunResult> run_bench(const BenchConfig& config,
 /// dataset × strategy) into out_dir.
 void write_summaries(const BenchConfig& config, const std::vector<RunResult>& results);
 
+/// Runs gnuplot on a script (the bench plots, the `atoms` overlay). Throws std::runtime_error
+/// naming the script and gnuplot's output when gnuplot is missing or fails.
+void run_gnuplot(const std::filesystem::path& script);
+
 /// Writes PNG plots with gnuplot (pngcairo) into out_dir/plots: visited points over the survey
 /// per strategy, recall and reconstruction error versus measurements, time and dose per strategy.
 /// Returns the files written; throws std::runtime_error if gnuplot is missing or fails.

@@ -19,19 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void run_gnuplot(const fs::path& script) {
-  const std::string cmd = "gnuplot '" + script.string() + "' 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) throw std::runtime_error("cannot start gnuplot (install the Debian package gnuplot-nox)");
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  const int status = pclose(p);
-  if (status != 0)
-    throw std::runtime_error("gnuplot failed on " + script.string() + ": " +
-                             (out.empty() ? "is gnuplot installed (Debian gnuplot-nox)?" : out));
-}
-
 /// Median over seeds of curve value at each measurement count (curves may differ in length; a
 /// run that stopped early keeps its last value).
 std::vector<double> median_curve(const std::vector<const std::vector<double>*>& curves) {
@@ -115,6 +102,19 @@ fs::path plot_prediction_snapshots(const fs::path& dir, const std::string& label
 }
 
 }  // namespace
+
+void run_gnuplot(const fs::path& script) {
+  const std::string cmd = "gnuplot '" + script.string() + "' 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) throw std::runtime_error("cannot start gnuplot (install the Debian package gnuplot-nox)");
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  const int status = pclose(p);
+  if (status != 0)
+    throw std::runtime_error("gnuplot failed on " + script.string() + ": " +
+                             (out.empty() ? "is gnuplot installed (Debian gnuplot-nox)?" : out));
+}
 
 std::vector<fs::path> write_plots(const BenchConfig& cfg, const std::vector<RunResult>& results) {
   const fs::path dir = cfg.out_dir / "plots";

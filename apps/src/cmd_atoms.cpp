@@ -1,6 +1,7 @@
 // autostem atoms IMAGE --out atoms.csv: every atom of an atomic-resolution image (issue 9), by
 // the classical LoG finder or (with LibTorch) the dcnn U-Net ensemble; a CSV and a PNG overlay.
 
+#include "bench_harness.hpp"
 #include "cli.hpp"
 
 #include <autostem/datasets/signal.hpp>
@@ -50,18 +51,6 @@ Image to_image(const datasets::Signal& s, const std::string& file) {
   if (unit > 0 && ax.scale > 0) img.calibration.pixel_size_nm = ax.scale * unit;
   img.name = s.title;
   return img;
-}
-
-void run_gnuplot(const fs::path& script) {
-  const std::string cmd = "gnuplot '" + script.string() + "' 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) throw std::runtime_error("cannot start gnuplot (install the Debian package gnuplot-nox)");
-  std::string out;
-  char buf[512];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  if (pclose(p) != 0)
-    throw std::runtime_error("gnuplot failed on " + script.string() + ": " +
-                             (out.empty() ? "is gnuplot installed (Debian gnuplot-nox)?" : out));
 }
 
 std::string quoted(const std::string& s) {

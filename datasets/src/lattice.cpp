@@ -12,44 +12,18 @@
 #include <stdexcept>
 #include <string>
 
+#include "phantom_rng.hpp"
+
 namespace autostem::datasets {
 
 namespace {
 
 constexpr double pi = std::numbers::pi;
 
-// Portable deterministic stream (the same construction as phantoms.cpp): mt19937_64's output is
-// fixed by the standard; the distributions are ours.
-class Rng {
+// The phantom's random stream (phantom_rng.hpp), salted so that phantoms do not share one.
+class Rng : public detail::PhantomRng {
  public:
-  explicit Rng(std::uint64_t seed) : gen_(seed ^ 0x6a09e667f3bcc909ULL) {}
-  double uniform() { return static_cast<double>(gen_() >> 11) * 0x1.0p-53; }
-  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
-  double normal() {
-    double u1 = uniform();
-    while (u1 <= 0.0) u1 = uniform();
-    const double u2 = uniform();
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * pi * u2);
-  }
-  // Poisson: Knuth's product method below 40, a rounded normal approximation above (the
-  // relative error of the approximation's variance is < 1/λ there).
-  double poisson(double lambda) {
-    if (!(lambda > 0.0)) return 0.0;
-    if (lambda < 40.0) {
-      const double l = std::exp(-lambda);
-      double p = 1.0;
-      int k = 0;
-      do {
-        ++k;
-        p *= uniform();
-      } while (p > l);
-      return static_cast<double>(k - 1);
-    }
-    return std::max(0.0, std::round(lambda + std::sqrt(lambda) * normal()));
-  }
-
- private:
-  std::mt19937_64 gen_;
+  explicit Rng(std::uint64_t seed) : PhantomRng(seed, 0x6a09e667f3bcc909ULL) {}
 };
 
 void check_range(const char* what, double lo, double hi) {

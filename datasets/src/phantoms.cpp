@@ -9,29 +9,18 @@
 #include <random>
 #include <stdexcept>
 
+#include "phantom_rng.hpp"
+
 namespace autostem::datasets {
 
 namespace {
 
 constexpr double pi = std::numbers::pi;
 
-// Portable deterministic stream: mt19937_64's output sequence is fixed by the standard; the
-// distributions are ours (std::*_distribution differ between standard libraries).
-class Rng {
+// The phantom's random stream (phantom_rng.hpp), salted so that phantoms do not share one.
+class Rng : public detail::PhantomRng {
  public:
-  explicit Rng(std::uint64_t seed) : gen_(seed ^ 0x9e3779b97f4a7c15ULL) {}
-  double uniform() { return static_cast<double>(gen_() >> 11) * 0x1.0p-53; }
-  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
-  double normal() {
-    double u1 = uniform();
-    while (u1 <= 0.0) u1 = uniform();
-    const double u2 = uniform();
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * pi * u2);
-  }
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(uniform() * static_cast<double>(n)); }
-
- private:
-  std::mt19937_64 gen_;
+  explicit Rng(std::uint64_t seed) : PhantomRng(seed, 0x9e3779b97f4a7c15ULL) {}
 };
 
 struct Peak {
