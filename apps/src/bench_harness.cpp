@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -170,21 +171,36 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
   }
 
   r.positions = scoring.positions;
-  r.recall_curve = recall_curve(mask, r.positions, cfg.recall_radius_px);
+  // A specimen without a region of interest (e.g. a lattice seed with no dopant or vacancy) has no
+  // recall: NaN with a note, not a failed run.
+  const bool roi_empty = !(mask.maxCoeff() > 0.0);
+  if (!roi_empty) r.recall_curve = recall_curve(mask, r.positions, cfg.recall_radius_px);
+  else r.metric_note = "recall undefined: the region-of-interest mask has no pixel; ";
   r.regret_curve = simple_regret_curve(truth_map, r.positions);
   const std::vector<double> top1_curve = recall_curve(top1, r.positions);
   r.recall = r.recall_curve.empty() ? 0.0 : r.recall_curve.back();
   r.final_regret = r.regret_curve.empty() ? truth_map.maxCoeff() - truth_map.minCoeff()
                                           : r.regret_curve.back();
   r.n_recall95 = first_count(r.recall_curve, [](double v) { return v >= 0.95; });
+  if (roi_empty) r.recall = r.n_recall95 = std::numeric_limits<double>::quiet_NaN();
   r.n_regret0 = first_count(r.regret_curve, [](double v) { return v <= 0.0; });
   r.n_top1 = first_count(top1_curve, [](double v) { return v > 0.0; });
 
-  // Reconstruction error of the one fixed inpainting, at checkpoints spaced geometrically.
+  // Reconstruction error of the one fixed inpainting, at checkpoints spaced geometrically. A
+  // metric that is undefined for this run (a constant truth map has no range, e.g. a dopant band
+  // on a specimen without dopants; a scalarizer that gave NaN) is NaN with a note — the run and
+  // its other figures stand.
   const std::size_t n = scoring.positions.size();
+  if (!(truth_map.maxCoeff() > truth_map.minCoeff())) {
+    r.nrmse = r.psnr = r.ssim = r.n_top1 = std::numeric_limits<double>::quiet_NaN();  // no "top 1 %"
+    r.metric_note += "NRMSE/PSNR/SSIM undefined: the ground-truth scalar map is constant (" +
+                    std::to_string(truth_map.maxCoeff()) + ")";
+    return r;
+  }
   std::vector<std::size_t> checkpoints;
   for (double c = 4; c < static_cast<double>(n); c *= 1.5) checkpoints.push_back(static_cast<std::size_t>(c));
   if (n > 0) checkpoints.push_back(n);
+  try {
   for (std::size_t k : checkpoints) {
     const ImageArray map = inpaint_nearest(std::span(scoring.positions).first(k),
                                            std::span(scoring.values).first(k),
@@ -197,6 +213,10 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
       r.psnr = psnr(truth_map, map);
       r.ssim = ssim(truth_map, map);
     }
+  }
+  } catch (const std::invalid_argument& e) {
+    r.nrmse = r.psnr = r.ssim = std::numeric_limits<double>::quiet_NaN();
+    r.metric_note += std::string("NRMSE/PSNR/SSIM undefined: ") + e.what();
   }
   return r;
 }
@@ -211,6 +231,37 @@ std::string cell(const std::vector<double>& v, int precision = 4) {
   s << percentile(ok, 50.0) << " [" << percentile(ok, 25.0) << "–" << percentile(ok, 75.0) << "]";
   if (ok.size() < v.size()) s << " (" << ok.size() << "/" << v.size() << ")";
   return s.str();
+}
+
+/// A count to an event (measurements to 95 % recall, to the first top-1 % pixel) over seeds
+/// (+∞ = never got there, NaN = undefined for that run and left out): a
+/// run that never got there is right-censored at its own length, so it counts as +∞ — ignoring
+/// it would flatter a strategy that often misses (e.g. random with a small budget). Median and
+/// quartiles by linear interpolation between order statistics; a quantile that falls among the
+/// runs that never got there reads "never".
+std::string censored_cell(const std::vector<double>& counts) {
+  if (counts.empty()) return "–";
+  std::vector<double> v;
+  std::size_t reached = 0;
+  for (double x : counts) {
+    if (std::isnan(x)) continue;  // undefined for that run
+    if (std::isfinite(x)) ++reached;
+    v.push_back(x);
+  }
+  if (v.empty()) return "–";
+  std::sort(v.begin(), v.end());
+  const auto quantile = [&](double p) {
+    const double pos = p * static_cast<double>(v.size() - 1);
+    const std::size_t lo = static_cast<std::size_t>(std::floor(pos)), hi = std::min(lo + 1, v.size() - 1);
+    const double frac = pos - static_cast<double>(lo);
+    if (!std::isfinite(v[lo]) || (frac > 0.0 && !std::isfinite(v[hi]))) return std::string("never");
+    std::ostringstream s;
+    s.precision(4);
+    s << (frac > 0.0 ? v[lo] + (v[hi] - v[lo]) * frac : v[lo]);
+    return s.str();
+  };
+  return quantile(0.5) + " [" + quantile(0.25) + "–" + quantile(0.75) + "] (" + std::to_string(reached) +
+         "/" + std::to_string(v.size()) + " got there)";
 }
 
 }  // namespace
@@ -279,28 +330,34 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
     std::ofstream csv(cfg.out_dir / "summary.csv");
     csv << "dataset,strategy,seed,measurements,sampling_fraction,time_s,survey_time_s,"
            "dose_e_per_A2,max_dose_e_per_A2,latency_median_s,latency_p95_s,recall,n_recall95,"
-           "final_regret,n_regret0,n_top1pct,nrmse,psnr_dB,ssim,wall_s,stop_reason,file,error\n";
+           "final_regret,n_regret0,n_top1pct,nrmse,psnr_dB,ssim,wall_s,stop_reason,file,error,note\n";
     csv.precision(10);
     for (const auto& r : results) {
       const auto& s = r.summary;
       std::string err = r.error;
       std::replace(err.begin(), err.end(), '"', '\'');
+      std::string note = r.metric_note;
+      std::replace(note.begin(), note.end(), '"', '\'');
       csv << r.dataset << "," << r.strategy << "," << r.seed << "," << s.measurements << ","
           << (r.field_pixels ? double(s.measurements) / double(r.field_pixels) : 0.0) << ","
           << s.time_s << "," << s.survey_time_s << "," << s.dose_e_per_A2 << ","
           << s.max_dose_e_per_A2 << "," << s.latency_median_s() << "," << s.latency_p95_s() << ","
           << r.recall << "," << r.n_recall95 << "," << r.final_regret << "," << r.n_regret0 << ","
           << r.n_top1 << "," << r.nrmse << "," << r.psnr << "," << r.ssim << "," << s.wall_s << ","
-          << to_string(s.stop_reason) << "," << r.file.filename().string() << ",\"" << err << "\"\n";
+          << to_string(s.stop_reason) << "," << r.file.filename().string() << ",\"" << err << "\",\""
+          << note << "\"\n";
     }
   }
   std::ofstream md(cfg.out_dir / "summary.md");
   md << "# autostem bench summary\n\nMedian [interquartile range] over " << cfg.seeds.size()
      << " seed(s). Recall: share of the region-of-interest pixels measured (ROI: " << cfg.roi
      << ", radius " << cfg.recall_radius_px << " px). n95: measurements to reach 95 % recall; ntop1: measurements until a pixel of the top 1 % "
-        "of the ground-truth scalar map was measured (only runs that got there; count in brackets). "
+        "of the ground-truth scalar map was measured. For n95 and ntop1 a run that never got there counts as "
+        "+∞ (right-censored at its length: the median over all seeds, \"never\" when it falls among those runs; "
+        "runs that got there in brackets); -1 in summary.csv. "
         "NRMSE/PSNR/SSIM: the scalar map inpainted from the measured points (nearest neighbour, "
-        "core/metrics.hpp) against the ground-truth map. Scalarizer: "
+        "core/metrics.hpp) against the ground-truth map (undefined for a constant map: the note column of "
+        "summary.csv says why, the run's other figures stand). Scalarizer: "
      << (cfg.scalarizer.empty() ? "total counts (whole energy axis)" : cfg.scalarizer) << ".\n\n";
   md << "| dataset | strategy | measurements | fraction | time (s) | dose (e⁻/Å²) | recall | n95 | "
         "ntop1 | regret | NRMSE | PSNR (dB) | SSIM | latency p95 (s) | failed |\n"
@@ -318,8 +375,9 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
         c["t"].push_back(s.time_s);
         c["d"].push_back(s.dose_e_per_A2);
         c["recall"].push_back(r.recall);
-        c["n95"].push_back(r.n_recall95 < 0 ? NAN : r.n_recall95);
-        c["ntop1"].push_back(r.n_top1 < 0 ? NAN : r.n_top1);
+        // −1 = never got there (+∞ for the censored median); NaN = undefined (left out).
+        c["n95"].push_back(r.n_recall95 < 0 ? INFINITY : r.n_recall95);
+        c["ntop1"].push_back(r.n_top1 < 0 ? INFINITY : r.n_top1);  // NaN stays NaN
         c["regret"].push_back(r.final_regret);
         c["nrmse"].push_back(r.nrmse);
         c["psnr"].push_back(r.psnr);
@@ -328,7 +386,7 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
       }
       md << "| " << d.label << " | " << st.name << " | " << cell(c["n"], 6) << " | " << cell(c["f"], 3)
          << " | " << cell(c["t"]) << " | " << cell(c["d"], 3) << " | " << cell(c["recall"], 3)
-         << " | " << cell(c["n95"]) << " | " << cell(c["ntop1"]) << " | " << cell(c["regret"], 3)
+         << " | " << censored_cell(c["n95"]) << " | " << censored_cell(c["ntop1"]) << " | " << cell(c["regret"], 3)
          << " | " << cell(c["nrmse"], 3) << " | " << cell(c["psnr"], 3) << " | "
          << cell(c["ssim"], 3) << " | " << cell(c["lat"], 2) << " | " << failed << " |\n";
     }

@@ -56,7 +56,8 @@ struct RunResult {
   double final_regret = 0.0;            ///< simple regret at the end (scalarizer units)
   double n_regret0 = -1;                ///< measurements until the maximum was measured, −1 = never
   double n_top1 = -1;                   ///< measurements until a top-1 % pixel was measured
-  double nrmse = 0.0, psnr = 0.0, ssim = 0.0;  ///< of the inpainted map at the end
+  double nrmse = 0.0, psnr = 0.0, ssim = 0.0;  ///< of the inpainted map at the end; NaN = undefined
+  std::string metric_note;              ///< why a metric is undefined (e.g. a constant truth map)
   std::vector<double> recall_curve;     ///< (measurements)
   std::vector<double> regret_curve;     ///< (measurements)
   std::vector<std::pair<std::size_t, double>> nrmse_curve;  ///< (measurements, NRMSE) checkpoints

@@ -14,6 +14,7 @@
 #include <array>
 #include <chrono>
 #include <csignal>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -298,6 +299,45 @@ TEST(Cli, BenchEdgeFindsTheNanowireInterfaceFastWithFewSpectra) {
   EXPECT_GT(median(edge_fraction), 0.0);
   EXPECT_GE(median(grid_time) / median(edge_time), 30.0);
   EXPECT_TRUE(fs::exists(out / "summary.md"));
+}
+
+TEST(Cli, BenchRecordsUndefinedMetricsAndCensoredCountsWithoutFailingRuns) {
+  // The Si L2,3 band of the lattice phantom (lattice_dopant_band) is constant on a specimen that
+  // happens to have no dopant, and some seeds have no dopant or vacancy at all (empty ROI): the
+  // map metrics and the recall are undefined there — NaN with a note, not a failed run. Five
+  // grid points never reach the top 1 %: "never" in the censored median, −1 in the CSV.
+  const fs::path out = temp_file("bench_undefined");
+  const Result r = run_cli("bench --phantom lattice:64x64 --strategies grid --budget-points 5 --seeds 5 "
+                            "--scalarizer band_mean:95:125 --no-plots --out '" + out.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto rows = read_csv(out / "summary.csv");
+  ASSERT_EQ(rows.size(), 5u);
+  std::size_t constant = 0, no_roi = 0, defined = 0;
+  for (const auto& row : rows) {
+    EXPECT_EQ(row.at("error"), "") << row.at("seed");
+    EXPECT_EQ(row.at("measurements"), "5");
+    const std::string& note = row.at("note");
+    if (note.find("scalar map is constant") != std::string::npos) {
+      ++constant;
+      EXPECT_EQ(row.at("nrmse"), "nan");
+      EXPECT_EQ(row.at("n_top1pct"), "nan");
+    } else {
+      ++defined;
+      EXPECT_TRUE(std::isfinite(std::stod(row.at("nrmse"))));
+      EXPECT_EQ(row.at("n_top1pct"), "-1");  // 5 raster points in the first row never reach it
+    }
+    if (note.find("region-of-interest mask has no pixel") != std::string::npos) {
+      ++no_roi;
+      EXPECT_EQ(row.at("recall"), "nan");
+    }
+  }
+  EXPECT_GE(constant, 1u);
+  EXPECT_GE(no_roi, 1u);
+  EXPECT_GE(defined, 1u);
+  std::ifstream md(out / "summary.md");
+  const std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("never [never–never] (0/" + std::to_string(defined) + " got there)"), std::string::npos)
+      << text;
 }
 
 TEST(Cli, BenchWritesPlots) {
