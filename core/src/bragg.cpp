@@ -103,27 +103,63 @@ ImageArray bragg_filter(const ImageArray& image, const BraggFilterOptions& o) {
     kept.push_back(sp);
   }
 
-  // Mask in the DFT's natural layout: min(Σ spot windows, 1) + centre window.
-  const double sr = o.spot_sigma * dR / s, sc = o.spot_sigma * dC / s;  // window std in bins
-  ImageArray spots = ImageArray::Zero(R, C);
-  for (const auto& sp : kept) {
-    const auto r0 = static_cast<Eigen::Index>(std::floor(sp.kr - 4 * sr)), r1 = static_cast<Eigen::Index>(std::ceil(sp.kr + 4 * sr));
-    const auto c0 = static_cast<Eigen::Index>(std::floor(sp.kc - 4 * sc)), c1 = static_cast<Eigen::Index>(std::ceil(sp.kc + 4 * sc));
-    for (Eigen::Index kr = r0; kr <= r1; ++kr)
-      for (Eigen::Index kc = c0; kc <= c1; ++kc) {
-        const double a = (static_cast<double>(kr) - sp.kr) / sr, b = (static_cast<double>(kc) - sp.kc) / sc;
-        spots(((kr % R) + R) % R, ((kc % C) + C) % C) += std::exp(-0.5 * (a * a + b * b));
-      }
+  // The filter runs on a grid of RP × CP with the image (minus its mean) at offset (pad, pad) and
+  // zeros around it (pad = 0: the image itself, periodic boundary). Spot frequencies found above
+  // in bins of R × C are rescaled to bins of RP × CP.
+  const Eigen::Index pad = o.edge == BraggEdge::normalized
+                               ? static_cast<Eigen::Index>(std::ceil(4.0 * s / (2.0 * 3.14159265358979323846 * o.spot_sigma)))
+                               : 0;
+  const Eigen::Index RP = R + 2 * pad, CP = C + 2 * pad;
+  const double dRP = static_cast<double>(RP), dCP = static_cast<double>(CP);
+  if (pad > 0) {
+    F = CArray::Zero(RP, CP);
+    for (Eigen::Index r = 0; r < R; ++r)
+      for (Eigen::Index c = 0; c < C; ++c) F(r + pad, c + pad) = cplx(image(r, c) - mean, 0.0);
+    fft2(F, false);
   }
-  for (Eigen::Index r = 0; r < R; ++r)
-    for (Eigen::Index c = 0; c < C; ++c) {
-      const double a = signed_bin(r, R) / sr, b = signed_bin(c, C) / sc;
-      F(r, c) *= std::min(spots(r, c), 1.0) + std::exp(-0.5 * (a * a + b * b));
+
+  // Window std in bins of the (padded) grid; each window is a Gaussian around its spot.
+  const double sr = o.spot_sigma * dRP / s, sc = o.spot_sigma * dCP / s;
+  const auto add_window = [&](ImageArray& m, double kr, double kc) {
+    const auto r0 = static_cast<Eigen::Index>(std::floor(kr - 4 * sr)), r1 = static_cast<Eigen::Index>(std::ceil(kr + 4 * sr));
+    const auto c0 = static_cast<Eigen::Index>(std::floor(kc - 4 * sc)), c1 = static_cast<Eigen::Index>(std::ceil(kc + 4 * sc));
+    for (Eigen::Index ur = r0; ur <= r1; ++ur)
+      for (Eigen::Index uc = c0; uc <= c1; ++uc) {
+        const double a = (static_cast<double>(ur) - kr) / sr, b = (static_cast<double>(uc) - kc) / sc;
+        m(((ur % RP) + RP) % RP, ((uc % CP) + CP) % CP) += std::exp(-0.5 * (a * a + b * b));
+      }
+  };
+  ImageArray centre(RP, CP);
+  for (Eigen::Index r = 0; r < RP; ++r)
+    for (Eigen::Index c = 0; c < CP; ++c) {
+      const double a = signed_bin(r, RP) / sr, b = signed_bin(c, CP) / sc;
+      centre(r, c) = std::exp(-0.5 * (a * a + b * b));
     }
+
+  // Normalised convolution (Knutsson & Westin 1993, CVPR): every window of the mask is the same
+  // Gaussian in frequency, i.e. a demodulation with one real-space Gaussian kernel w; near the
+  // border w covers zeros, which scales each local fringe amplitude by (w ∗ 1_image)(x) without
+  // changing its phase. Dividing by that low-pass of the indicator restores the amplitude.
+  ImageArray weight = ImageArray::Ones(R, C);
+  if (pad > 0) {
+    CArray M = CArray::Zero(RP, CP);
+    M.block(pad, pad, R, C).setConstant(cplx(1.0, 0.0));
+    fft2(M, false);
+    M *= centre.cast<cplx>();
+    fft2(M, true);
+    for (Eigen::Index r = 0; r < R; ++r)
+      for (Eigen::Index c = 0; c < C; ++c) weight(r, c) = std::max(M(r + pad, c + pad).real(), 1e-3);
+  }
+
+  // One mask: min(Σ spot windows, 1) + centre window.
+  ImageArray spots = ImageArray::Zero(RP, CP);
+  for (const auto& k : kept) add_window(spots, k.kr * dRP / dR, k.kc * dCP / dC);
+  for (Eigen::Index r = 0; r < RP; ++r)
+    for (Eigen::Index c = 0; c < CP; ++c) F(r, c) *= std::min(spots(r, c), 1.0) + centre(r, c);
   fft2(F, true);
   ImageArray out(R, C);
   for (Eigen::Index r = 0; r < R; ++r)
-    for (Eigen::Index c = 0; c < C; ++c) out(r, c) = F(r, c).real() + mean;
+    for (Eigen::Index c = 0; c < C; ++c) out(r, c) = F(r + pad, c + pad).real() / weight(r, c) + mean;
   return out;
 }
 

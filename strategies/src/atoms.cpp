@@ -34,7 +34,7 @@ std::map<std::string, FinderEntry>& finder_registry() {
        {[](const Parameters& p) { return std::make_unique<LogAtomFinder>(p); },
         "classical Laplacian-of-Gaussian peaks with sub-pixel centroids (atomap's approach without a "
         "network); sigma_px, min_distance_px, threshold, spacing_px (0 = from the estimated spacing), "
-        "refine=true|false, classify=none|outlier|otsu, outlier_z, denoise=none|bragg, border_px"}},
+        "refine=true|false, classify=none|outlier|otsu, outlier_z, denoise=none|bragg|bragg-periodic, border_px"}},
   };
   return r;
 }
@@ -69,16 +69,18 @@ bool parse_bool(const std::string& v, const std::string& key, const std::string&
 
 // ---------------------------------------------------------------------------------------------
 std::string parse_denoise(const std::string& value, const std::string& who) {
-  if (value != "none" && value != "bragg")
-    throw std::invalid_argument(who + ": denoise='" + value + "' is not one of none, bragg");
+  if (value != "none" && value != "bragg" && value != "bragg-periodic")
+    throw std::invalid_argument(who + ": denoise='" + value + "' is not one of none, bragg, bragg-periodic");
   return value;
 }
 
 ImageArray denoise_survey(const ImageArray& image, const std::string& method, double spacing_px) {
   if (method == "none") return image;
-  if (method != "bragg") throw std::invalid_argument("denoise_survey: unknown method '" + method + "' (none, bragg)");
+  if (method != "bragg" && method != "bragg-periodic")
+    throw std::invalid_argument("denoise_survey: unknown method '" + method + "' (none, bragg, bragg-periodic)");
   BraggFilterOptions o;
   o.spacing_px = spacing_px;
+  o.edge = method == "bragg-periodic" ? BraggEdge::periodic : BraggEdge::normalized;
   return bragg_filter(image, o);
 }
 

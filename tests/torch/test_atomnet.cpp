@@ -169,7 +169,7 @@ TEST(AtomNet, GrapheneF1WithBraggFilter) {
     std::size_t atoms;
     double min_f1;
   };
-  for (const Case c : {Case{"G-Si-2nm", 140, 0.95}, Case{"G-GrainBoundary-4nm", 606, 0.91}}) {
+  for (const Case c : {Case{"G-Si-2nm", 140, 0.97}, Case{"G-GrainBoundary-4nm", 606, 0.91}}) {
     AUTOSTEM_REQUIRE_DATA(npy, std::string("haadf/graphene/") + c.name + ".npy");
     AUTOSTEM_REQUIRE_DATA(csv, std::string("haadf/graphene/") + c.name + "-atoms.csv");
     Image survey;

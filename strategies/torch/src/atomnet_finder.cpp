@@ -147,7 +147,7 @@ class DcnnAtomFinder final : public AtomFinder {
 std::string dcnn_finder_help() {
   return "U-Net ensemble (LibTorch, docs/dcnn.md): model=DIR [models/atoms/<kind>], kind=graphene|perovskite "
          "[graphene], ensemble=K [0 = all], threshold [0.5], spacing_px [0 = estimate], elit_rounds [0], "
-         "elit_iterations [60], classify=network|otsu [network], denoise=none|bragg [" +
+         "elit_iterations [60], classify=network|otsu [network], denoise=none|bragg|bragg-periodic [" +
          std::string(kDefaultDenoise) + "], border_px [0]";
 }
 
