@@ -129,6 +129,17 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
     if (!truth.roi_mask)
       throw std::invalid_argument("dataset '" + d.label + "' has no region-of-interest mask; use --roi top:Q");
     mask = *truth.roi_mask;
+  } else if (roi.rfind("points:", 0) == 0) {
+    // Discs of 1.5 px around the labelled points (e.g. the lattice phantom's dopant atoms).
+    const int label = std::stoi(roi.substr(7));
+    mask = ImageArray::Zero(truth_map.rows(), truth_map.cols());
+    for (const auto& p : truth.points) {
+      if (p.label != label) continue;
+      for (Eigen::Index rr = 0; rr < mask.rows(); ++rr)
+        for (Eigen::Index cc = 0; cc < mask.cols(); ++cc)
+          if (std::hypot(static_cast<double>(rr) - p.position.row, static_cast<double>(cc) - p.position.col) <= 1.5)
+            mask(rr, cc) = 1.0;
+    }
   } else {
     mask = top_fraction_mask(truth_map, std::stod(roi.substr(4)) / 100.0);
   }
@@ -182,7 +193,14 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
   r.final_regret = r.regret_curve.empty() ? truth_map.maxCoeff() - truth_map.minCoeff()
                                           : r.regret_curve.back();
   r.n_recall95 = first_count(r.recall_curve, [](double v) { return v >= 0.95; });
-  if (roi_empty) r.recall = r.n_recall95 = std::numeric_limits<double>::quiet_NaN();
+  if (!roi_empty) {
+    // Sites (a dopant's disc, a vacancy, a particle) counted once each, whatever their size.
+    const auto sites = site_recall_curve(mask, r.positions, cfg.recall_radius_px);
+    r.site_recall = sites.empty() ? 0.0 : sites.back();
+    r.n_sites90 = first_count(sites, [](double v) { return v >= 0.9; });
+  }
+  if (roi_empty)
+    r.recall = r.n_recall95 = r.site_recall = r.n_sites90 = std::numeric_limits<double>::quiet_NaN();
   r.n_regret0 = first_count(r.regret_curve, [](double v) { return v <= 0.0; });
   r.n_top1 = first_count(top1_curve, [](double v) { return v > 0.0; });
 
@@ -330,7 +348,8 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
     std::ofstream csv(cfg.out_dir / "summary.csv");
     csv << "dataset,strategy,seed,measurements,sampling_fraction,time_s,survey_time_s,"
            "dose_e_per_A2,max_dose_e_per_A2,latency_median_s,latency_p95_s,recall,n_recall95,"
-           "final_regret,n_regret0,n_top1pct,nrmse,psnr_dB,ssim,wall_s,stop_reason,file,error,note\n";
+           "final_regret,n_regret0,n_top1pct,nrmse,psnr_dB,ssim,wall_s,stop_reason,file,error,note,"
+           "site_recall,n_sites90\n";
     csv.precision(10);
     for (const auto& r : results) {
       const auto& s = r.summary;
@@ -345,13 +364,15 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
           << r.recall << "," << r.n_recall95 << "," << r.final_regret << "," << r.n_regret0 << ","
           << r.n_top1 << "," << r.nrmse << "," << r.psnr << "," << r.ssim << "," << s.wall_s << ","
           << to_string(s.stop_reason) << "," << r.file.filename().string() << ",\"" << err << "\",\""
-          << note << "\"\n";
+          << note << "\"," << r.site_recall << "," << r.n_sites90 << "\n";
     }
   }
   std::ofstream md(cfg.out_dir / "summary.md");
   md << "# autostem bench summary\n\nMedian [interquartile range] over " << cfg.seeds.size()
      << " seed(s). Recall: share of the region-of-interest pixels measured (ROI: " << cfg.roi
-     << ", radius " << cfg.recall_radius_px << " px). n95: measurements to reach 95 % recall; ntop1: measurements until a pixel of the top 1 % "
+     << ", radius " << cfg.recall_radius_px << " px). n95: measurements to reach 95 % recall; sites: share of the ROI's separate sites (8-connected "
+        "components: a dopant, a vacancy, a particle) with a measurement within the radius, n90 sites: "
+        "measurements to find 90 % of them; ntop1: measurements until a pixel of the top 1 % "
         "of the ground-truth scalar map was measured. For n95 and ntop1 a run that never got there counts as "
         "+∞ (right-censored at its length: the median over all seeds, \"never\" when it falls among those runs; "
         "runs that got there in brackets); -1 in summary.csv. "
@@ -360,8 +381,8 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
         "summary.csv says why, the run's other figures stand). Scalarizer: "
      << (cfg.scalarizer.empty() ? "total counts (whole energy axis)" : cfg.scalarizer) << ".\n\n";
   md << "| dataset | strategy | measurements | fraction | time (s) | dose (e⁻/Å²) | recall | n95 | "
-        "ntop1 | regret | NRMSE | PSNR (dB) | SSIM | latency p95 (s) | failed |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+        "sites | n90 sites | ntop1 | regret | NRMSE | PSNR (dB) | SSIM | latency p95 (s) | failed |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& d : cfg.datasets)
     for (const auto& st : cfg.strategies) {
       std::map<std::string, std::vector<double>> c;
@@ -378,6 +399,8 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
         // −1 = never got there (+∞ for the censored median); NaN = undefined (left out).
         c["n95"].push_back(r.n_recall95 < 0 ? INFINITY : r.n_recall95);
         c["ntop1"].push_back(r.n_top1 < 0 ? INFINITY : r.n_top1);  // NaN stays NaN
+        c["sites"].push_back(r.site_recall);
+        c["n90s"].push_back(r.n_sites90 < 0 ? INFINITY : r.n_sites90);
         c["regret"].push_back(r.final_regret);
         c["nrmse"].push_back(r.nrmse);
         c["psnr"].push_back(r.psnr);
@@ -386,7 +409,8 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
       }
       md << "| " << d.label << " | " << st.name << " | " << cell(c["n"], 6) << " | " << cell(c["f"], 3)
          << " | " << cell(c["t"]) << " | " << cell(c["d"], 3) << " | " << cell(c["recall"], 3)
-         << " | " << censored_cell(c["n95"]) << " | " << censored_cell(c["ntop1"]) << " | " << cell(c["regret"], 3)
+         << " | " << censored_cell(c["n95"]) << " | " << cell(c["sites"], 3) << " | "
+         << censored_cell(c["n90s"]) << " | " << censored_cell(c["ntop1"]) << " | " << cell(c["regret"], 3)
          << " | " << cell(c["nrmse"], 3) << " | " << cell(c["psnr"], 3) << " | "
          << cell(c["ssim"], 3) << " | " << cell(c["lat"], 2) << " | " << failed << " |\n";
     }

@@ -51,7 +51,8 @@ int cmd_bench(const std::vector<std::string>& args) {
        "(default: total counts)")
       ("roi", po::value<std::string>()->default_value("auto"),
        "region of interest for recall: auto (phantom mask, else top:5) | mask | top:Q (top Q % "
-       "of the ground-truth scalar map)")
+       "of the ground-truth scalar map) | points:L (1.5-px discs around the ground truth's labelled "
+       "points of label L, e.g. the lattice phantom's Si dopants: points:1)")
       ("recall-radius", po::value<double>()->default_value(0.0),
        "an ROI pixel counts as found when a measurement lands within this many px of it")
       ("threads", po::value<std::size_t>()->default_value(0), "parallel runs (0 = all cores)")
@@ -78,7 +79,15 @@ int cmd_bench(const std::vector<std::string>& args) {
   cfg.roi = vm["roi"].as<std::string>();
   if (cfg.roi != "auto" && cfg.roi != "mask") {
     bool ok = cfg.roi.rfind("top:", 0) == 0;
-    if (ok) {
+    if (cfg.roi.rfind("points:", 0) == 0) {
+      try {
+        std::size_t used = 0;
+        (void)std::stoi(cfg.roi.substr(7), &used);
+        if (used != cfg.roi.size() - 7) throw std::invalid_argument("trailing text");
+      } catch (const std::exception&) {
+        throw UsageError("--roi '" + cfg.roi + "': expected points:LABEL with an integer LABEL (e.g. points:1)");
+      }
+    } else if (ok) {
       try {
         const double q = std::stod(cfg.roi.substr(4));
         ok = q > 0.0 && q <= 100.0;
@@ -86,7 +95,8 @@ int cmd_bench(const std::vector<std::string>& args) {
         ok = false;
       }
     }
-    if (!ok) throw UsageError("--roi '" + cfg.roi + "' is not one of auto, mask, top:Q with 0 < Q ≤ 100");
+    if (!ok && cfg.roi.rfind("points:", 0) != 0)
+      throw UsageError("--roi '" + cfg.roi + "' is not one of auto, mask, top:Q with 0 < Q ≤ 100, points:LABEL");
   }
   cfg.threads = vm["threads"].as<std::size_t>();
   cfg.recall_radius_px = vm["recall-radius"].as<double>();

@@ -69,6 +69,29 @@ ImageArray top_fraction_mask(const ImageArray& truth, double fraction) {
   return (truth >= cut).cast<double>();
 }
 
+namespace {
+
+// Calls mark(r, c) for the pixel a position lands on and, with radius_px > 0, for every pixel
+// whose centre lies within radius_px of it (clipped to the field; non-finite positions: none).
+template <class Mark>
+void for_each_hit(const Position& p, Eigen::Index rows, Eigen::Index cols, double radius_px, Mark&& mark) {
+  Eigen::Index r, c;
+  if (landing_pixel(p, rows, cols, r, c)) mark(r, c);
+  if (radius_px > 0.0 && is_finite(p)) {
+    const auto r0 = std::max<Eigen::Index>(0, static_cast<Eigen::Index>(std::ceil(p.row - radius_px)));
+    const auto r1 = std::min<Eigen::Index>(rows - 1, static_cast<Eigen::Index>(std::floor(p.row + radius_px)));
+    const auto c0 = std::max<Eigen::Index>(0, static_cast<Eigen::Index>(std::ceil(p.col - radius_px)));
+    const auto c1 = std::min<Eigen::Index>(cols - 1, static_cast<Eigen::Index>(std::floor(p.col + radius_px)));
+    for (Eigen::Index rr = r0; rr <= r1; ++rr)
+      for (Eigen::Index cc = c0; cc <= c1; ++cc) {
+        const double dr = static_cast<double>(rr) - p.row, dc = static_cast<double>(cc) - p.col;
+        if (dr * dr + dc * dc <= radius_px * radius_px) mark(rr, cc);
+      }
+  }
+}
+
+}  // namespace
+
 std::vector<double> recall_curve(const ImageArray& mask, std::span<const Position> positions,
                                  double radius_px) {
   if (mask.size() == 0) throw std::invalid_argument("recall: the mask is empty (0 pixels)");
@@ -92,20 +115,60 @@ std::vector<double> recall_curve(const ImageArray& mask, std::span<const Positio
   std::vector<double> curve;
   curve.reserve(positions.size());
   for (const Position& p : positions) {
-    Eigen::Index r, c;
-    if (landing_pixel(p, rows, cols, r, c)) mark(r, c);
-    if (radius_px > 0.0 && is_finite(p)) {
-      const auto r0 = std::max<Eigen::Index>(0, static_cast<Eigen::Index>(std::ceil(p.row - radius_px)));
-      const auto r1 = std::min<Eigen::Index>(rows - 1, static_cast<Eigen::Index>(std::floor(p.row + radius_px)));
-      const auto c0 = std::max<Eigen::Index>(0, static_cast<Eigen::Index>(std::ceil(p.col - radius_px)));
-      const auto c1 = std::min<Eigen::Index>(cols - 1, static_cast<Eigen::Index>(std::floor(p.col + radius_px)));
-      for (Eigen::Index rr = r0; rr <= r1; ++rr)
-        for (Eigen::Index cc = c0; cc <= c1; ++cc) {
-          const double dr = static_cast<double>(rr) - p.row, dc = static_cast<double>(cc) - p.col;
-          if (dr * dr + dc * dc <= radius_px * radius_px) mark(rr, cc);
-        }
-    }
+    for_each_hit(p, rows, cols, radius_px, mark);
     curve.push_back(hits / inside);
+  }
+  return curve;
+}
+
+std::vector<double> site_recall_curve(const ImageArray& mask, std::span<const Position> positions,
+                                      double radius_px) {
+  if (mask.size() == 0) throw std::invalid_argument("site recall: the mask is empty (0 pixels)");
+  if (!(radius_px >= 0.0) || !std::isfinite(radius_px))
+    throw std::invalid_argument("site recall: radius_px = " + std::to_string(radius_px) +
+                                "; expected a finite value ≥ 0");
+  const Eigen::Index rows = mask.rows(), cols = mask.cols();
+  // Sites: 8-connected components of the mask (breadth-first labelling), ids 1…n.
+  std::vector<int> site(static_cast<std::size_t>(mask.size()), 0);
+  int n_sites = 0;
+  std::vector<std::pair<Eigen::Index, Eigen::Index>> queue;
+  for (Eigen::Index r = 0; r < rows; ++r)
+    for (Eigen::Index c = 0; c < cols; ++c) {
+      if (mask(r, c) == 0.0 || site[static_cast<std::size_t>(r * cols + c)] != 0) continue;
+      ++n_sites;
+      queue.assign(1, {r, c});
+      site[static_cast<std::size_t>(r * cols + c)] = n_sites;
+      for (std::size_t q = 0; q < queue.size(); ++q) {
+        const auto [qr, qc] = queue[q];
+        for (Eigen::Index dr = -1; dr <= 1; ++dr)
+          for (Eigen::Index dc = -1; dc <= 1; ++dc) {
+            const Eigen::Index nr = qr + dr, nc = qc + dc;
+            if (nr < 0 || nc < 0 || nr >= rows || nc >= cols || mask(nr, nc) == 0.0) continue;
+            int& id = site[static_cast<std::size_t>(nr * cols + nc)];
+            if (id == 0) {
+              id = n_sites;
+              queue.push_back({nr, nc});
+            }
+          }
+      }
+    }
+  if (n_sites == 0)
+    throw std::invalid_argument("site recall: the region-of-interest mask (" + shape(mask) +
+                                ") has no pixel inside; site recall is undefined");
+  std::vector<char> found(static_cast<std::size_t>(n_sites) + 1, 0);
+  double hits = 0.0;
+  auto mark = [&](Eigen::Index r, Eigen::Index c) {
+    const int id = site[static_cast<std::size_t>(r * cols + c)];
+    if (id != 0 && !found[static_cast<std::size_t>(id)]) {
+      found[static_cast<std::size_t>(id)] = 1;
+      hits += 1.0;
+    }
+  };
+  std::vector<double> curve;
+  curve.reserve(positions.size());
+  for (const Position& p : positions) {
+    for_each_hit(p, rows, cols, radius_px, mark);
+    curve.push_back(hits / n_sites);
   }
   return curve;
 }

@@ -338,6 +338,25 @@ TEST(Cli, BenchRecordsUndefinedMetricsAndCensoredCountsWithoutFailingRuns) {
   const std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("never [never–never] (0/" + std::to_string(defined) + " got there)"), std::string::npos)
       << text;
+
+  // --roi points:L (the dopants of the lattice phantom): sites found by a dense grid.
+  const fs::path out2 = temp_file("bench_points_roi");
+  const Result p = run_cli("bench --phantom lattice:64x64 --strategies grid --seeds 3 --roi points:1 "
+                           "--recall-radius 1 --no-plots --out '" + out2.string() + "'");
+  ASSERT_EQ(p.status, 0) << p.out;
+  std::size_t with_dopants = 0;
+  for (const auto& row : read_csv(out2 / "summary.csv")) {
+    if (row.at("site_recall") == "nan") continue;  // a seed without Si
+    ++with_dopants;
+    EXPECT_EQ(row.at("site_recall"), "1");
+    EXPECT_EQ(row.at("recall"), "1");
+    EXPECT_NE(row.at("n_sites90"), "-1");
+  }
+  EXPECT_GE(with_dopants, 1u);
+  const Result bad = run_cli("bench --phantom lattice:64x64 --strategies grid --roi points:Si --out '" +
+                             out2.string() + "'");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("points:LABEL"), std::string::npos) << bad.out;
 }
 
 TEST(Cli, BenchWritesPlots) {

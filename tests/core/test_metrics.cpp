@@ -177,3 +177,31 @@ TEST(Latency, MedianAndP95MatchNumpyLinear) {
 }
 
 }  // namespace
+
+// Site recall: three sites of very different sizes (a 1-px dopant, a 2×2 vacancy, a 10×10
+// particle); hitting one pixel of a site finds it, so after the particle and the dopant the site
+// recall is 2/3 while the pixel recall is still 101/105.
+TEST(SiteRecall, CountsConnectedSitesNotPixels) {
+  ImageArray mask = ImageArray::Zero(32, 32);
+  mask(2, 2) = 1;                            // site A: one pixel
+  mask.block(10, 20, 2, 2).setOnes();        // site B: 2×2 (8-connected with its diagonal)
+  mask.block(18, 4, 10, 10).setOnes();       // site C: 10×10
+  const std::vector<Position> p = {{20.0, 6.0}, {25.0, 10.0}, {2.0, 2.0}, {0.0, 31.0}, {12.4, 22.4}};
+  const auto sites = site_recall_curve(mask, p);
+  ASSERT_EQ(sites.size(), 5u);
+  EXPECT_DOUBLE_EQ(sites[0], 1.0 / 3);
+  EXPECT_DOUBLE_EQ(sites[1], 1.0 / 3);  // the same site again
+  EXPECT_DOUBLE_EQ(sites[2], 2.0 / 3);
+  EXPECT_DOUBLE_EQ(sites[3], 2.0 / 3);  // outside every site
+  EXPECT_DOUBLE_EQ(sites[4], 2.0 / 3);  // lands on (12, 22): next to site B, not on it
+  EXPECT_DOUBLE_EQ(site_recall_curve(mask, p, 1.0)[4], 2.0 / 3);  // (11, 21) is 1.98 px away
+  EXPECT_DOUBLE_EQ(site_recall_curve(mask, p, 2.0)[4], 1.0);
+  EXPECT_NEAR(recall_curve(mask, std::span(p).first(3)).back(), 3.0 / 105.0, 1e-12);
+  // Diagonal neighbours are one site (8-connectivity).
+  ImageArray diag = ImageArray::Zero(8, 8);
+  diag(1, 1) = diag(2, 2) = diag(3, 3) = 1;
+  EXPECT_DOUBLE_EQ(site_recall_curve(diag, std::vector<Position>{{3.0, 3.0}}).back(), 1.0);
+  EXPECT_THROW(site_recall_curve(ImageArray::Zero(4, 4), p), std::invalid_argument);
+  EXPECT_THROW(site_recall_curve(ImageArray(), p), std::invalid_argument);
+  EXPECT_THROW(site_recall_curve(mask, p, -1.0), std::invalid_argument);
+}

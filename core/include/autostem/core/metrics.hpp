@@ -30,6 +30,15 @@ ImageArray top_fraction_mask(const ImageArray& truth, double fraction);
 std::vector<double> recall_curve(const ImageArray& mask, std::span<const Position> positions,
                                  double radius_px = 0.0);
 
+/// Site recall after each measurement: the region of interest as separate sites (8-connected
+/// components of the mask: a dopant's disc, a vacancy, a particle), element i = (sites with at
+/// least one pixel hit by positions[0..i], hits as in recall_curve) / (sites), (n,) in [0, 1].
+/// "Found 90 % of the dopants" is site recall 0.9, whatever their sizes in pixels. Throws
+/// std::invalid_argument on an empty mask array, a mask with no pixel inside, or a negative /
+/// non-finite radius.
+std::vector<double> site_recall_curve(const ImageArray& mask, std::span<const Position> positions,
+                                      double radius_px = 0.0);
+
 /// Final recall: recall_curve(...).back(), or 0 with no positions. Same arguments and throws.
 double recall(const ImageArray& mask, std::span<const Position> positions, double radius_px = 0.0);
 
