@@ -32,7 +32,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.restoration import inpaint_biharmonic
 
-METHODS = ["nearest", "linear", "biharmonic", "tv", "fista"]
+METHODS = ["nearest", "linear", "biharmonic", "tv", "particles", "fista"]
 
 
 def find(build, names):

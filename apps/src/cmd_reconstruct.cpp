@@ -85,6 +85,10 @@ int cmd_reconstruct(const std::vector<std::string>& args) {
        "tv regularisation weight")
       ("fista-lambda", po::value<double>()->default_value(ReconstructionOptions{}.fista_lambda),
        "fista λ relative to λ_max")
+      ("particle-threshold", po::value<double>()->default_value(ReconstructionOptions{}.particle_threshold),
+       "particles: a maximum of the biharmonic fill is a candidate above median + this × (max − median)")
+      ("particle-max-radius", po::value<double>()->default_value(ReconstructionOptions{}.particle_max_radius_px),
+       "particles: largest sphere radius fitted (px)")
       ("max-iterations", po::value<std::size_t>()->default_value(ReconstructionOptions{}.max_iterations),
        "iteration limit of tv / fista")
       ("tolerance", po::value<double>()->default_value(ReconstructionOptions{}.tolerance),
@@ -109,6 +113,8 @@ int cmd_reconstruct(const std::vector<std::string>& args) {
   ro.noise = vm["noise"].as<std::string>();
   ro.tv_weight = vm["tv-weight"].as<double>();
   ro.fista_lambda = vm["fista-lambda"].as<double>();
+  ro.particle_threshold = vm["particle-threshold"].as<double>();
+  ro.particle_max_radius_px = vm["particle-max-radius"].as<double>();
   ro.max_iterations = vm["max-iterations"].as<std::size_t>();
   ro.tolerance = vm["tolerance"].as<double>();
   {

@@ -27,7 +27,7 @@ std::map<std::string, ReconstructionMethod>& external_methods() {
   return m;
 }
 
-const char* const kBuiltin[] = {"biharmonic", "linear", "nearest", "tv"};
+const char* const kBuiltin[] = {"biharmonic", "linear", "nearest", "particles", "tv"};
 
 std::string joined(const std::vector<std::string>& v) {
   std::string s;
@@ -148,6 +148,7 @@ ImageArray reconstruct(const PixelSamples& samples, const ReconstructionOptions&
   if (m == "linear") return reconstruct_linear(samples);
   if (m == "biharmonic") return reconstruct_biharmonic(samples);
   if (m == "tv") return reconstruct_tv(samples, options, report);
+  if (m == "particles") return reconstruct_particles(samples, options, report);
   ReconstructionMethod fn;
   {
     std::lock_guard lock(registry_mutex());

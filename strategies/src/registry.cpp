@@ -32,7 +32,7 @@ std::map<std::string, Entry>& registry() {
        {[](const Parameters& p) { return std::make_unique<CompressedSensingStrategy>(p); },
         "compressed sensing: sparse pattern + reconstruction; fraction=F in (0,1], "
         "pattern=random|halton|poisson|lines, segment=L, order=serpentine|nearest, "
-        "reconstruction=nearest|linear|biharmonic|tv|fista"}},
+        "reconstruction=nearest|linear|biharmonic|tv|particles|fista"}},
       {"edge",
        {[](const Parameters& p) { return std::make_unique<EdgeStrategy>(p); },
         "survey gradient above k x mean (or Otsu), thinned, short beam path (seed 002 §V.a); "
