@@ -376,6 +376,126 @@ TEST(DklStrategy, BadInputGivesErrorsOrDocumentedFallbacks) {
   }
 }
 
+// --- Regularisation (docs/dkl.md "Why these defaults") --------------------------------------------
+
+TEST(Dkl, PrincipalComponentScoresAreUncorrelatedOrderedAndKeepALowRankSignal) {
+  // Rank-3 data in 20 dimensions plus a little noise: 3 components carry almost everything.
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> g(0.0, 1.0);
+  Eigen::MatrixXd A(500, 3), B(3, 20);
+  for (Eigen::Index i = 0; i < A.size(); ++i) A.data()[i] = g(rng) * (1.0 + double(i / 500));
+  for (Eigen::Index i = 0; i < B.size(); ++i) B.data()[i] = g(rng);
+  PatchMatrix X = (A * B).cast<float>();
+  for (Eigen::Index i = 0; i < X.size(); ++i) X.data()[i] += float(0.01 * g(rng));
+  double explained = 0.0;
+  const PatchMatrix S = strategies::principal_component_scores(X, 3, &explained);
+  ASSERT_EQ(S.rows(), 500);
+  ASSERT_EQ(S.cols(), 3);
+  EXPECT_GT(explained, 0.9999);
+  const Eigen::MatrixXd Sd = S.cast<double>();
+  const Eigen::MatrixXd C = Sd.rowwise() - Sd.colwise().mean();
+  const Eigen::MatrixXd cov = C.transpose() * C / 499.0;
+  EXPECT_NEAR(cov.diagonal().mean(), 1.0, 1e-4);  // common scale: mean variance 1
+  EXPECT_GT(cov(0, 0), cov(1, 1));                // leading component first
+  EXPECT_GT(cov(1, 1), cov(2, 2));
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) {
+      if (a != b) EXPECT_NEAR(cov(a, b), 0.0, 1e-4 * cov(0, 0));
+    }
+  // On survey patches: 16 of 64 components keep most of the variance of smooth particles.
+  const auto patches = strategies::extract_patches(particle_survey(40, 40, 25, 2), 8, 1);
+  strategies::principal_component_scores(patches.data, 16, &explained);
+  std::cout << "16 of 64 components explain " << explained << " of the patch variance\n";
+  EXPECT_GT(explained, 0.9);
+  EXPECT_THROW(strategies::principal_component_scores(X, 0), std::invalid_argument);
+  EXPECT_THROW(strategies::principal_component_scores(X, 21), std::invalid_argument);
+  EXPECT_THROW(strategies::principal_component_scores(X.topRows(1), 2), std::invalid_argument);
+}
+
+TEST(Dkl, WeightDecayShrinksTheEmbedding) {
+  const ImageArray survey = particle_survey(32, 32, 20, 4);
+  const auto patches = strategies::extract_patches(survey, 8, 1);
+  const PatchMatrix X = patches.data.topRows(60);
+  Eigen::VectorXd y = X.rowwise().mean().cast<double>();
+  y = (y.array() - y.mean()) / std::sqrt((y.array() - y.mean()).square().mean());
+  DklOptions o;
+  o.seed = 5;
+  DklModel plain(64, o);
+  o.weight_decay = 0.1;
+  DklModel decayed(64, o);
+  plain.train(X, y, 300);
+  decayed.train(X, y, 300);
+  const double n_plain = plain.embed(patches.data).rowwise().norm().mean();
+  const double n_decayed = decayed.embed(patches.data).rowwise().norm().mean();
+  std::cout << "mean |z|: " << n_plain << " without, " << n_decayed << " with weight decay\n";
+  EXPECT_LT(n_decayed, 0.8 * n_plain);
+  o.weight_decay = -1.0;
+  EXPECT_THROW(DklModel(64, o), std::invalid_argument);
+  o.weight_decay = 0.0;
+  o.min_noise = -1.0;
+  EXPECT_THROW(DklModel(64, o), std::invalid_argument);
+}
+
+TEST(DklStrategy, RankTargetsPredictInScalarizerUnits) {
+  // A heavy-tailed property (exp of the structure, values ~1…e^6): the strategy models normal
+  // scores and maps the mean back to the scalarizer's units.
+  const Field f = make_field(32, 8);
+  const double pmax = f.property.maxCoeff();
+  auto value = [&](const Position& p) {
+    const double v = f.property(Eigen::Index(p.row), Eigen::Index(p.col));
+    return std::vector<float>{float(std::exp(6.0 * v / pmax))};
+  };
+  auto st = strategies::make_dkl_strategy(fast({{"targets", "rank"}}));
+  const auto path = drive(*st, f, 40, 1, value);
+  ASSERT_EQ(path.size(), 40u);
+  const auto pred = st->prediction();
+  ASSERT_TRUE(pred.has_value());
+  ASSERT_TRUE(pred->mean.allFinite());
+  ASSERT_TRUE(pred->uncertainty.allFinite());
+  EXPECT_GE(pred->uncertainty.minCoeff(), 0.0);
+  // At the measured pixels (all but the last proposal) the mean follows the measured values in
+  // their own units (normal scores would lie within ±3).
+  std::vector<double> measured, predicted;
+  for (std::size_t i = 0; i + 1 < path.size(); ++i) {
+    measured.push_back(value(path[i])[0]);
+    predicted.push_back(pred->mean(Eigen::Index(path[i].row), Eigen::Index(path[i].col)));
+  }
+  const auto [lo, hi] = std::minmax_element(measured.begin(), measured.end());
+  std::vector<double> sorted = predicted;
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  const double med = sorted[sorted.size() / 2];
+  EXPECT_GE(med, *lo);
+  EXPECT_LE(med, *hi);
+  const Eigen::Map<const Eigen::VectorXd> m(measured.data(), Eigen::Index(measured.size())),
+      p(predicted.data(), Eigen::Index(predicted.size()));
+  const Eigen::VectorXd mc = m.array() - m.mean(), pc = p.array() - p.mean();
+  EXPECT_GT(mc.dot(pc) / (mc.norm() * pc.norm()), 0.5);
+}
+
+TEST(DklStrategy, RegularisationParametersAreValidated) {
+  EXPECT_THROW(strategies::make_dkl_strategy({{"weight_decay", "-0.1"}}), std::invalid_argument);
+  EXPECT_THROW(strategies::make_dkl_strategy({{"min_noise", "-1"}}), std::invalid_argument);
+  EXPECT_THROW(strategies::make_dkl_strategy({{"targets", "log"}}), std::invalid_argument);
+  EXPECT_THROW(strategies::make_gp_strategy({{"pca", "4"}}), std::invalid_argument);
+  // The defaults of docs/dkl.md (chosen on tuning seeds): 8×8 patches, 16 principal components.
+  const auto defaults = strategies::make_dkl_strategy({})->parameters();
+  EXPECT_EQ(defaults.at("patch"), "8");
+  EXPECT_EQ(defaults.at("pca"), "16");
+  EXPECT_EQ(defaults.at("targets"), "standard");
+  // pca larger than the patch (8×8 = 64 values): a clear error at begin().
+  const Field f = make_field(16, 1);
+  auto st = strategies::make_dkl_strategy({{"patch", "8"}, {"pca", "65"}});
+  StrategyContext ctx;
+  ctx.instrument = f.info;
+  try {
+    st->begin(survey_of(f.survey), ctx);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("pca=65 is more than the 64 values"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(GpStrategy, RunsOnCoordinatesAndCoversTheFieldWhenAskedForAll) {
   const Field f = make_field(10, 6);
   auto value = [&](const Position& p) {

@@ -134,6 +134,18 @@ struct PatchSet {
 /// is 0, or the image holds non-finite values.
 PatchSet extract_patches(const ImageArray& survey, std::size_t window, std::size_t stride = 1);
 
+/// Principal-component scores of the rows of X (N, D): X − mean(X) projected onto the k leading
+/// eigenvectors of the D×D covariance (Eigen SelfAdjointEigenSolver, float64), scaled by one
+/// common factor so that the k scores have mean variance 1 (not whitened: the leading component
+/// keeps the largest spread). Used by the `dkl` strategy (`pca=K`) to feed the network K smooth
+/// survey features instead of D raw pixels: the components are estimated from every candidate
+/// patch (the whole survey, no labels needed), and the noise-dominated directions in which a
+/// network can memorise the few training patches are dropped. `explained` (optional) receives
+/// the fraction of the total variance the k components carry. Result (N, k). Throws
+/// std::invalid_argument if k is 0 or larger than D, or X has fewer than 2 rows.
+PatchMatrix principal_component_scores(const PatchMatrix& X, std::size_t k,
+                                       double* explained = nullptr);
+
 /// Options of DklModel.
 struct DklOptions {
   std::vector<int> hidden{64, 64};  ///< hidden layer widths of the MLP (ReLU)
@@ -142,6 +154,9 @@ struct DklOptions {
   double learning_rate = 0.01;      ///< Adam step
   std::uint64_t seed = 0;           ///< weights' initialisation (torch::manual_seed)
   double min_noise = 1e-4;          ///< σ_n² floor (units of standardised y)
+  double weight_decay = 0.0;        ///< L2 penalty on the MLP weights (Adam weight_decay;
+                                    ///< a Gaussian prior on the weights); not on the GP
+                                    ///< hyperparameters
 };
 
 /// The DKL model: MLP (LibTorch float32) → embedding → ExactGP (Eigen float64). Training keeps
