@@ -400,7 +400,9 @@ TEST(Dkl, PrincipalComponentScoresAreUncorrelatedOrderedAndKeepALowRankSignal) {
   EXPECT_GT(cov(1, 1), cov(2, 2));
   for (int a = 0; a < 3; ++a)
     for (int b = 0; b < 3; ++b) {
-      if (a != b) EXPECT_NEAR(cov(a, b), 0.0, 1e-4 * cov(0, 0));
+      if (a != b) {
+        EXPECT_NEAR(cov(a, b), 0.0, 1e-4 * cov(0, 0));
+      }
     }
   // On survey patches: 16 of 64 components keep most of the variance of smooth particles.
   const auto patches = strategies::extract_patches(particle_survey(40, 40, 25, 2), 8, 1);
