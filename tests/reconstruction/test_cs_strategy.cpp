@@ -100,7 +100,7 @@ TEST(CsStrategy, BadParametersNameTheValidChoices) {
   EXPECT_NE(message_of({{"fraction", "0"}}).find("fraction must be in (0, 1]"), std::string::npos);
   EXPECT_NE(message_of({{"fraction", "1.5"}}).find("fraction must be in (0, 1]"), std::string::npos);
   EXPECT_NE(message_of({{"pattern", "sobol"}}).find("random, halton, poisson, lines"), std::string::npos);
-  EXPECT_NE(message_of({{"reconstruction", "magic"}}).find("biharmonic, fista, linear, nearest, tv"),
+  EXPECT_NE(message_of({{"reconstruction", "magic"}}).find("biharmonic, fista, linear, nearest, particles, tv"),
             std::string::npos);
   EXPECT_NE(message_of({{"order", "x"}}).find("serpentine, nearest"), std::string::npos);
   EXPECT_NE(message_of({{"segment", "0"}}).find("segment"), std::string::npos);

@@ -313,7 +313,7 @@ TEST(Reconstruction, BadInputIsNamed) {
   const std::vector<Position> pos = {{0, 0}};
   const std::vector<double> val = {1.0};
   EXPECT_NE(message_of([&] { reconstruct(pos, val, 4, 4, method("magic")); })
-                .find("unknown method 'magic'; valid: biharmonic, fista, linear, nearest, tv"),
+                .find("unknown method 'magic'; valid: biharmonic, fista, linear, nearest, particles, tv"),
             std::string::npos);
   EXPECT_NE(message_of([&] {
               reconstruct(std::vector<Position>{}, std::vector<double>{}, 4, 4, method("tv"));
