@@ -11,26 +11,35 @@ out="${1:-$root/build-fuzz}"
 data="${AUTOSTEM_DATA:-$root/../shared/datasets}"
 CXX="${CXX:-clang++}"
 mkdir -p "$out/obj"
+jobs_max="${JOBS:-2}"  # parallel compilations (JOBS=N fuzz/build.sh …)
+throttle() { while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done; }
 
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
        -fno-sanitize-recover=undefined
        -I"$root/datasets/include" -I"$root/core/include" -I"$root/datasets/src/formats"
-       -I/usr/include/eigen3 -I/usr/include/hdf5/serial)
+       -I"$root/datasets/src" -I/usr/include/eigen3 -I/usr/include/hdf5/serial)
 srcs=(dm_tags dm_image transpose ser emd dm_write)
 objs=()
 for s in "${srcs[@]}"; do
   "$CXX" "${flags[@]}" -c "$root/datasets/src/formats/$s.cpp" -o "$out/obj/$s.o" &
   objs+=("$out/obj/$s.o")
+  throttle
 done
 # The Signal type (datasets/src/signal.cpp) and, through its front door, the other readers.
-for s in signal h5 hspy npy; do
+for s in signal h5 hspy npy isolate; do
   "$CXX" "${flags[@]}" -c "$root/datasets/src/$s.cpp" -o "$out/obj/ds_$s.o" &
   objs+=("$out/obj/ds_$s.o")
+  throttle
 done
 wait
+# fuzz_emd reads in a child process and copies the child's coverage counters back; the helper
+# that finds them must not be instrumented itself (see fuzz/coverage_counters.cpp).
+"$CXX" -std=c++20 -O1 -g -fsanitize=address,undefined -c "$here/coverage_counters.cpp" -o "$out/obj/coverage_counters.o"
 hdf5_libs=(-L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5)
 for t in dm ser emd; do
-  "$CXX" "${flags[@]}" -fsanitize=fuzzer "$here/fuzz_$t.cpp" "${objs[@]}" "${hdf5_libs[@]}" -o "$out/fuzz_$t"
+  extra=()
+  [ "$t" = emd ] && extra=("$out/obj/coverage_counters.o")
+  "$CXX" "${flags[@]}" -fsanitize=fuzzer "$here/fuzz_$t.cpp" "${objs[@]}" "${extra[@]}" "${hdf5_libs[@]}" -o "$out/fuzz_$t"
 done
 
 # Seed corpora.

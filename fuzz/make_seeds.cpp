@@ -1,6 +1,6 @@
 // Writes small seed files for the fuzz corpora: DM3/DM4 in both byte orders (image and spectrum
 // image, via the fixture writer), a 2-D and a 1-D TIA .ser series, a Berkeley EMD and a
-// minimal Velox EMD. Usage: make_seeds OUT_DIR (writes OUT_DIR/corpus_{dm,ser,emd}/seed_*).
+// minimal Velox EMD with and without a spectrum stream. Usage: make_seeds OUT_DIR (writes OUT_DIR/corpus_{dm,ser,emd}/seed_*).
 #include "formats_internal.hpp"
 
 #include <hdf5.h>
@@ -150,6 +150,45 @@ void velox(const fs::path& p) {
   H5Fclose(f);
 }
 
+// A Velox EDS spectrum stream: 3 × 4 pixels, 16 channels, 2 frames; AcquisitionSettings as a
+// one-element variable-length string (as Velox writes it), the stream's Metadata as uint8 JSON.
+void velox_stream(const fs::path& p) {
+  const hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hsize_t one = 1;
+  auto vlen = [&](hid_t loc, const char* name, const std::string& text) {
+    const hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    const hid_t s = H5Screate_simple(1, &one, nullptr);
+    const hid_t d = H5Dcreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    const char* ptr = text.c_str();
+    H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &ptr);
+    H5Dclose(d);
+    H5Sclose(s);
+    H5Tclose(t);
+  };
+  vlen(f, "Version", R"({"format": "Velox", "version": "11"})");
+  const hid_t d = H5Gcreate2(f, "Data", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t ss = H5Gcreate2(d, "SpectrumStream", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t g = H5Gcreate2(ss, "5e", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  std::vector<std::uint16_t> stream;
+  for (int fr = 0; fr < 2; ++fr)
+    for (int px = 0; px < 12; ++px) {
+      for (int k = 0; k < px % 3 + fr; ++k) stream.push_back(static_cast<std::uint16_t>((3 * px + 5 * fr + 7 * k) % 16));
+      stream.push_back(65535);
+    }
+  H5Dclose(dset(g, "Data", H5T_STD_U16LE, H5T_NATIVE_UINT16, {stream.size(), 1}, stream.data()));
+  vlen(g, "AcquisitionSettings",
+       R"({"bincount": "16", "StreamEncoding": "uint16", "RasterScanDefinition": {"Width": "4", "Height": "3"}})");
+  const std::string json = R"({"BinaryResult":{"Detector":"SuperXG21","PixelSize":{"width":"2e-10","height":"2e-10"},"PixelUnitX":"m"},"Detectors":{"Detector-3":{"DetectorName":"SuperXG21","Dispersion":"10","OffsetEnergy":"-250"}}})";
+  std::vector<std::uint8_t> m(json.size() + 1, 0);
+  std::memcpy(m.data(), json.data(), json.size());
+  H5Dclose(dset(g, "Metadata", H5T_STD_U8LE, H5T_NATIVE_UINT8, {json.size() + 1, 1}, m.data()));
+  H5Gclose(g);
+  H5Gclose(ss);
+  H5Gclose(d);
+  H5Fclose(f);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -191,5 +230,6 @@ int main(int argc, char** argv) {
   save(out / "corpus_ser" / "seed_1d.ser", ser(false));
   berkeley(out / "corpus_emd" / "seed_berkeley.emd");
   velox(out / "corpus_emd" / "seed_velox.emd");
+  velox_stream(out / "corpus_emd" / "seed_velox_stream.emd");
   return 0;
 }

@@ -2,13 +2,16 @@
 
 #include <csignal>
 #include <cerrno>
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <stdexcept>
 #include <system_error>
 
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -75,6 +78,14 @@ std::string PipeReader::read_string(std::size_t max_len) {
   return s;
 }
 
+double hdf5_timeout_s() {
+  const char* v = std::getenv("AUTOSTEM_HDF5_TIMEOUT_S");
+  if (!v || !*v) return 300.0;
+  char* end = nullptr;
+  const double t = std::strtod(v, &end);
+  return end != v && t >= 0 && t < 1e9 ? t : 300.0;
+}
+
 bool isolate_hdf5() {
   const char* v = std::getenv("AUTOSTEM_HDF5_IN_PROCESS");
   return !(v && *v && std::strcmp(v, "0") != 0);
@@ -128,7 +139,29 @@ void run_isolated(const std::string& what, const std::function<void(PipeWriter&)
     ::_exit(code);
   }
   ::close(fds[1]);
-  // Parent: read the whole stream first (the child may block on a full pipe), then reap it.
+  // Parent: the child writes nothing until its read is done, so the first byte (or the end of
+  // the stream, if it died) must come within the time limit; a corrupt file can make libhdf5
+  // loop forever (docs/robustness.md). Then read the whole stream (the child may block on a
+  // full pipe), then reap it.
+  if (const double limit = hdf5_timeout_s(); limit > 0) {
+    pollfd p{fds[0], POLLIN, 0};
+    const int ms = static_cast<int>(std::min(limit * 1000.0, 2.0e9));
+    int rc = 0;
+    do rc = ::poll(&p, 1, ms);
+    while (rc < 0 && errno == EINTR);
+    if (rc == 0) {
+      ::kill(pid, SIGKILL);
+      ::close(fds[0]);
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%g", limit);
+      throw std::runtime_error(what + ": the reader process did not finish within " + secs +
+                               " s and was stopped (a corrupt HDF5 file can make the HDF5 library loop; "
+                               "AUTOSTEM_HDF5_TIMEOUT_S sets the limit, 0 = none)");
+    }
+  }
   std::string child_error;
   std::exception_ptr consume_error;
   bool ok = false;

@@ -55,12 +55,19 @@ class PipeReader {
 /// True unless AUTOSTEM_HDF5_IN_PROCESS is set to a non-empty value other than "0".
 bool isolate_hdf5();
 
+/// Seconds the child of run_isolated may take before it sends anything: AUTOSTEM_HDF5_TIMEOUT_S
+/// (0 = no limit), default 300. A corrupt file can make libhdf5 1.10.8 loop forever (H5HG_read →
+/// H5C_protect on a corrupt global heap, found by fuzz_emd).
+double hdf5_timeout_s();
+
 /// Runs produce(writer) in a fork()ed child — which must finish everything that can fail
 /// (reading the file) before it writes its result — and consume(reader) in the caller on what it wrote.
 /// An exception thrown by produce is rethrown in the caller as std::runtime_error with the same
 /// message. If the child dies (a signal, e.g. SIGSEGV inside libhdf5, or an abnormal exit), throws
 /// std::runtime_error naming `what` (e.g. the file path), the signal and the likely cause; nothing
-/// of the child's partial output is used. Throws std::system_error if pipe() or fork() fails.
+/// of the child's partial output is used. If the child sends nothing within hdf5_timeout_s(), it is
+/// killed and std::runtime_error names `what` and the limit. Throws std::system_error if pipe() or
+/// fork() fails.
 void run_isolated(const std::string& what, const std::function<void(PipeWriter&)>& produce,
                   const std::function<void(PipeReader&)>& consume);
 

@@ -75,6 +75,7 @@ std::optional<std::string> attr_string(hid_t obj, const char* name) {
   if (H5Tis_variable_str(t.id) > 0) {
     Hid mt(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mt.id, H5T_VARIABLE);
+    H5Tset_cset(mt.id, H5Tget_cset(t.id));  // no ASCII ↔ UTF-8 conversion in HDF5
     char* s = nullptr;
     if (H5Aread(a.id, mt.id, &s) < 0 || !s) return std::nullopt;
     std::string out(s);
@@ -86,6 +87,7 @@ std::optional<std::string> attr_string(hid_t obj, const char* name) {
   std::string out(n, '\0');
   Hid mt(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(mt.id, n);
+  H5Tset_cset(mt.id, H5Tget_cset(t.id));
   if (H5Aread(a.id, mt.id, out.data()) < 0) return std::nullopt;
   out.resize(std::strlen(out.c_str()));
   return out;
@@ -356,12 +358,54 @@ class JsonFlattener {
   }
 };
 
-// Velox stores JSON as a (length, frames) uint8 array, NUL-padded; frame 0's column is used.
-std::map<std::string, std::string> velox_json(hid_t file, const std::string& path, const std::string& source) {
-  std::map<std::string, std::string> out;
-  if (!link_exists(file, path)) return out;
+// The text of a Velox JSON document. Metadata is a (length, frames) uint8 array, NUL-padded,
+// whose frame-0 column is used; AcquisitionSettings (spectrum streams) is a one-element HDF5
+// string dataset (variable length in Velox's files, fixed length when h5py writes bytes). Both
+// are accepted for either. Returns nullopt when the path does not exist.
+std::optional<std::string> velox_text(hid_t file, const std::string& path, const std::string& source) {
+  if (!link_exists(file, path)) return std::nullopt;
+  {
+    Hid d(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!d) emd_error(source, path, "cannot open dataset");
+    Hid t(H5Dget_type(d.id), H5Tclose);
+    if (H5Tget_class(t.id) == H5T_STRING) {
+      Hid space(H5Dget_space(d.id), H5Sclose);
+      const int rank = H5Sget_simple_extent_ndims(space.id);
+      if (rank < 0 || rank > 32 || H5Sget_simple_extent_npoints(space.id) < 1)
+        emd_error(source, path, "empty or invalid string dataset");
+      // Select the first element only.
+      std::vector<hsize_t> start(static_cast<std::size_t>(rank), 0), count(static_cast<std::size_t>(rank), 1);
+      if (rank > 0 &&
+          H5Sselect_hyperslab(space.id, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0)
+        emd_error(source, path, "cannot select the first string");
+      Hid mspace(H5Screate(H5S_SCALAR), H5Sclose);
+      Hid mt(H5Tcopy(H5T_C_S1), H5Tclose);
+      // Same character set as the file (h5py and Velox write UTF-8): HDF5 does not convert
+      // between ASCII and UTF-8 strings.
+      H5Tset_cset(mt.id, H5Tget_cset(t.id));
+      if (H5Tis_variable_str(t.id) > 0) {
+        H5Tset_size(mt.id, H5T_VARIABLE);
+        char* text = nullptr;
+        if (H5Dread(d.id, mt.id, mspace.id, space.id, H5P_DEFAULT, &text) < 0 || !text)
+          emd_error(source, path, "cannot read the variable-length string (corrupt file?)");
+        std::string out(text);
+        H5free_memory(text);
+        return out;
+      }
+      const std::size_t n = H5Tget_size(t.id);
+      if (n == 0 || n > (std::size_t{1} << 24))
+        emd_error(source, path, "fixed-length string of " + std::to_string(n) + " bytes (expected 1 byte to 16 MiB)");
+      H5Tset_size(mt.id, n);
+      H5Tset_strpad(mt.id, H5T_STR_NULLPAD);
+      std::string out(n, '\0');
+      if (H5Dread(d.id, mt.id, mspace.id, space.id, H5P_DEFAULT, out.data()) < 0)
+        emd_error(source, path, "cannot read the string (corrupt file?)");
+      out.resize(std::strlen(out.c_str()));
+      return out;
+    }
+  }
   Signal raw = read_dataset(file, path, source);
-  if (raw.dtype != DType::uint8 && raw.dtype != DType::int8) return out;
+  if (raw.dtype != DType::uint8 && raw.dtype != DType::int8) return std::string();
   const std::size_t len = raw.axes.empty() ? 0 : raw.axes[0].size;
   const std::size_t cols = raw.axes.size() > 1 ? raw.size() / std::max<std::size_t>(len, 1) : 1;
   std::string text;
@@ -371,7 +415,15 @@ std::map<std::string, std::string> velox_json(hid_t file, const std::string& pat
     if (ch == '\0') break;
     text += ch;
   }
-  JsonFlattener(text, out).run();  // partial metadata is kept even if the JSON is cut short
+  return text;
+}
+
+// A Velox JSON document flattened to "A.B.C" → scalar text; empty if the path does not exist.
+std::map<std::string, std::string> velox_json(hid_t file, const std::string& path, const std::string& source) {
+  std::map<std::string, std::string> out;
+  const auto text = velox_text(file, path, source);
+  if (!text) return out;
+  JsonFlattener(*text, out).run();  // partial metadata is kept even if the JSON is cut short
   return out;
 }
 
@@ -423,6 +475,308 @@ void velox_xy(const std::map<std::string, std::string>& meta, AxisCalibration& y
   y.name = "y";
 }
 
+// ---- Velox spectrum streams (EDS spectrum images) -------------------------------------------
+// /Data/SpectrumStream/<id>/Data is a 1-D or (n, 1) uint16/uint32 event stream: 65535 ends the
+// current scan pixel (raster order, x fastest; after Width × Height pixels the next frame starts
+// at pixel 0 and frames are summed), any other value v is one X-ray count in energy channel v.
+// AcquisitionSettings gives "bincount" and RasterScanDefinition {Width, Height}; the stream's
+// Metadata gives the energy calibration (Detectors.*.Dispersion / OffsetEnergy, eV) and the
+// pixel size (BinaryResult.PixelSize, m). Layout as documented by RosettaSciIO/HyperSpy's
+// FeiSpectrumStream reader (information from FEI), re-implemented here.
+
+constexpr std::uint32_t kStreamPixelMarker = 65535;
+constexpr std::uint64_t kMaxSpectrumImageElements = std::uint64_t{1} << 31;
+
+// Upper bound on the bytes of one decoded spectrum image: 2^31 elements × 4 bytes by default,
+// lowered by AUTOSTEM_EMD_MAX_SI_BYTES (e.g. on small machines, and by the fuzz target).
+std::uint64_t max_spectrum_image_bytes() {
+  std::uint64_t cap = kMaxSpectrumImageElements * 4;
+  if (const char* env = std::getenv("AUTOSTEM_EMD_MAX_SI_BYTES"); env && *env) {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(env, &end, 10);
+    if (end && *end == '\0' && v > 0) cap = std::min<std::uint64_t>(cap, v);
+  }
+  return cap;
+}
+
+// A non-negative integer setting ("4096" or 4096); nullopt if missing or not an integer.
+std::optional<std::uint64_t> uint_setting(const std::map<std::string, std::string>& m, const std::string& key) {
+  const auto it = m.find(key);
+  if (it == m.end()) return std::nullopt;
+  const std::string& t = it->second;
+  if (t.empty() || t.size() > 19 || !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  return std::strtoull(t.c_str(), nullptr, 10);
+}
+
+struct VeloxStream {
+  std::string path;  // /Data/SpectrumStream/<id>
+  std::uint64_t width = 0, height = 0, bincount = 0;
+  Signal raw;                                    // the event stream, flat, uint16 or uint32
+  std::map<std::string, std::string> settings;  // AcquisitionSettings, flattened
+  std::map<std::string, std::string> meta;      // Metadata, flattened (may be empty)
+  AxisCalibration energy;
+  bool energy_calibrated = false;
+  std::string detector;
+  std::uint64_t markers = 0, events = 0;
+};
+
+template <class T>
+std::span<const T> stream_values(const Signal& raw) {
+  return {reinterpret_cast<const T*>(raw.bytes.data()), raw.bytes.size() / sizeof(T)};
+}
+
+// Energy axis of a spectrum stream from its Metadata: the detector named by
+// BinaryResult.Detector (matched as in velox_energy_axis) that has a Dispersion. False if none.
+bool stream_energy_axis(const std::map<std::string, std::string>& meta, AxisCalibration& axis) {
+  const std::string det = text_or(meta, "BinaryResult.Detector");
+  for (const auto& [k, v] : meta) {
+    if (k.rfind("Detectors.", 0) != 0 || k.size() < 13 || k.substr(k.size() - 13) != ".DetectorName") continue;
+    if (!det.empty() && v.find(det) == std::string::npos && det.find(v) == std::string::npos) continue;
+    const std::string base = k.substr(0, k.size() - 13);
+    const double dispersion = number_or(meta, base + ".Dispersion", 0.0);
+    if (!(dispersion > 0)) continue;
+    axis.offset = number_or(meta, base + ".OffsetEnergy", 0.0);
+    axis.scale = dispersion;
+    axis.units = "eV";
+    axis.name = "Energy";
+    return true;
+  }
+  axis.offset = 0;
+  axis.scale = 1;
+  axis.units.clear();
+  axis.name = "Energy channel";
+  return false;
+}
+
+// Reads and checks one stream's settings and events (no spectrum image is allocated here).
+// Returns nullopt for a stream without RasterScanDefinition (a point-spectrum stream, whose
+// spectrum Velox also stores under /Data/Spectrum).
+std::optional<VeloxStream> load_velox_stream(hid_t file, const std::string& path, const std::string& source) {
+  VeloxStream st;
+  st.path = path;
+  const std::string settings_path = path + "/AcquisitionSettings";
+  const auto text = velox_text(file, settings_path, source);
+  if (!text)
+    emd_error(source, settings_path,
+              "missing: a spectrum stream cannot be decoded without its AcquisitionSettings (bincount, "
+              "RasterScanDefinition)");
+  if (!JsonFlattener(*text, st.settings).run())
+    emd_error(source, settings_path, "AcquisitionSettings is not valid JSON");
+  const bool has_raster = std::any_of(st.settings.begin(), st.settings.end(), [](const auto& kv) {
+    return kv.first.rfind("RasterScanDefinition.", 0) == 0;
+  });
+  if (!has_raster) return std::nullopt;
+  const auto bincount = uint_setting(st.settings, "bincount");
+  const auto width = uint_setting(st.settings, "RasterScanDefinition.Width");
+  const auto height = uint_setting(st.settings, "RasterScanDefinition.Height");
+  if (!bincount || *bincount == 0 || *bincount > 65535)
+    emd_error(source, settings_path,
+              "bincount is " + text_or(st.settings, "bincount", "missing") +
+                  " (expected an integer 1…65535: channel 65535 is the pixel marker)");
+  if (!width || !height || *width == 0 || *height == 0 || *width > (1u << 20) || *height > (1u << 20))
+    emd_error(source, settings_path,
+              "RasterScanDefinition Width × Height is " + text_or(st.settings, "RasterScanDefinition.Width", "?") +
+                  " × " + text_or(st.settings, "RasterScanDefinition.Height", "?") + " (expected integers 1…2^20)");
+  st.bincount = *bincount;
+  st.width = *width;
+  st.height = *height;
+  const std::uint64_t pixels = st.width * st.height;
+  const std::uint64_t cap_bytes = max_spectrum_image_bytes();
+  // Checked before the stream is read: a hostile header must not cost a huge allocation.
+  if (pixels > kMaxSpectrumImageElements / st.bincount || pixels * st.bincount * 2 > cap_bytes)
+    emd_error(source, settings_path,
+              "the spectrum image would be Height × Width × bincount = " + std::to_string(st.height) + " × " +
+                  std::to_string(st.width) + " × " + std::to_string(st.bincount) + " = " +
+                  std::to_string(pixels * st.bincount) + " elements, over the limit of 2^31 elements or " +
+                  std::to_string(cap_bytes) + " bytes (AUTOSTEM_EMD_MAX_SI_BYTES)");
+  const std::string encoding = text_or(st.settings, "StreamEncoding");
+  if (!encoding.empty() && encoding != "uint16" && encoding != "uint32")
+    emd_error(source, settings_path, "StreamEncoding '" + encoding + "' (expected uint16 or uint32)");
+
+  const std::string data_path = path + "/Data";
+  if (!link_exists(file, data_path)) emd_error(source, data_path, "missing: a spectrum stream without its event data");
+  st.raw = read_dataset(file, data_path, source);
+  if (st.raw.dtype != DType::uint16 && st.raw.dtype != DType::uint32)
+    emd_error(source, data_path, "event stream must be uint16 or uint32");
+  if (st.raw.axes.size() > 2 || (st.raw.axes.size() == 2 && st.raw.axes[1].size != 1))
+    emd_error(source, data_path, "event stream must be 1-D or (n, 1)");
+
+  auto scan = [&](auto values) {
+    std::uint64_t i = 0;
+    for (const auto v : values) {
+      if (v == kStreamPixelMarker) {
+        ++st.markers;
+      } else if (v >= st.bincount) {
+        emd_error(source, data_path,
+                  "event " + std::to_string(i) + " is channel " + std::to_string(v) + ", not below bincount " +
+                      std::to_string(st.bincount));
+      } else {
+        ++st.events;
+      }
+      ++i;
+    }
+  };
+  if (st.raw.dtype == DType::uint16) scan(stream_values<std::uint16_t>(st.raw));
+  else scan(stream_values<std::uint32_t>(st.raw));
+  // Every pixel is ended by a marker; the last pixel of a frame may lack it. A stream that does
+  // not reach the last pixel of the first frame is refused (it is truncated, or the raster is not
+  // the one the stream was recorded with).
+  if (st.markers + 1 < pixels)
+    emd_error(source, data_path,
+              "the stream is shorter than one frame: " + std::to_string(st.markers) + " pixel markers for a " +
+                  std::to_string(st.width) + " × " + std::to_string(st.height) + " raster (" +
+                  std::to_string(pixels) + " pixels)");
+
+  st.meta = velox_json(file, path + "/Metadata", source);
+  st.energy.size = static_cast<std::size_t>(st.bincount);
+  st.energy_calibrated = stream_energy_axis(st.meta, st.energy);
+  st.detector = text_or(st.meta, "BinaryResult.Detector");
+  return st;
+}
+
+std::string frames_text(const VeloxStream& st) {
+  const std::uint64_t pixels = st.width * st.height;
+  const std::uint64_t full = st.markers / pixels, rest = st.markers % pixels;
+  std::string t = std::to_string(full) + " complete frame" + (full == 1 ? "" : "s");
+  if (rest != 0) t += " + a partial frame (" + std::to_string(rest) + " of " + std::to_string(pixels) + " pixels ended)";
+  return t;
+}
+
+// Adds the counts of `st` into `out` (Height, Width, bincount), element type Out.
+template <class Out, class In>
+void accumulate_stream(std::span<const In> values, std::uint64_t pixels, std::uint64_t bincount, Out* out) {
+  std::uint64_t pixel = 0;
+  for (const In v : values) {
+    if (v == kStreamPixelMarker) {
+      if (++pixel == pixels) pixel = 0;
+    } else {
+      out[pixel * bincount + v] += 1;
+    }
+  }
+}
+
+// Decodes streams that share raster, bincount and energy axis into one (y, x, E) Signal, their
+// counts summed (Velox records one stream per EDS detector segment). uint16 when no pixel has
+// more than 65535 events in all (so no channel can overflow), uint32 otherwise.
+Signal decode_stream_group(const std::vector<const VeloxStream*>& group) {
+  const VeloxStream& first = *group.front();
+  const std::uint64_t pixels = first.width * first.height, bins = first.bincount;
+  std::vector<std::uint64_t> per_pixel(static_cast<std::size_t>(pixels), 0);
+  for (const VeloxStream* st : group) {
+    auto count = [&](auto values) {
+      std::uint64_t pixel = 0;
+      for (const auto v : values) {
+        if (v == kStreamPixelMarker) {
+          if (++pixel == pixels) pixel = 0;
+        } else {
+          ++per_pixel[static_cast<std::size_t>(pixel)];
+        }
+      }
+    };
+    if (st->raw.dtype == DType::uint16) count(stream_values<std::uint16_t>(st->raw));
+    else count(stream_values<std::uint32_t>(st->raw));
+  }
+  const std::uint64_t most = *std::max_element(per_pixel.begin(), per_pixel.end());
+  Signal s;
+  s.dtype = most <= 65535 ? DType::uint16 : DType::uint32;
+  const std::uint64_t n = pixels * bins;
+  if (n * dtype_size(s.dtype) > max_spectrum_image_bytes())
+    throw std::runtime_error("the spectrum image needs " + std::to_string(n * dtype_size(s.dtype)) +
+                             " bytes, over the limit of " + std::to_string(max_spectrum_image_bytes()) +
+                             " (AUTOSTEM_EMD_MAX_SI_BYTES)");
+  s.bytes.assign(static_cast<std::size_t>(n * dtype_size(s.dtype)), std::byte{0});
+  for (const VeloxStream* st : group) {
+    auto add = [&](auto values) {
+      if (s.dtype == DType::uint16)
+        accumulate_stream(values, pixels, bins, reinterpret_cast<std::uint16_t*>(s.bytes.data()));
+      else
+        accumulate_stream(values, pixels, bins, reinterpret_cast<std::uint32_t*>(s.bytes.data()));
+    };
+    if (st->raw.dtype == DType::uint16) add(stream_values<std::uint16_t>(st->raw));
+    else add(stream_values<std::uint32_t>(st->raw));
+  }
+  AxisCalibration y, x;
+  y.size = static_cast<std::size_t>(first.height);
+  x.size = static_cast<std::size_t>(first.width);
+  velox_xy(first.meta, y, x);
+  y.navigate = x.navigate = true;
+  s.axes = {y, x, first.energy};
+  s.signal_type = "EDS";
+  s.title = first.detector.empty() ? "EDS spectrum image" : first.detector;
+  if (group.size() > 1) s.title += " (sum of " + std::to_string(group.size()) + " spectrum streams)";
+  add_metadata(s, first.meta);
+  for (const auto& [k, v] : first.settings) s.metadata["Velox.AcquisitionSettings." + k] = v;
+  std::string paths, frames, detectors;
+  std::uint64_t events = 0;
+  for (const VeloxStream* st : group) {
+    paths += (paths.empty() ? "" : ", ") + st->path;
+    frames += (frames.empty() ? "" : "; ") + frames_text(*st);
+    detectors += (detectors.empty() ? "" : ", ") + (st->detector.empty() ? std::string("?") : st->detector);
+    events += st->events;
+  }
+  s.metadata["autostem.spectrum_stream.paths"] = paths;
+  s.metadata["autostem.spectrum_stream.detectors"] = detectors;
+  s.metadata["autostem.spectrum_stream.frames"] = frames + " (frames summed)";
+  s.metadata["autostem.spectrum_stream.counts"] = std::to_string(events);
+  if (!first.energy_calibrated)
+    s.metadata["autostem.calibration.energy"] =
+        "uncalibrated: no Detectors entry with a Dispersion for detector '" + first.detector + "' in " + first.path +
+        "/Metadata; the energy axis is the channel index";
+  if (first.meta.find("BinaryResult.PixelSize.width") == first.meta.end())
+    s.metadata["autostem.calibration.xy"] =
+        "uncalibrated: no BinaryResult.PixelSize in " + first.path + "/Metadata; x and y are pixel indices";
+  return s;
+}
+
+// Every spectrum stream under /Data/SpectrumStream, decoded; streams that share raster,
+// bincount and energy calibration are summed into one spectrum image.
+std::vector<Signal> read_velox_streams(hid_t file, const std::string& source, std::vector<std::string>& skipped) {
+  std::vector<VeloxStream> streams;
+  for (const auto& id : child_names(file, "/Data/SpectrumStream")) {
+    const std::string base = "/Data/SpectrumStream/" + id;
+    auto st = load_velox_stream(file, base, source);
+    if (!st) {
+      skipped.push_back(base + " (no RasterScanDefinition: a point-spectrum stream)");
+      continue;
+    }
+    streams.push_back(std::move(*st));
+  }
+  std::vector<std::vector<const VeloxStream*>> groups;
+  for (const auto& st : streams) {
+    auto same = [&](const VeloxStream* o) {
+      return o->width == st.width && o->height == st.height && o->bincount == st.bincount &&
+             o->energy_calibrated == st.energy_calibrated && o->energy.offset == st.energy.offset &&
+             o->energy.scale == st.energy.scale;
+    };
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const auto& grp) { return same(grp.front()); });
+    if (g == groups.end()) groups.push_back({&st});
+    else g->push_back(&st);
+  }
+  std::vector<Signal> out;
+  for (const auto& g : groups) {
+    try {
+      out.push_back(decode_stream_group(g));
+    } catch (const std::runtime_error& e) {
+      emd_error(source, g.front()->path, e.what());
+    }
+  }
+  return out;
+}
+
+// Whether a dataset is a rank-3 array of numbers wider than a byte (a spectrum-image cube rather
+// than an encoded blob). Reads only the header.
+bool numeric_cube(hid_t file, const std::string& path) {
+  if (!link_exists(file, path)) return false;
+  Hid d(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!d) return false;
+  Hid t(H5Dget_type(d.id), H5Tclose);
+  const auto cls = H5Tget_class(t.id);
+  if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || H5Tget_size(t.id) < 2) return false;
+  Hid space(H5Dget_space(d.id), H5Sclose);
+  return H5Sget_simple_extent_ndims(space.id) == 3;
+}
+
 std::vector<Signal> read_velox(hid_t file, const std::string& source) {
   std::vector<Signal> out;
   std::vector<std::string> skipped;
@@ -453,6 +807,12 @@ std::vector<Signal> read_velox(hid_t file, const std::string& source) {
   for (const char* kind : {"Spectrum", "SpectrumImage"}) {
     for (const auto& id : child_names(file, std::string("/Data/") + kind)) {
       const std::string base = std::string("/Data/") + kind + "/" + id;
+      // Velox's own /Data/SpectrumImage/<id>/Data is a uint8 blob in an undocumented encoding
+      // (next to SpectrumImageSettings); the spectrum image is decoded from the spectrum stream.
+      if (std::string_view(kind) == "SpectrumImage" && !numeric_cube(file, base + "/Data")) {
+        skipped.push_back(base + " (Velox's undocumented spectrum-image encoding; decoded from /Data/SpectrumStream instead)");
+        continue;
+      }
       Signal s = read_dataset(file, base + "/Data", source);
       const auto meta = velox_json(file, base + "/Metadata", source);
       // Drop trailing length-1 frame axes: (channels, 1) → (channels).
@@ -479,13 +839,13 @@ std::vector<Signal> read_velox(hid_t file, const std::string& source) {
       out.push_back(std::move(s));
     }
   }
-  for (const auto& id : child_names(file, "/Data/SpectrumStream")) skipped.push_back("/Data/SpectrumStream/" + id);
+  for (auto& si : read_velox_streams(file, source, skipped)) out.push_back(std::move(si));
   if (out.empty())
-    emd_error(source, "/Data", skipped.empty() ? "Velox file without images or spectra"
-                                                : "only spectrum streams, which this reader does not decode");
+    emd_error(source, "/Data", skipped.empty() ? "Velox file without images, spectra or spectrum streams"
+                                                : "only point-spectrum streams, which this reader does not decode");
   std::string note;
   for (const auto& sk : skipped) note += (note.empty() ? "" : ", ") + sk;
-  if (!note.empty()) out.front().metadata["autostem.skipped"] = note + " (spectrum streams are not decoded)";
+  if (!note.empty()) out.front().metadata["autostem.skipped"] = note;
   return out;
 }
 

@@ -23,8 +23,12 @@ std::vector<Signal> read_dm(const std::filesystem::path& path);
 std::vector<Signal> read_ser(const std::filesystem::path& path);
 
 /// Every data set of an EMD file (Berkeley EMD 0.2 groups with emd_group_type = 1, or Thermo
-/// Fisher Velox /Data groups), with calibrations. Throws std::runtime_error naming the path and
-/// the problem.
+/// Fisher Velox /Data groups: images, spectra, and SpectrumStream event streams decoded to a
+/// (y, x, E) EDS spectrum image — frames and same-raster detector streams summed; docs/
+/// robustness.md "Velox SpectrumStream"), with calibrations. Read in a child process (isolate.hpp:
+/// a crash or a hang of libhdf5 on a corrupt file becomes an error; AUTOSTEM_HDF5_TIMEOUT_S,
+/// default 300 s). Throws std::runtime_error naming the path and the problem (a stream shorter
+/// than one frame, a channel ≥ bincount, more than 2^31 elements or AUTOSTEM_EMD_MAX_SI_BYTES).
 std::vector<Signal> read_emd(const std::filesystem::path& path);
 
 }  // namespace autostem::datasets
