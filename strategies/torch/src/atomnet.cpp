@@ -286,6 +286,9 @@ struct AtomNet::Impl {
       // NHWC lets oneDNN run the grouped convolutions without reorders (DESIGN.md §11: 2.8 s vs
       // 4.9 s for one 16-32-64 U-Net); AUTOSTEM_ATOMNET_CHANNELS_LAST=0 turns it off.
       std::call_once(model_cl_once(model), [&] {
+        // Outside inference mode (the callers hold an InferenceMode guard): the converted
+        // parameters must stay normal tensors, or a later fine-tuning (ELIT) cannot train them.
+        c10::InferenceMode normal(false);
         torch::NoGradGuard g;
         for (auto& p : model->parameters())
           if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
