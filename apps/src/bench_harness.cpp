@@ -135,8 +135,12 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
     mask = ImageArray::Zero(truth_map.rows(), truth_map.cols());
     for (const auto& p : truth.points) {
       if (p.label != label) continue;
-      for (Eigen::Index rr = 0; rr < mask.rows(); ++rr)
-        for (Eigen::Index cc = 0; cc < mask.cols(); ++cc)
+      const auto r0 = std::max<Eigen::Index>(0, static_cast<Eigen::Index>(std::ceil(p.position.row - 1.5)));
+      const auto r1 = std::min<Eigen::Index>(mask.rows() - 1, static_cast<Eigen::Index>(std::floor(p.position.row + 1.5)));
+      const auto c0 = std::max<Eigen::Index>(0, static_cast<Eigen::Index>(std::ceil(p.position.col - 1.5)));
+      const auto c1 = std::min<Eigen::Index>(mask.cols() - 1, static_cast<Eigen::Index>(std::floor(p.position.col + 1.5)));
+      for (Eigen::Index rr = r0; rr <= r1; ++rr)
+        for (Eigen::Index cc = c0; cc <= c1; ++cc)
           if (std::hypot(static_cast<double>(rr) - p.position.row, static_cast<double>(cc) - p.position.col) <= 1.5)
             mask(rr, cc) = 1.0;
     }

@@ -319,40 +319,32 @@ std::vector<Atom> atoms_from_probability(const ImageArray& probability, double t
       throw std::invalid_argument("atoms_from_probability: non-finite probability at pixel (" +
                                   std::to_string(i / probability.cols()) + ", " +
                                   std::to_string(i % probability.cols()) + ")");
-  const Index R = probability.rows(), C = probability.cols();
-  std::vector<char> seen(static_cast<std::size_t>(R * C), 0);
-  std::vector<Index> stack;
-  std::vector<Atom> atoms;
-  for (Index start = 0; start < R * C; ++start) {
-    if (seen[static_cast<std::size_t>(start)] || probability.data()[start] < threshold) continue;
-    seen[static_cast<std::size_t>(start)] = 1;
-    stack.assign(1, start);
+  const Index C = probability.cols();
+  std::vector<std::size_t> label;
+  const std::size_t n = label_components(probability >= threshold, label);
+  struct Sums {
     double w = 0, wr = 0, wc = 0, pmax = 0;
     std::size_t area = 0;
-    while (!stack.empty()) {
-      const Index k = stack.back();
-      stack.pop_back();
-      const Index r = k / C, c = k % C;
-      const double p = probability.data()[k];
-      ++area;
-      w += p;
-      wr += p * static_cast<double>(r);
-      wc += p * static_cast<double>(c);
-      pmax = std::max(pmax, p);
-      for (Index dr = -1; dr <= 1; ++dr)
-        for (Index dc = -1; dc <= 1; ++dc) {
-          const Index rr = r + dr, cc = c + dc;
-          if (rr < 0 || cc < 0 || rr >= R || cc >= C) continue;
-          const Index kk = rr * C + cc;
-          if (seen[static_cast<std::size_t>(kk)] || probability.data()[kk] < threshold) continue;
-          seen[static_cast<std::size_t>(kk)] = 1;
-          stack.push_back(kk);
-        }
-    }
-    if (area < min_area_px || !(w > 0)) continue;
+  };
+  std::vector<Sums> sums(n + 1);
+  for (Index k = 0; k < probability.size(); ++k) {
+    const std::size_t id = label[static_cast<std::size_t>(k)];
+    if (id == 0) continue;
+    const double p = probability.data()[k];
+    Sums& t = sums[id];
+    ++t.area;
+    t.w += p;
+    t.wr += p * static_cast<double>(k / C);
+    t.wc += p * static_cast<double>(k % C);
+    t.pmax = std::max(t.pmax, p);
+  }
+  std::vector<Atom> atoms;
+  for (std::size_t id = 1; id <= n; ++id) {
+    const Sums& t = sums[id];
+    if (t.area < min_area_px || !(t.w > 0)) continue;
     Atom a;
-    a.position = {wr / w, wc / w};
-    a.probability = std::clamp(pmax, 0.0, 1.0);
+    a.position = {t.wr / t.w, t.wc / t.w};
+    a.probability = std::clamp(t.pmax, 0.0, 1.0);
     atoms.push_back(a);
   }
   return atoms;

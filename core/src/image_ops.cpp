@@ -145,4 +145,31 @@ std::vector<double> sample_bilinear(const ImageArray& image, std::span<const Pos
   return out;
 }
 
+std::size_t label_components(const MaskArray& mask, std::vector<std::size_t>& labels) {
+  const Eigen::Index R = mask.rows(), C = mask.cols();
+  labels.assign(static_cast<std::size_t>(R * C), 0);
+  std::size_t n = 0;
+  std::vector<Eigen::Index> stack;
+  for (Eigen::Index start = 0; start < R * C; ++start) {
+    if (!mask.data()[start] || labels[static_cast<std::size_t>(start)] != 0) continue;
+    labels[static_cast<std::size_t>(start)] = ++n;
+    stack.assign(1, start);
+    while (!stack.empty()) {
+      const Eigen::Index k = stack.back();
+      stack.pop_back();
+      const Eigen::Index r = k / C, c = k % C;
+      for (Eigen::Index dr = -1; dr <= 1; ++dr)
+        for (Eigen::Index dc = -1; dc <= 1; ++dc) {
+          const Eigen::Index rr = r + dr, cc = c + dc;
+          if (rr < 0 || cc < 0 || rr >= R || cc >= C) continue;
+          const Eigen::Index kk = rr * C + cc;
+          if (!mask.data()[kk] || labels[static_cast<std::size_t>(kk)] != 0) continue;
+          labels[static_cast<std::size_t>(kk)] = n;
+          stack.push_back(kk);
+        }
+    }
+  }
+  return n;
+}
+
 }  // namespace autostem

@@ -90,87 +90,58 @@ void for_each_hit(const Position& p, Eigen::Index rows, Eigen::Index cols, doubl
   }
 }
 
-}  // namespace
-
-std::vector<double> recall_curve(const ImageArray& mask, std::span<const Position> positions,
-                                 double radius_px) {
-  if (mask.size() == 0) throw std::invalid_argument("recall: the mask is empty (0 pixels)");
-  if (!(radius_px >= 0.0) || !std::isfinite(radius_px))
-    throw std::invalid_argument("recall: radius_px = " + std::to_string(radius_px) +
-                                "; expected a finite value ≥ 0");
-  const double inside = static_cast<double>((mask != 0.0).count());
-  if (inside == 0.0)
-    throw std::invalid_argument("recall: the region-of-interest mask (" + shape(mask) +
-                                ") has no pixel inside; recall is undefined");
-  const Eigen::Index rows = mask.rows(), cols = mask.cols();
-  std::vector<char> hit(static_cast<std::size_t>(mask.size()), 0);
+// Share of the labelled units (ids 1…n in `label`, row-major; 0 = outside) with at least one
+// pixel hit by positions[0..i], after each position. `what` names the metric in errors.
+std::vector<double> hit_fraction_curve(const ImageArray& mask, const std::vector<std::size_t>& label, std::size_t n,
+                                       std::span<const Position> positions, double radius_px, const std::string& what) {
+  if (n == 0)
+    throw std::invalid_argument(what + ": the region-of-interest mask (" + shape(mask) +
+                                ") has no pixel inside; " + what + " is undefined");
+  const Eigen::Index cols = mask.cols();
+  std::vector<char> found(n + 1, 0);
   double hits = 0.0;
   auto mark = [&](Eigen::Index r, Eigen::Index c) {
-    const auto i = static_cast<std::size_t>(r * cols + c);
-    if (mask(r, c) != 0.0 && !hit[i]) {
-      hit[i] = 1;
+    const std::size_t id = label[static_cast<std::size_t>(r * cols + c)];
+    if (id != 0 && !found[id]) {
+      found[id] = 1;
       hits += 1.0;
     }
   };
   std::vector<double> curve;
   curve.reserve(positions.size());
   for (const Position& p : positions) {
-    for_each_hit(p, rows, cols, radius_px, mark);
-    curve.push_back(hits / inside);
+    for_each_hit(p, mask.rows(), cols, radius_px, mark);
+    curve.push_back(hits / static_cast<double>(n));
   }
   return curve;
 }
 
+void check_recall_arguments(const ImageArray& mask, double radius_px, const std::string& what) {
+  if (mask.size() == 0) throw std::invalid_argument(what + ": the mask is empty (0 pixels)");
+  if (!(radius_px >= 0.0) || !std::isfinite(radius_px))
+    throw std::invalid_argument(what + ": radius_px = " + std::to_string(radius_px) +
+                                "; expected a finite value ≥ 0");
+}
+
+}  // namespace
+
+std::vector<double> recall_curve(const ImageArray& mask, std::span<const Position> positions,
+                                 double radius_px) {
+  check_recall_arguments(mask, radius_px, "recall");
+  // Every mask pixel is its own unit.
+  std::vector<std::size_t> label(static_cast<std::size_t>(mask.size()), 0);
+  std::size_t n = 0;
+  for (Eigen::Index k = 0; k < mask.size(); ++k)
+    if (mask.data()[k] != 0.0) label[static_cast<std::size_t>(k)] = ++n;
+  return hit_fraction_curve(mask, label, n, positions, radius_px, "recall");
+}
+
 std::vector<double> site_recall_curve(const ImageArray& mask, std::span<const Position> positions,
                                       double radius_px) {
-  if (mask.size() == 0) throw std::invalid_argument("site recall: the mask is empty (0 pixels)");
-  if (!(radius_px >= 0.0) || !std::isfinite(radius_px))
-    throw std::invalid_argument("site recall: radius_px = " + std::to_string(radius_px) +
-                                "; expected a finite value ≥ 0");
-  const Eigen::Index rows = mask.rows(), cols = mask.cols();
-  // Sites: 8-connected components of the mask (breadth-first labelling), ids 1…n.
-  std::vector<int> site(static_cast<std::size_t>(mask.size()), 0);
-  int n_sites = 0;
-  std::vector<std::pair<Eigen::Index, Eigen::Index>> queue;
-  for (Eigen::Index r = 0; r < rows; ++r)
-    for (Eigen::Index c = 0; c < cols; ++c) {
-      if (mask(r, c) == 0.0 || site[static_cast<std::size_t>(r * cols + c)] != 0) continue;
-      ++n_sites;
-      queue.assign(1, {r, c});
-      site[static_cast<std::size_t>(r * cols + c)] = n_sites;
-      for (std::size_t q = 0; q < queue.size(); ++q) {
-        const auto [qr, qc] = queue[q];
-        for (Eigen::Index dr = -1; dr <= 1; ++dr)
-          for (Eigen::Index dc = -1; dc <= 1; ++dc) {
-            const Eigen::Index nr = qr + dr, nc = qc + dc;
-            if (nr < 0 || nc < 0 || nr >= rows || nc >= cols || mask(nr, nc) == 0.0) continue;
-            int& id = site[static_cast<std::size_t>(nr * cols + nc)];
-            if (id == 0) {
-              id = n_sites;
-              queue.push_back({nr, nc});
-            }
-          }
-      }
-    }
-  if (n_sites == 0)
-    throw std::invalid_argument("site recall: the region-of-interest mask (" + shape(mask) +
-                                ") has no pixel inside; site recall is undefined");
-  std::vector<char> found(static_cast<std::size_t>(n_sites) + 1, 0);
-  double hits = 0.0;
-  auto mark = [&](Eigen::Index r, Eigen::Index c) {
-    const int id = site[static_cast<std::size_t>(r * cols + c)];
-    if (id != 0 && !found[static_cast<std::size_t>(id)]) {
-      found[static_cast<std::size_t>(id)] = 1;
-      hits += 1.0;
-    }
-  };
-  std::vector<double> curve;
-  curve.reserve(positions.size());
-  for (const Position& p : positions) {
-    for_each_hit(p, rows, cols, radius_px, mark);
-    curve.push_back(hits / n_sites);
-  }
-  return curve;
+  check_recall_arguments(mask, radius_px, "site recall");
+  std::vector<std::size_t> label;
+  const std::size_t n = label_components(mask != 0.0, label);  // sites: 8-connected components
+  return hit_fraction_curve(mask, label, n, positions, radius_px, "site recall");
 }
 
 double recall(const ImageArray& mask, std::span<const Position> positions, double radius_px) {

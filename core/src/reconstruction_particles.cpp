@@ -83,6 +83,13 @@ ImageArray reconstruct_particles(const PixelSamples& samples, const Reconstructi
       if (is_max) peaks.push_back({r, c});
     }
 
+  // Sample coordinates (px), once.
+  std::vector<double> srow(samples.size()), scol(samples.size());
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    srow[i] = static_cast<double>(samples.index[i] / samples.cols);
+    scol[i] = static_cast<double>(samples.index[i] % samples.cols);
+  }
+
   // Fit each particle to the samples in a window around it; keep physical fits only.
   const double W = std::ceil(o.particle_max_radius_px * 2.0 / 3.0 + 1.0);  // 10 px for 15
   ImageArray model = ImageArray::Zero(R, C);
@@ -90,15 +97,12 @@ ImageArray reconstruct_particles(const PixelSamples& samples, const Reconstructi
   std::size_t kept = 0;
   for (const Peak& pk : peaks) {
     std::vector<double> rs, cs, ys;
-    for (std::size_t i = 0; i < samples.size(); ++i) {
-      const double r = static_cast<double>(samples.index[i] / samples.cols),
-                   c = static_cast<double>(samples.index[i] % samples.cols);
-      if (std::abs(r - static_cast<double>(pk.r)) <= W && std::abs(c - static_cast<double>(pk.c)) <= W) {
-        rs.push_back(r);
-        cs.push_back(c);
+    for (std::size_t i = 0; i < samples.size(); ++i)
+      if (std::abs(srow[i] - static_cast<double>(pk.r)) <= W && std::abs(scol[i] - static_cast<double>(pk.c)) <= W) {
+        rs.push_back(srow[i]);
+        cs.push_back(scol[i]);
         ys.push_back(samples.value[i]);
       }
-    }
     if (ys.size() < 8) continue;
     std::vector<double> tmp = ys;
     std::nth_element(tmp.begin(), tmp.begin() + static_cast<std::ptrdiff_t>(tmp.size() / 2), tmp.end());
@@ -123,9 +127,7 @@ ImageArray reconstruct_particles(const PixelSamples& samples, const Reconstructi
                c1 = std::min<Eigen::Index>(C - 1, static_cast<Eigen::Index>(std::ceil(p[2] + p[3])));
     for (Eigen::Index r = r0; r <= r1; ++r)
       for (Eigen::Index c = c0; c <= c1; ++c) model(r, c) += chord(p, static_cast<double>(r), static_cast<double>(c));
-    for (std::size_t i = 0; i < samples.size(); ++i)
-      at_samples[i] += chord(p, static_cast<double>(samples.index[i] / samples.cols),
-                             static_cast<double>(samples.index[i] % samples.cols));
+    for (std::size_t i = 0; i < samples.size(); ++i) at_samples[i] += chord(p, srow[i], scol[i]);
   }
   if (report) report->iterations = kept;  // particles in the model
   if (kept == 0) return fill;

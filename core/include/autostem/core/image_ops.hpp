@@ -5,6 +5,7 @@
 
 #include <autostem/core/types.hpp>
 
+#include <cstddef>
 #include <span>
 #include <vector>
 
@@ -34,6 +35,13 @@ double otsu_threshold(const ImageArray& image, int bins = 256);
 /// clamped to the image (the border value extends outwards). Throws std::invalid_argument on an
 /// empty image or a non-finite coordinate.
 double sample_bilinear(const ImageArray& image, double row, double col);
+
+/// Boolean (rows, cols) mask in ImageArray's row-major layout.
+using MaskArray = Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// 8-connected components of a mask: fills `labels` (rows·cols, row-major) with 0 outside and
+/// ids 1…n inside, numbered in raster order of each component's first pixel; returns n.
+std::size_t label_components(const MaskArray& mask, std::vector<std::size_t>& labels);
 
 /// sample_bilinear at every position: (n,) values.
 std::vector<double> sample_bilinear(const ImageArray& image, std::span<const Position> positions);
