@@ -5,7 +5,7 @@
 // Argument: S. The 1024×1024 case (the target: ≤ 6 s on 2 cores) runs only with
 // AUTOSTEM_BENCH_LARGE=1, so that the ctest smoke run stays fast:
 //   AUTOSTEM_BENCH_LARGE=1 AUTOSTEM_TORCH_THREADS=2 bench_atomnet --benchmark_filter=/1024
-#include <autostem/core/atoms.hpp>
+#include <autostem/imaging/atoms.hpp>
 #include <autostem/datasets/phantoms.hpp>
 #include <autostem/strategies/atomnet.hpp>
 #include <autostem/strategies/torch.hpp>

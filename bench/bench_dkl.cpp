@@ -3,7 +3,7 @@
 // S×S survey with 16×16 patches. Arguments: n, S. The 1,000-point / 256×256 case runs only with
 // AUTOSTEM_BENCH_LARGE=1 (one step takes seconds; the ctest smoke run must stay fast).
 //   AUTOSTEM_BENCH_LARGE=1 bench_dkl --benchmark_repetitions=5 --benchmark_report_aggregates_only
-#include <autostem/core/acquisition.hpp>
+#include <autostem/imaging/acquisition.hpp>
 #include <autostem/strategies/dkl.hpp>
 
 #include <benchmark/benchmark.h>

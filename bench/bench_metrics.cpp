@@ -1,8 +1,8 @@
 // Metrics on 256×256 maps: SSIM, NRMSE/PSNR, recall, simple regret, the nearest-neighbour
 // inpainting, and scalarizing a spectrum image. Run: bench_metrics (Release build).
-#include <autostem/core/metrics.hpp>
-#include <autostem/core/image_ops.hpp>
-#include <autostem/core/scalarizer.hpp>
+#include <autostem/imaging/metrics.hpp>
+#include <autostem/imaging/image_ops.hpp>
+#include <autostem/imaging/scalarizer.hpp>
 
 #include <benchmark/benchmark.h>
 

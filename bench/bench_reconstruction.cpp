@@ -4,8 +4,8 @@
 //
 //   build-*/bench/bench_reconstruction --benchmark_filter=. --benchmark_repetitions=3
 
-#include <autostem/core/reconstruction.hpp>
-#include <autostem/reconstruction/fista.hpp>
+#include <autostem/imaging/reconstruction.hpp>
+#include <autostem/imaging/fista.hpp>
 
 #include <benchmark/benchmark.h>
 
@@ -47,7 +47,6 @@ Samples sample(const ImageArray& img, double fraction, std::uint64_t seed) {
 }
 
 void run_method(benchmark::State& state, const char* method) {
-  reconstruction::register_methods();
   const auto n = static_cast<Eigen::Index>(state.range(0));
   const Samples s = sample(lattice(n), 0.1, 1);
   ReconstructionOptions o;
@@ -80,7 +79,6 @@ BENCHMARK(BM_Biharmonic)->Arg(256)->Unit(benchmark::kMillisecond);
 /// Poisson noise, 10 % of the spectra measured; 8 components, score maps by state.range(0):
 /// 0 = biharmonic, 1 = tv, 2 = fista, 3 = linear.
 void BM_LowRank(benchmark::State& state) {
-  reconstruction::register_methods();
   const std::size_t R = 128, C = 128, E = 1024;
   const char* methods[] = {"biharmonic", "tv", "fista", "linear"};
   std::mt19937_64 rng(2);

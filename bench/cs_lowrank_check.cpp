@@ -5,10 +5,10 @@
 // every pixel takes the nearest measured (noisy) spectrum.
 // usage: cs_lowrank_check [K]
 
-#include <autostem/core/metrics.hpp>
-#include <autostem/core/reconstruction.hpp>
+#include <autostem/imaging/metrics.hpp>
+#include <autostem/imaging/reconstruction.hpp>
 #include <autostem/datasets/phantoms.hpp>
-#include <autostem/reconstruction/fista.hpp>
+#include <autostem/imaging/fista.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -30,7 +30,6 @@ double median_finite(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  reconstruction::register_methods();
   const std::size_t k = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 6;
   const GroundTruth gt = datasets::make_phantom("nanoparticles", 0);
   const SpectrumImage& truth = *gt.spectrum_image;

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git ccache
   libeigen3-dev libhdf5-dev hdf5-tools libboost-program-options-dev libtbb-dev libfftw3-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev
   gnuplot-nox

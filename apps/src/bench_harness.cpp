@@ -1,8 +1,8 @@
 #include "bench_harness.hpp"
 
 #include <autostem/config.hpp>
-#include <autostem/core/metrics.hpp>
-#include <autostem/core/scalarizer.hpp>
+#include <autostem/imaging/metrics.hpp>
+#include <autostem/imaging/scalarizer.hpp>
 #include <autostem/datasets/ground_truth.hpp>
 #include <autostem/datasets/phantoms.hpp>
 #include <autostem/datasets/results.hpp>

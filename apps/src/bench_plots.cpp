@@ -4,7 +4,7 @@
 
 #include "bench_harness.hpp"
 
-#include <autostem/core/metrics.hpp>
+#include <autostem/imaging/metrics.hpp>
 #include <autostem/datasets/results.hpp>
 
 #include <cstdio>

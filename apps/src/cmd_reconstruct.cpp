@@ -2,13 +2,13 @@
 
 #include "cli.hpp"
 
-#include <autostem/core/reconstruction.hpp>
-#include <autostem/core/scalarizer.hpp>
+#include <autostem/imaging/reconstruction.hpp>
+#include <autostem/imaging/scalarizer.hpp>
 #include <autostem/datasets/hspy.hpp>
 #include <autostem/datasets/npy.hpp>
 #include <autostem/datasets/results.hpp>
 #include <autostem/datasets/signal.hpp>
-#include <autostem/reconstruction/fista.hpp>
+#include <autostem/imaging/fista.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -62,7 +62,6 @@ void read_samples_npy(const std::filesystem::path& path, std::vector<Position>& 
 }  // namespace
 
 int cmd_reconstruct(const std::vector<std::string>& args) {
-  reconstruction::register_methods();
   const std::string methods = joined(reconstruction_methods());
   po::options_description o("autostem reconstruct options");
   o.add_options()("help,h", "this help")

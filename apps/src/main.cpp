@@ -4,7 +4,7 @@
 #include "cli.hpp"
 
 #include <autostem/config.hpp>
-#include <autostem/reconstruction/fista.hpp>
+#include <autostem/imaging/fista.hpp>
 #ifdef AUTOSTEM_HAVE_TORCH
 #include <autostem/strategies/torch.hpp>
 #endif
@@ -60,8 +60,6 @@ int main(int argc, char** argv) {
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   const std::string sub = args[0];
-  // The FFTW-based "fista" reconstruction joins core's registry (cs strategy, reconstruct).
-  autostem::reconstruction::register_methods();
 #ifdef AUTOSTEM_HAVE_TORCH
   // dkl, gp and dcnn join the strategy registry (autostem::strategies_torch).
   autostem::strategies::register_torch_strategies();

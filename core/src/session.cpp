@@ -1,6 +1,6 @@
 #include <autostem/core/session.hpp>
 
-#include <autostem/core/metrics.hpp>
+#include <autostem/core/statistics.hpp>
 
 #include <algorithm>
 #include <chrono>

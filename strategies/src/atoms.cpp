@@ -1,7 +1,7 @@
 #include <autostem/strategies/atoms.hpp>
 
-#include <autostem/core/bragg.hpp>
-#include <autostem/core/image_ops.hpp>
+#include <autostem/imaging/bragg.hpp>
+#include <autostem/imaging/image_ops.hpp>
 #include <autostem/strategies/edge.hpp>
 
 #include "params.hpp"

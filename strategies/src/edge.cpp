@@ -1,6 +1,6 @@
 #include <autostem/strategies/edge.hpp>
 
-#include <autostem/core/image_ops.hpp>
+#include <autostem/imaging/image_ops.hpp>
 
 #include "params.hpp"
 

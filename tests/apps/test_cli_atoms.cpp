@@ -67,7 +67,7 @@ TEST(CliAtoms, GrapheneCsvAndOverlay) {
   const auto l = lines(csv);
   ASSERT_FALSE(l.empty());
   EXPECT_EQ(l[0], kHeader);
-  // The LoG baseline finds 152 candidates for the 140 atoms (see tests/core/test_atoms.cpp).
+  // The LoG baseline finds 152 candidates for the 140 atoms (see tests/imaging/test_atoms.cpp).
   EXPECT_GT(l.size() - 1, 120u) << r.out;
   EXPECT_LT(l.size() - 1, 175u) << r.out;
   EXPECT_NE(r.out.find("atoms in"), std::string::npos) << r.out;

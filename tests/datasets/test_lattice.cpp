@@ -1,6 +1,6 @@
 // The `lattice` phantom (issue 9): determinism, atom density, classes, defects, spectra.
-#include <autostem/core/atoms.hpp>
-#include <autostem/core/scalarizer.hpp>
+#include <autostem/imaging/atoms.hpp>
+#include <autostem/imaging/scalarizer.hpp>
 #include <autostem/datasets/phantoms.hpp>
 
 #include <gtest/gtest.h>

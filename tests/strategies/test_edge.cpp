@@ -1,7 +1,7 @@
 // The edge strategy (seed 002 §V.a): points on the edges of the survey, spacing, path, params.
 #include <autostem/strategies/edge.hpp>
 
-#include <autostem/core/image_ops.hpp>
+#include <autostem/imaging/image_ops.hpp>
 
 #include <gtest/gtest.h>
 

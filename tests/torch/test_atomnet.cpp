@@ -1,7 +1,7 @@
 // AtomNet / dcnn (issue 9): atom finding on real images the network never saw in training, with
 // the shipped models (models/atoms/<kind>, trained on the lattice phantom by
 // `autostem train-atoms`), against published atom lists; model directory handling; bad input.
-#include <autostem/core/atoms.hpp>
+#include <autostem/imaging/atoms.hpp>
 #include <autostem/datasets/hspy.hpp>
 #include <autostem/datasets/npy.hpp>
 #include <autostem/datasets/phantoms.hpp>
@@ -185,7 +185,7 @@ TEST(AtomNet, GrapheneF1WithBraggFilter) {
                 border.c_str(), sp.f1, bragg.size(), sb.f1, sb.precision, sb.recall);
     EXPECT_GE(sb.f1, c.min_f1) << c.name;
     EXPECT_GT(sb.f1, sp.f1 + 0.08) << c.name;
-    // The "log" finder's wiring of the same parameters (core figures: tests/core/test_atoms.cpp).
+    // The "log" finder's wiring of the same parameters (core figures: tests/imaging/test_atoms.cpp).
     const auto log_bragg =
         make_atom_finder("log", {{"denoise", "bragg"}, {"border_px", border}, {"classify", "none"}})->find(survey);
     const double f1_log = match_atoms(positions(log_bragg), truth, 3.0).f1;

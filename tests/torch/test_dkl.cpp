@@ -1,7 +1,7 @@
 // DKL: survey patches, the learned structure→property map on a synthetic survey (R² on held-out
 // patches against a GP on coordinates), determinism, and the dkl/gp strategies' behaviour and
 // bad inputs (patch larger than the survey, NaN scalarizer, constant survey, overlap, batches).
-#include <autostem/core/scalarizer.hpp>
+#include <autostem/imaging/scalarizer.hpp>
 #include <autostem/strategies/dkl.hpp>
 #include <autostem/strategies/registry.hpp>
 #include <autostem/strategies/torch.hpp>

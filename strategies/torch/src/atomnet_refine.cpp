@@ -1,5 +1,5 @@
 // Sub-pixel refinement of atom positions on the input image (no LibTorch here).
-#include <autostem/core/image_ops.hpp>
+#include <autostem/imaging/image_ops.hpp>
 #include <autostem/strategies/atomnet.hpp>
 
 #include <algorithm>

@@ -1,8 +1,8 @@
 // DKL model (LibTorch MLP + Eigen exact GP) and the "dkl" / "gp" strategies.
 #include <autostem/strategies/dkl.hpp>
 
-#include <autostem/core/acquisition.hpp>
-#include <autostem/core/scalarizer.hpp>
+#include <autostem/imaging/acquisition.hpp>
+#include <autostem/imaging/scalarizer.hpp>
 
 #include "../../src/params.hpp"
 

@@ -11,7 +11,7 @@
 // same with the "dcnn" finder). Its parameters are the plan's (below) plus the finder's, prefixed
 // "finder." (e.g. finder.classify=otsu, finder.model=DIR).
 
-#include <autostem/core/atoms.hpp>
+#include <autostem/imaging/atoms.hpp>
 #include <autostem/core/strategy.hpp>
 
 #include <functional>

@@ -5,7 +5,7 @@
 // Kandel et al. 2023: reconstruction NRMSE/SSIM versus coverage). docs/compressed-sensing.md
 // compares the patterns and reconstructions.
 
-#include <autostem/core/reconstruction.hpp>
+#include <autostem/imaging/reconstruction.hpp>
 #include <autostem/core/strategy.hpp>
 
 #include <cstdint>
@@ -56,8 +56,7 @@ double path_length(std::span<const Position> points);
 ///  order          [serpentine] serpentine | nearest (see order_path; pattern=lines sweeps
 ///                              row by row)
 ///  reconstruction [biharmonic] a reconstruct() method for prediction(): nearest | linear |
-///                              biharmonic | tv | fista (fista after
-///                              autostem::reconstruction::register_methods(); the CLI does it)
+///                              biharmonic | tv | particles | fista
 /// The plan is made in begin() for the field and the context's seed and point budget; observe()
 /// keeps each spectrum's total counts at its position (the actual one where known); prediction()
 /// returns the reconstructed map of total counts as `mean` (recomputed only when new

@@ -13,7 +13,7 @@
 // Ensemble: the N models are one network whose convolutions have groups = N (model i owns group
 // i of every layer), so training and prediction of the whole ensemble are single passes.
 
-#include <autostem/core/atoms.hpp>
+#include <autostem/imaging/atoms.hpp>
 #include <autostem/core/strategy.hpp>
 #include <autostem/core/types.hpp>
 
