@@ -35,6 +35,15 @@ std::vector<double> median_curve(const std::vector<const std::vector<double>*>& 
   return out;
 }
 
+/// Writes an image as gnuplot "x y value" rows, a blank line after each image row.
+void write_image_dat(const fs::path& path, const ImageArray& img) {
+  std::ofstream f(path);
+  for (Eigen::Index r = 0; r < img.rows(); ++r) {
+    for (Eigen::Index c = 0; c < img.cols(); ++c) f << c << " " << r << " " << img(r, c) << "\n";
+    f << "\n";
+  }
+}
+
 std::string quoted(const std::string& s) {
   std::string q = "\"";
   for (char c : s) q += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
@@ -81,13 +90,7 @@ fs::path plot_prediction_snapshots(const fs::path& dir, const std::string& label
         continue;
       }
       const fs::path dat = dir / (stem + "_step" + std::to_string(step) + "_" + std::to_string(m) + ".dat");
-      {
-        std::ofstream f(dat);
-        for (Eigen::Index rr = 0; rr < img.rows(); ++rr) {
-          for (Eigen::Index cc = 0; cc < img.cols(); ++cc) f << cc << " " << rr << " " << img(rr, cc) << "\n";
-          f << "\n";
-        }
-      }
+      write_image_dat(dat, img);
       g << "set xrange [-0.5:" << img.cols() - 0.5 << "]\nset yrange [" << img.rows() - 0.5
         << ":-0.5]\n"
         << "set title " << quoted(std::string(names[m]) + " after " + std::to_string(step) + " spectra") << "\n"
@@ -116,149 +119,162 @@ void run_gnuplot(const fs::path& script) {
                              (out.empty() ? "is gnuplot installed (Debian gnuplot-nox)?" : out));
 }
 
+namespace {
+
+/// The first seed's successful runs on dataset d, one per strategy in cfg's order.
+std::vector<const RunResult*> first_seed_runs(const BenchConfig& cfg, const BenchDataset& d,
+                                              const std::vector<RunResult>& results) {
+  std::vector<const RunResult*> firsts;
+  for (const auto& st : cfg.strategies)
+    for (const auto& r : results)
+      if (r.dataset == d.label && r.strategy == st.name && r.seed == cfg.seeds.front() && r.error.empty())
+        firsts.push_back(&r);
+  return firsts;
+}
+
+/// Visited points over the survey, one panel per strategy (first seed).
+fs::path plot_visited_points(const fs::path& dir, const BenchDataset& d, std::uint64_t seed,
+                             const std::vector<const RunResult*>& firsts) {
+  const auto rec = datasets::read_results(firsts.front()->file);
+  const fs::path survey_dat = dir / (d.label + "_survey.dat");
+  write_image_dat(survey_dat, rec.survey.image.data);
+  const fs::path png = dir / (d.label + "_points.png");
+  const fs::path gp = dir / (d.label + "_points.gp");
+  std::ofstream g(gp);
+  const std::size_t n = firsts.size();
+  g << "set terminal pngcairo size " << 420 * n << ",460 font 'sans,10'\n"
+    << "set termoption noenhanced\n"
+    << "set output " << quoted(png.string()) << "\n"
+    << "set multiplot layout 1," << n << " title "
+    << quoted("Visited points over the survey — " + d.label + " (seed " + std::to_string(seed) + ")") << "\n"
+    << "set size ratio -1\nunset colorbox\nset palette gray\n"
+    << "set xrange [-0.5:" << rec.survey.image.cols() - 0.5 << "]\n"
+    << "set yrange [" << rec.survey.image.rows() - 0.5 << ":-0.5]\n"
+    << "set xlabel 'col (px)'\nset ylabel 'row (px)'\n";
+  for (const RunResult* r : firsts) {
+    const fs::path pts = dir / (d.label + "_" + r->strategy + "_points.dat");
+    {
+      std::ofstream f(pts);
+      for (const auto& p : r->positions) f << p.col << " " << p.row << "\n";
+    }
+    g << "set title " << quoted(r->strategy + ": " + std::to_string(r->positions.size()) + " points") << "\n"
+      << "plot " << quoted(survey_dat.string()) << " using 1:2:3 with image notitle, "
+      << quoted(pts.string()) << " using 1:2 with points pt 7 ps 0.35 lc rgb '#e8400c' notitle\n";
+  }
+  g << "unset multiplot\n";
+  g.close();
+  run_gnuplot(gp);
+  return png;
+}
+
+/// Writes the median recall curve (thinned geometrically: every point up to 1000, then 1 %).
+void write_recall_dat(const fs::path& path, const std::vector<double>& med) {
+  std::ofstream f(path);
+  std::size_t step = 1;
+  for (std::size_t i = 0; i < med.size(); i += step) {
+    f << i + 1 << " " << med[i] << "\n";
+    if (i > 1000) step = std::max<std::size_t>(1, i / 100);
+  }
+  if (!med.empty()) f << med.size() << " " << med.back() << "\n";
+}
+
+/// Recall and reconstruction error versus measurements (median over seeds); empty path when no
+/// strategy has a successful run on d.
+fs::path plot_curves(const fs::path& dir, const BenchConfig& cfg, const BenchDataset& d,
+                     const std::vector<RunResult>& results) {
+  const fs::path png = dir / (d.label + "_curves.png");
+  const fs::path gp = dir / (d.label + "_curves.gp");
+  std::ostringstream recall_plot, error_plot;
+  bool any = false;
+  for (const auto& st : cfg.strategies) {
+    std::vector<const std::vector<double>*> curves;
+    std::map<std::size_t, std::vector<double>> err;
+    for (const auto& r : results)
+      if (r.dataset == d.label && r.strategy == st.name && r.error.empty()) {
+        curves.push_back(&r.recall_curve);
+        for (auto [k, e] : r.nrmse_curve) err[k].push_back(e);
+      }
+    if (curves.empty()) continue;
+    const fs::path rdat = dir / (d.label + "_" + st.name + "_recall.dat");
+    write_recall_dat(rdat, median_curve(curves));
+    const fs::path edat = dir / (d.label + "_" + st.name + "_nrmse.dat");
+    {
+      std::ofstream f(edat);
+      for (auto& [k, v] : err) f << k << " " << percentile(v, 50.0) << "\n";
+    }
+    recall_plot << (any ? ", " : "plot ") << quoted(rdat.string()) << " using 1:2 with lines lw 2 title "
+                << quoted(st.name);
+    error_plot << (any ? ", " : "plot ") << quoted(edat.string())
+               << " using 1:2 with linespoints lw 2 pt 7 ps 0.6 title " << quoted(st.name);
+    any = true;
+  }
+  if (!any) return {};
+  std::ofstream g(gp);
+  g << "set terminal pngcairo size 1000,420 font 'sans,10'\n"
+    << "set termoption noenhanced\n"
+    << "set output " << quoted(png.string()) << "\n"
+    << "set multiplot layout 1,2 title " << quoted(d.label + ": median over seeds") << "\n"
+    << "set logscale x\nset grid\nset key bottom right\nset xlabel 'measurements'\n"
+    << "set ylabel 'recall of the region of interest'\nset yrange [0:1.02]\n"
+    << "set title 'Recall vs measurements'\n"
+    << recall_plot.str() << "\n"
+    << "set yrange [*:*]\nset key top right\nset ylabel 'NRMSE of the inpainted map'\n"
+    << "set title 'Reconstruction error vs measurements'\n"
+    << error_plot.str() << "\nunset multiplot\n";
+  g.close();
+  run_gnuplot(gp);
+  return png;
+}
+
+/// Experiment time and dose per strategy (median over seeds), as bars.
+fs::path plot_time_dose(const fs::path& dir, const BenchConfig& cfg, const BenchDataset& d,
+                        const std::vector<RunResult>& results) {
+  const fs::path tdat = dir / (d.label + "_time_dose.dat");
+  {
+    std::ofstream f(tdat);
+    for (const auto& st : cfg.strategies) {
+      std::vector<double> t, dose;
+      for (const auto& r : results)
+        if (r.dataset == d.label && r.strategy == st.name && r.error.empty()) {
+          t.push_back(r.summary.time_s / 60.0);
+          dose.push_back(r.summary.dose_e_per_A2);
+        }
+      if (!t.empty()) f << quoted(st.name) << " " << percentile(t, 50.0) << " " << percentile(dose, 50.0) << "\n";
+    }
+  }
+  const fs::path tpng = dir / (d.label + "_time_dose.png");
+  const fs::path tgp = dir / (d.label + "_time_dose.gp");
+  {
+    std::ofstream g(tgp);
+    g << "set terminal pngcairo size 900,380 font 'sans,10'\n"
+      << "set termoption noenhanced\n"
+      << "set output " << quoted(tpng.string()) << "\n"
+      << "set multiplot layout 1,2 title " << quoted(d.label + ": experiment time and dose (median)") << "\n"
+      << "set style fill solid 0.8\nset boxwidth 0.6\nset grid ytics\nset logscale y\n"
+      << "set ylabel 'simulated experiment time (min)'\nset title 'Time'\n"
+      << "plot " << quoted(tdat.string()) << " using 0:2:xtic(1) with boxes lc rgb '#3a6ea5' notitle\n"
+      << "set ylabel 'dose over the field (e-/Å²)'\nset title 'Dose'\n"
+      << "plot " << quoted(tdat.string()) << " using 0:3:xtic(1) with boxes lc rgb '#c0504d' notitle\n"
+      << "unset multiplot\n";
+  }
+  run_gnuplot(tgp);
+  return tpng;
+}
+
+}  // namespace
+
 std::vector<fs::path> write_plots(const BenchConfig& cfg, const std::vector<RunResult>& results) {
   const fs::path dir = cfg.out_dir / "plots";
   fs::create_directories(dir);
   std::vector<fs::path> written;
-  const std::uint64_t first_seed = cfg.seeds.front();
-
   for (const auto& d : cfg.datasets) {
-    // --- visited points over the survey, one panel per strategy (first seed) ---
-    std::vector<const RunResult*> firsts;
-    for (const auto& st : cfg.strategies)
-      for (const auto& r : results)
-        if (r.dataset == d.label && r.strategy == st.name && r.seed == first_seed && r.error.empty())
-          firsts.push_back(&r);
-    if (!firsts.empty()) {
-      const auto rec = datasets::read_results(firsts.front()->file);
-      const fs::path survey_dat = dir / (d.label + "_survey.dat");
-      {
-        std::ofstream f(survey_dat);
-        const auto& img = rec.survey.image.data;
-        for (Eigen::Index r = 0; r < img.rows(); ++r) {
-          for (Eigen::Index c = 0; c < img.cols(); ++c) f << c << " " << r << " " << img(r, c) << "\n";
-          f << "\n";
-        }
-      }
-      const fs::path png = dir / (d.label + "_points.png");
-      const fs::path gp = dir / (d.label + "_points.gp");
-      std::ofstream g(gp);
-      const std::size_t n = firsts.size();
-      g << "set terminal pngcairo size " << 420 * n << ",460 font 'sans,10'\n"
-        << "set termoption noenhanced\n"
-        << "set output " << quoted(png.string()) << "\n"
-        << "set multiplot layout 1," << n << " title "
-        << quoted("Visited points over the survey — " + d.label + " (seed " + std::to_string(first_seed) + ")") << "\n"
-        << "set size ratio -1\nunset colorbox\nset palette gray\n"
-        << "set xrange [-0.5:" << rec.survey.image.cols() - 0.5 << "]\n"
-        << "set yrange [" << rec.survey.image.rows() - 0.5 << ":-0.5]\n"
-        << "set xlabel 'col (px)'\nset ylabel 'row (px)'\n";
-      for (const RunResult* r : firsts) {
-        const fs::path pts = dir / (d.label + "_" + r->strategy + "_points.dat");
-        {
-          std::ofstream f(pts);
-          for (const auto& p : r->positions) f << p.col << " " << p.row << "\n";
-        }
-        g << "set title " << quoted(r->strategy + ": " + std::to_string(r->positions.size()) + " points") << "\n"
-          << "plot " << quoted(survey_dat.string()) << " using 1:2:3 with image notitle, "
-          << quoted(pts.string()) << " using 1:2 with points pt 7 ps 0.35 lc rgb '#e8400c' notitle\n";
-      }
-      g << "unset multiplot\n";
-      g.close();
-      run_gnuplot(gp);
-      written.push_back(png);
-    }
-
-    // --- prediction-map snapshots of the model strategies (first seed) ---
+    const auto firsts = first_seed_runs(cfg, d, results);
+    if (!firsts.empty()) written.push_back(plot_visited_points(dir, d, cfg.seeds.front(), firsts));
+    // Prediction-map snapshots of the model strategies (first seed).
     for (const RunResult* r : firsts)
       if (auto png = plot_prediction_snapshots(dir, d.label, *r); !png.empty()) written.push_back(png);
-
-    // --- recall and reconstruction error versus measurements (median over seeds) ---
-    const fs::path png = dir / (d.label + "_curves.png");
-    const fs::path gp = dir / (d.label + "_curves.gp");
-    std::ostringstream recall_plot, error_plot;
-    bool any = false;
-    for (const auto& st : cfg.strategies) {
-      std::vector<const std::vector<double>*> curves;
-      std::map<std::size_t, std::vector<double>> err;
-      for (const auto& r : results)
-        if (r.dataset == d.label && r.strategy == st.name && r.error.empty()) {
-          curves.push_back(&r.recall_curve);
-          for (auto [k, e] : r.nrmse_curve) err[k].push_back(e);
-        }
-      if (curves.empty()) continue;
-      const auto med = median_curve(curves);
-      const fs::path rdat = dir / (d.label + "_" + st.name + "_recall.dat");
-      {
-        std::ofstream f(rdat);
-        // Thin long curves geometrically: every point up to 1000, then 1 %.
-        std::size_t step = 1;
-        for (std::size_t i = 0; i < med.size(); i += step) {
-          f << i + 1 << " " << med[i] << "\n";
-          if (i > 1000) step = std::max<std::size_t>(1, i / 100);
-        }
-        if (!med.empty()) f << med.size() << " " << med.back() << "\n";
-      }
-      const fs::path edat = dir / (d.label + "_" + st.name + "_nrmse.dat");
-      {
-        std::ofstream f(edat);
-        for (auto& [k, v] : err) f << k << " " << percentile(v, 50.0) << "\n";
-      }
-      recall_plot << (any ? ", " : "plot ") << quoted(rdat.string()) << " using 1:2 with lines lw 2 title "
-                  << quoted(st.name);
-      error_plot << (any ? ", " : "plot ") << quoted(edat.string())
-                 << " using 1:2 with linespoints lw 2 pt 7 ps 0.6 title " << quoted(st.name);
-      any = true;
-    }
-    if (any) {
-      std::ofstream g(gp);
-      g << "set terminal pngcairo size 1000,420 font 'sans,10'\n"
-        << "set termoption noenhanced\n"
-        << "set output " << quoted(png.string()) << "\n"
-        << "set multiplot layout 1,2 title " << quoted(d.label + ": median over seeds") << "\n"
-        << "set logscale x\nset grid\nset key bottom right\nset xlabel 'measurements'\n"
-        << "set ylabel 'recall of the region of interest'\nset yrange [0:1.02]\n"
-        << "set title 'Recall vs measurements'\n"
-        << recall_plot.str() << "\n"
-        << "set yrange [*:*]\nset key top right\nset ylabel 'NRMSE of the inpainted map'\n"
-        << "set title 'Reconstruction error vs measurements'\n"
-        << error_plot.str() << "\nunset multiplot\n";
-      g.close();
-      run_gnuplot(gp);
-      written.push_back(png);
-    }
-
-    // --- time and dose per strategy (median over seeds) ---
-    const fs::path tdat = dir / (d.label + "_time_dose.dat");
-    {
-      std::ofstream f(tdat);
-      for (const auto& st : cfg.strategies) {
-        std::vector<double> t, dose;
-        for (const auto& r : results)
-          if (r.dataset == d.label && r.strategy == st.name && r.error.empty()) {
-            t.push_back(r.summary.time_s / 60.0);
-            dose.push_back(r.summary.dose_e_per_A2);
-          }
-        if (!t.empty()) f << quoted(st.name) << " " << percentile(t, 50.0) << " " << percentile(dose, 50.0) << "\n";
-      }
-    }
-    const fs::path tpng = dir / (d.label + "_time_dose.png");
-    const fs::path tgp = dir / (d.label + "_time_dose.gp");
-    {
-      std::ofstream g(tgp);
-      g << "set terminal pngcairo size 900,380 font 'sans,10'\n"
-        << "set termoption noenhanced\n"
-        << "set output " << quoted(tpng.string()) << "\n"
-        << "set multiplot layout 1,2 title " << quoted(d.label + ": experiment time and dose (median)") << "\n"
-        << "set style fill solid 0.8\nset boxwidth 0.6\nset grid ytics\nset logscale y\n"
-        << "set ylabel 'simulated experiment time (min)'\nset title 'Time'\n"
-        << "plot " << quoted(tdat.string()) << " using 0:2:xtic(1) with boxes lc rgb '#3a6ea5' notitle\n"
-        << "set ylabel 'dose over the field (e-/Å²)'\nset title 'Dose'\n"
-        << "plot " << quoted(tdat.string()) << " using 0:3:xtic(1) with boxes lc rgb '#c0504d' notitle\n"
-        << "unset multiplot\n";
-    }
-    run_gnuplot(tgp);
-    written.push_back(tpng);
+    if (auto png = plot_curves(dir, cfg, d, results); !png.empty()) written.push_back(png);
+    written.push_back(plot_time_dose(dir, cfg, d, results));
   }
   return written;
 }

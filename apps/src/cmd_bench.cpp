@@ -30,8 +30,9 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 }  // namespace
 
-int cmd_bench(const std::vector<std::string>& args) {
-  po::options_description o("autostem bench options");
+namespace {
+
+void add_bench_options(po::options_description& o) {
   std::string names, phantoms;
   for (const auto& n : strategies::strategy_names()) names += (names.empty() ? "" : ",") + n;
   for (const auto& n : datasets::phantom_names()) phantoms += (phantoms.empty() ? "" : ", ") + n;
@@ -60,51 +61,37 @@ int cmd_bench(const std::vector<std::string>& args) {
       ("out", po::value<std::string>()->required(), "output folder");
   add_acquisition_options(o);
   add_model_options(o, false);
-  po::variables_map vm;
-  if (parse(args, o, vm,
-            "usage: autostem bench [--phantom NAME[:RxC]]... [--dataset SI[,SURVEY]]...\n"
-            "                      --strategies A,B,C [--seeds N] [--scalarizer SPEC] --out DIR\n"
-            "Runs every strategy on every ground truth for N seeds in the simulated microscope and\n"
-            "writes summary.csv (a row per run), summary.md (median and IQR), per-run HDF5 files\n"
-            "(runs/) and PNG plots (plots/): visited points, recall and reconstruction error vs\n"
-            "measurements, time and dose per strategy."))
-    return 0;
+}
 
-  BenchConfig cfg;
-  cfg.out_dir = vm["out"].as<std::string>();
-  cfg.session = session_config(vm);
-  cfg.batch_defaulted = vm["batch"].defaulted();
-  cfg.sim = simulated_options(vm);
-  cfg.scalarizer = vm["scalarizer"].as<std::string>();
-  cfg.roi = vm["roi"].as<std::string>();
-  if (cfg.roi != "auto" && cfg.roi != "mask") {
-    bool ok = cfg.roi.rfind("top:", 0) == 0;
-    if (cfg.roi.rfind("points:", 0) == 0) {
-      try {
-        std::size_t used = 0;
-        (void)std::stoi(cfg.roi.substr(7), &used);
-        if (used != cfg.roi.size() - 7) throw std::invalid_argument("trailing text");
-      } catch (const std::exception&) {
-        throw UsageError("--roi '" + cfg.roi + "': expected points:LABEL with an integer LABEL (e.g. points:1)");
-      }
-    } else if (ok) {
-      try {
-        const double q = std::stod(cfg.roi.substr(4));
-        ok = q > 0.0 && q <= 100.0;
-      } catch (const std::exception&) {
-        ok = false;
-      }
+// Throws UsageError unless roi is auto, mask, top:Q (0 < Q ≤ 100) or points:LABEL (integer).
+void check_roi(const std::string& roi) {
+  if (roi == "auto" || roi == "mask") return;
+  if (roi.rfind("points:", 0) == 0) {
+    try {
+      std::size_t used = 0;
+      (void)std::stoi(roi.substr(7), &used);
+      if (used != roi.size() - 7) throw std::invalid_argument("trailing text");
+    } catch (const std::exception&) {
+      throw UsageError("--roi '" + roi + "': expected points:LABEL with an integer LABEL (e.g. points:1)");
     }
-    if (!ok && cfg.roi.rfind("points:", 0) != 0)
-      throw UsageError("--roi '" + cfg.roi + "' is not one of auto, mask, top:Q with 0 < Q ≤ 100, points:LABEL");
+    return;
   }
-  cfg.threads = vm["threads"].as<std::size_t>();
-  cfg.recall_radius_px = vm["recall-radius"].as<double>();
-  if (!(cfg.recall_radius_px >= 0.0)) throw UsageError("--recall-radius must be >= 0 px");
-  const std::size_t nseeds = vm["seeds"].as<std::size_t>();
-  if (nseeds == 0) throw UsageError("--seeds must be at least 1");
-  for (std::size_t i = 0; i < nseeds; ++i) cfg.seeds.push_back(vm["seed-start"].as<std::uint64_t>() + i);
+  bool ok = roi.rfind("top:", 0) == 0;
+  if (ok) {
+    try {
+      const double q = std::stod(roi.substr(4));
+      ok = q > 0.0 && q <= 100.0;
+    } catch (const std::exception&) {
+      ok = false;
+    }
+  }
+  if (!ok)
+    throw UsageError("--roi '" + roi + "' is not one of auto, mask, top:Q with 0 < Q ≤ 100, points:LABEL");
+}
 
+// --phantom NAME[:RxC] and --dataset SI[,SURVEY], in that order; the nanowire phantom when neither.
+std::vector<BenchDataset> bench_datasets(const po::variables_map& vm) {
+  std::vector<BenchDataset> out;
   if (vm.count("phantom"))
     for (const auto& p : vm["phantom"].as<std::vector<std::string>>()) {
       BenchDataset d;
@@ -112,7 +99,7 @@ int cmd_bench(const std::vector<std::string>& args) {
       d.phantom = p.substr(0, colon);
       if (colon != std::string::npos) std::tie(d.rows, d.cols) = parse_shape(p.substr(colon + 1));
       d.label = d.phantom + "_" + std::to_string(d.rows) + "x" + std::to_string(d.cols);
-      cfg.datasets.push_back(d);
+      out.push_back(d);
     }
   if (vm.count("dataset"))
     for (const auto& s : vm["dataset"].as<std::vector<std::string>>()) {
@@ -123,17 +110,22 @@ int cmd_bench(const std::vector<std::string>& args) {
       d.spectrum_image = parts[0];
       if (parts.size() == 2) d.survey = parts[1];
       d.label = d.spectrum_image.stem().string();
-      cfg.datasets.push_back(d);
+      out.push_back(d);
     }
-  if (cfg.datasets.empty()) {
+  if (out.empty()) {
     BenchDataset d;
     d.phantom = "nanowire";
     d.label = "nanowire_128x128";
-    cfg.datasets.push_back(d);
+    out.push_back(d);
   }
-  for (const auto& name : split(vm["strategies"].as<std::string>(), ','))
-    cfg.strategies.push_back({name, {}});
-  if (cfg.strategies.empty()) throw UsageError("--strategies is empty");
+  return out;
+}
+
+// --strategies A,B with their --param STRATEGY.KEY=VALUE items and the model options.
+std::vector<BenchStrategy> bench_strategies(const po::variables_map& vm, const std::string& scalarizer) {
+  std::vector<BenchStrategy> out;
+  for (const auto& name : split(vm["strategies"].as<std::string>(), ',')) out.push_back({name, {}});
+  if (out.empty()) throw UsageError("--strategies is empty");
   if (vm.count("param"))
     for (const auto& item : vm["param"].as<std::vector<std::string>>()) {
       const auto dot = item.find('.'), eq = item.find('=');
@@ -141,23 +133,40 @@ int cmd_bench(const std::vector<std::string>& args) {
         throw UsageError("--param '" + item + "' is not STRATEGY.KEY=VALUE");
       const std::string strat = item.substr(0, dot);
       bool found = false;
-      for (auto& s : cfg.strategies)
+      for (auto& s : out)
         if (s.name == strat) {
           s.params[item.substr(dot + 1, eq - dot - 1)] = item.substr(eq + 1);
           found = true;
         }
       if (!found) throw UsageError("--param '" + item + "': strategy '" + strat + "' is not in --strategies");
     }
+  for (auto& s : out) apply_model_options(vm, s.name, scalarizer, s.params);
+  return out;
+}
 
-  for (auto& s : cfg.strategies) apply_model_options(vm, s.name, cfg.scalarizer, s.params);
+BenchConfig bench_config(const po::variables_map& vm) {
+  BenchConfig cfg;
+  cfg.out_dir = vm["out"].as<std::string>();
+  cfg.session = session_config(vm);
+  cfg.batch_defaulted = vm["batch"].defaulted();
+  cfg.sim = simulated_options(vm);
+  cfg.scalarizer = vm["scalarizer"].as<std::string>();
+  cfg.roi = vm["roi"].as<std::string>();
+  check_roi(cfg.roi);
+  cfg.threads = vm["threads"].as<std::size_t>();
+  cfg.recall_radius_px = vm["recall-radius"].as<double>();
+  if (!(cfg.recall_radius_px >= 0.0)) throw UsageError("--recall-radius must be >= 0 px");
+  const std::size_t nseeds = vm["seeds"].as<std::size_t>();
+  if (nseeds == 0) throw UsageError("--seeds must be at least 1");
+  for (std::size_t i = 0; i < nseeds; ++i) cfg.seeds.push_back(vm["seed-start"].as<std::uint64_t>() + i);
+  cfg.datasets = bench_datasets(vm);
+  cfg.strategies = bench_strategies(vm, cfg.scalarizer);
   cfg.prediction_every = vm["prediction-every"].as<std::size_t>();
-  const bool tty = isatty(STDERR_FILENO);
-  const auto results = run_bench(cfg, [&](std::size_t done, std::size_t total) {
-    if (tty) std::fprintf(stderr, "\rbench: %zu/%zu runs done   ", done, total);
-    else if (done == total) std::fprintf(stderr, "bench: %zu runs done\n", total);
-  });
-  if (tty) std::fprintf(stderr, "\n");
-  write_summaries(cfg, results);
+  return cfg;
+}
+
+// Names every failed run on stderr; returns how many failed.
+std::size_t report_failures(const std::vector<RunResult>& results) {
   std::size_t failed = 0;
   for (const auto& r : results)
     if (!r.error.empty()) {
@@ -165,6 +174,33 @@ int cmd_bench(const std::vector<std::string>& args) {
       std::cerr << "autostem bench: run " << r.dataset << "/" << r.strategy << "/seed " << r.seed
                 << " failed: " << r.error << "\n";
     }
+  return failed;
+}
+
+}  // namespace
+
+int cmd_bench(const std::vector<std::string>& args) {
+  po::options_description o("autostem bench options");
+  add_bench_options(o);
+  po::variables_map vm;
+  if (parse(args, o, vm,
+            "usage: autostem bench [--phantom NAME[:RxC]]... [--dataset SI[,SURVEY]]...\n"
+            "                      --strategies A,B,C [--seeds N] [--scalarizer SPEC] --out DIR\n"
+            "Runs every strategy on every ground truth for N seeds in the simulated microscope and\n"
+            "writes summary.csv (a row per run), summary.md (median and IQR), per-run HDF5 files\n"
+            "(runs/) and PNG plots (plots/): visited points, recall and reconstruction error vs\n"
+            "measurements, time and dose per strategy."))
+    return 0;
+
+  const BenchConfig cfg = bench_config(vm);
+  const bool tty = isatty(STDERR_FILENO);
+  const auto results = run_bench(cfg, [&](std::size_t done, std::size_t total) {
+    if (tty) std::fprintf(stderr, "\rbench: %zu/%zu runs done   ", done, total);
+    else if (done == total) std::fprintf(stderr, "bench: %zu runs done\n", total);
+  });
+  if (tty) std::fprintf(stderr, "\n");
+  write_summaries(cfg, results);
+  const std::size_t failed = report_failures(results);
   std::vector<std::filesystem::path> plots;
   if (!vm["no-plots"].as<bool>()) plots = write_plots(cfg, results);
   std::ifstream md(cfg.out_dir / "summary.md");

@@ -59,11 +59,12 @@ void read_samples_npy(const std::filesystem::path& path, std::vector<Position>& 
   }
 }
 
-}  // namespace
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
-int cmd_reconstruct(const std::vector<std::string>& args) {
-  const std::string methods = joined(reconstruction_methods());
-  po::options_description o("autostem reconstruct options");
+void add_reconstruct_options(po::options_description& o, const std::string& methods) {
   o.add_options()("help,h", "this help")
       ("input", po::value<std::string>()->required(),
        "results file of a run (HDF5), or an (n, 3) .npy of row, col, value samples")
@@ -94,19 +95,9 @@ int cmd_reconstruct(const std::vector<std::string>& args) {
        "stop tv / fista when the RMS change per iteration (values scaled to [0, 1]) is below")
       ("out", po::value<std::string>()->required(),
        "map or spectrum image to write: .hspy (HyperSpy) or .npy");
-  po::positional_options_description pos_opt;
-  pos_opt.add("input", 1);
-  po::variables_map vm;
-  if (parse(args, o, vm,
-            "usage: autostem reconstruct RUN.h5 --method NAME [--scalarizer total|SPEC]\n"
-            "                            [--spectrum-image [--components K]] --out MAP.hspy\n"
-            "       autostem reconstruct SAMPLES.npy --shape ROWSxCOLS --method NAME --out MAP.npy\n"
-            "Reconstructs the full map of a scalar of every measured spectrum (total counts by\n"
-            "default) on the survey grid from a run's sparse measurements, and writes it with the\n"
-            "survey's calibration (docs/compressed-sensing.md). Methods: " + methods + ".",
-            &pos_opt))
-    return 0;
+}
 
+ReconstructionOptions reconstruction_options(const po::variables_map& vm, const std::string& methods) {
   ReconstructionOptions ro;
   ro.method = vm["method"].as<std::string>();
   ro.noise = vm["noise"].as<std::string>();
@@ -116,75 +107,71 @@ int cmd_reconstruct(const std::vector<std::string>& args) {
   ro.particle_max_radius_px = vm["particle-max-radius"].as<double>();
   ro.max_iterations = vm["max-iterations"].as<std::size_t>();
   ro.tolerance = vm["tolerance"].as<double>();
-  {
-    const auto names = reconstruction_methods();
-    if (std::find(names.begin(), names.end(), ro.method) == names.end())
-      throw UsageError("--method '" + ro.method + "' is not one of " + methods);
-  }
-  const std::string which = vm["positions"].as<std::string>();
-  if (which != "actual" && which != "requested")
-    throw UsageError("--positions '" + which + "' is not one of actual, requested");
-  const std::filesystem::path in = vm["input"].as<std::string>();
-  const std::filesystem::path out = vm["out"].as<std::string>();
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto names = reconstruction_methods();
+  if (std::find(names.begin(), names.end(), ro.method) == names.end())
+    throw UsageError("--method '" + ro.method + "' is not one of " + methods);
+  return ro;
+}
 
-  if (datasets::detect_format(in) == datasets::FileFormat::npy) {
-    if (!vm.count("shape")) throw UsageError("--shape ROWSxCOLS is required with .npy samples");
-    if (vm["spectrum-image"].as<bool>())
-      throw UsageError("--spectrum-image needs a results file, not .npy samples");
-    const auto [rows, cols] = parse_shape(vm["shape"].as<std::string>());
-    std::vector<Position> pos;
-    std::vector<double> val;
-    read_samples_npy(in, pos, val);
-    ReconstructionReport rep;
-    const ImageArray map = reconstruct(pos, val, rows, cols, ro, &rep);
-    datasets::Signal s;
-    s.title = "reconstruction (" + ro.method + ")";
-    s.dtype = datasets::DType::float64;
-    s.axes = spatial_axes({}, rows, cols);
-    s.bytes = as_bytes(map.data(), static_cast<std::size_t>(map.size()));
-    write_map(out, s);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%s: %zu samples → %zu×%zu map by %s (%zu iterations%s) in %.3f s → %s\n",
-                in.c_str(), pos.size(), rows, cols, ro.method.c_str(), rep.iterations,
-                rep.converged ? "" : ", iteration limit reached", secs, out.c_str());
-    return 0;
-  }
+// (n, 3) .npy samples → a (rows, cols) map with no calibration.
+int reconstruct_npy_samples(const po::variables_map& vm, const std::filesystem::path& in,
+                            const std::filesystem::path& out, const ReconstructionOptions& ro) {
+  const auto t0 = Clock::now();
+  if (!vm.count("shape")) throw UsageError("--shape ROWSxCOLS is required with .npy samples");
+  if (vm["spectrum-image"].as<bool>())
+    throw UsageError("--spectrum-image needs a results file, not .npy samples");
+  const auto [rows, cols] = parse_shape(vm["shape"].as<std::string>());
+  std::vector<Position> pos;
+  std::vector<double> val;
+  read_samples_npy(in, pos, val);
+  ReconstructionReport rep;
+  const ImageArray map = reconstruct(pos, val, rows, cols, ro, &rep);
+  datasets::Signal s;
+  s.title = "reconstruction (" + ro.method + ")";
+  s.dtype = datasets::DType::float64;
+  s.axes = spatial_axes({}, rows, cols);
+  s.bytes = as_bytes(map.data(), static_cast<std::size_t>(map.size()));
+  write_map(out, s);
+  std::printf("%s: %zu samples → %zu×%zu map by %s (%zu iterations%s) in %.3f s → %s\n",
+              in.c_str(), pos.size(), rows, cols, ro.method.c_str(), rep.iterations,
+              rep.converged ? "" : ", iteration limit reached", seconds_since(t0), out.c_str());
+  return 0;
+}
 
-  const datasets::RunRecord run = datasets::read_results(in);
-  if (run.measurements() == 0)
-    throw std::invalid_argument(in.string() + ": the run holds no measurements (no samples)");
+// The whole spectrum image of a run, low rank (PCA + the spatial method per component).
+int reconstruct_run_spectrum_image(const po::variables_map& vm, const std::filesystem::path& in,
+                                   const std::filesystem::path& out, const ReconstructionOptions& ro,
+                                   const datasets::RunRecord& run, const std::vector<Position>& pos) {
+  const auto t0 = Clock::now();
   const std::size_t rows = run.survey.image.rows(), cols = run.survey.image.cols();
-  std::vector<Position> pos(run.measurements());
-  for (std::size_t i = 0; i < pos.size(); ++i)
-    pos[i] = which == "actual" && is_finite(run.actual[i]) ? run.actual[i] : run.requested[i];
-  const SpatialCalibration& cal = run.survey.image.calibration;
+  LowRankOptions lo;
+  lo.components = vm["components"].as<std::size_t>();
+  lo.spatial = ro;
+  LowRankReport rep;
+  const SpectrumImage si = reconstruct_spectrum_image(pos, run.signals, rows, cols, run.energy, lo, &rep);
+  datasets::Signal s;
+  s.title = "low-rank reconstruction (" + ro.method + ")";
+  s.signal_type = "EELS";
+  s.dtype = datasets::DType::float32;
+  s.axes = spatial_axes(run.survey.image.calibration, rows, cols);
+  s.axes[0].navigate = s.axes[1].navigate = true;
+  s.axes.push_back({"Energy loss", "eV", run.energy.offset_eV, run.energy.dispersion_eV,
+                    run.energy.channels, false});
+  s.bytes = as_bytes(si.data().data(), si.data().size());
+  write_map(out, s);
+  std::printf("%s: %zu spectra → %zu×%zu×%zu spectrum image, %zu components (%.4f of the variance), "
+              "score maps by %s, in %.2f s → %s\n",
+              in.c_str(), run.measurements(), rows, cols, run.energy.channels, rep.components,
+              rep.explained_variance_fraction, ro.method.c_str(), seconds_since(t0), out.c_str());
+  return 0;
+}
 
-  if (vm["spectrum-image"].as<bool>()) {
-    LowRankOptions lo;
-    lo.components = vm["components"].as<std::size_t>();
-    lo.spatial = ro;
-    LowRankReport rep;
-    const SpectrumImage si =
-        reconstruct_spectrum_image(pos, run.signals, rows, cols, run.energy, lo, &rep);
-    datasets::Signal s;
-    s.title = "low-rank reconstruction (" + ro.method + ")";
-    s.signal_type = "EELS";
-    s.dtype = datasets::DType::float32;
-    s.axes = spatial_axes(cal, rows, cols);
-    s.axes[0].navigate = s.axes[1].navigate = true;
-    s.axes.push_back({"Energy loss", "eV", run.energy.offset_eV, run.energy.dispersion_eV,
-                      run.energy.channels, false});
-    s.bytes = as_bytes(si.data().data(), si.data().size());
-    write_map(out, s);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%s: %zu spectra → %zu×%zu×%zu spectrum image, %zu components (%.4f of the variance), "
-                "score maps by %s, in %.2f s → %s\n",
-                in.c_str(), run.measurements(), rows, cols, run.energy.channels, rep.components,
-                rep.explained_variance_fraction, ro.method.c_str(), secs, out.c_str());
-    return 0;
-  }
-
+// The map of one scalar (total counts or a scalarizer) of every measured spectrum of a run.
+int reconstruct_run_map(const po::variables_map& vm, const std::filesystem::path& in,
+                        const std::filesystem::path& out, const ReconstructionOptions& ro,
+                        const datasets::RunRecord& run, const std::vector<Position>& pos) {
+  const auto t0 = Clock::now();
+  const std::size_t rows = run.survey.image.rows(), cols = run.survey.image.cols();
   const std::string spec = vm["scalarizer"].as<std::string>();
   std::unique_ptr<Scalarizer> scal;
   if (spec != "total") scal = make_scalarizer(spec, run.energy);
@@ -203,17 +190,55 @@ int cmd_reconstruct(const std::vector<std::string>& args) {
   datasets::Signal s;
   s.title = spec + " (" + ro.method + ")";
   s.dtype = datasets::DType::float64;
-  s.axes = spatial_axes(cal, rows, cols);
+  s.axes = spatial_axes(run.survey.image.calibration, rows, cols);
   s.bytes = as_bytes(map.data(), static_cast<std::size_t>(map.size()));
   s.metadata["Signal.quantity"] = scal ? spec + " (" + scal->units() + ")" : "total counts";
   s.metadata["Reconstruction.method"] = ro.method;
   s.metadata["Reconstruction.source"] = in.string();
   write_map(out, s);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("%s: %zu spectra → %zu×%zu map of %s by %s (%zu iterations%s) in %.3f s → %s\n",
               in.c_str(), run.measurements(), rows, cols, spec.c_str(), ro.method.c_str(),
-              rep.iterations, rep.converged ? "" : ", iteration limit reached", secs, out.c_str());
+              rep.iterations, rep.converged ? "" : ", iteration limit reached", seconds_since(t0),
+              out.c_str());
   return 0;
+}
+
+}  // namespace
+
+int cmd_reconstruct(const std::vector<std::string>& args) {
+  const std::string methods = joined(reconstruction_methods());
+  po::options_description o("autostem reconstruct options");
+  add_reconstruct_options(o, methods);
+  po::positional_options_description pos_opt;
+  pos_opt.add("input", 1);
+  po::variables_map vm;
+  if (parse(args, o, vm,
+            "usage: autostem reconstruct RUN.h5 --method NAME [--scalarizer total|SPEC]\n"
+            "                            [--spectrum-image [--components K]] --out MAP.hspy\n"
+            "       autostem reconstruct SAMPLES.npy --shape ROWSxCOLS --method NAME --out MAP.npy\n"
+            "Reconstructs the full map of a scalar of every measured spectrum (total counts by\n"
+            "default) on the survey grid from a run's sparse measurements, and writes it with the\n"
+            "survey's calibration (docs/compressed-sensing.md). Methods: " + methods + ".",
+            &pos_opt))
+    return 0;
+
+  const ReconstructionOptions ro = reconstruction_options(vm, methods);
+  const std::string which = vm["positions"].as<std::string>();
+  if (which != "actual" && which != "requested")
+    throw UsageError("--positions '" + which + "' is not one of actual, requested");
+  const std::filesystem::path in = vm["input"].as<std::string>();
+  const std::filesystem::path out = vm["out"].as<std::string>();
+  if (datasets::detect_format(in) == datasets::FileFormat::npy)
+    return reconstruct_npy_samples(vm, in, out, ro);
+
+  const datasets::RunRecord run = datasets::read_results(in);
+  if (run.measurements() == 0)
+    throw std::invalid_argument(in.string() + ": the run holds no measurements (no samples)");
+  std::vector<Position> pos(run.measurements());
+  for (std::size_t i = 0; i < pos.size(); ++i)
+    pos[i] = which == "actual" && is_finite(run.actual[i]) ? run.actual[i] : run.requested[i];
+  if (vm["spectrum-image"].as<bool>()) return reconstruct_run_spectrum_image(vm, in, out, ro, run, pos);
+  return reconstruct_run_map(vm, in, out, ro, run, pos);
 }
 
 }  // namespace autostem::cli

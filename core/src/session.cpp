@@ -106,231 +106,303 @@ void Session::check_position(const Position& p, const InstrumentInfo& info) {
                         fmt(cmax) + ")");
 }
 
-RunSummary Session::run(const std::atomic<bool>* stop) {
-  const auto wall0 = Clock::now();
-  const InstrumentInfo info = instrument_.describe();
-  const double field_area_A2 = static_cast<double>(info.field_rows * info.field_cols) *
-                               info.calibration.pixel_area_A2();
-  const std::size_t field_points = info.field_rows * info.field_cols;
-  const std::size_t budget_points = config_.budget.max_points;
-  const auto stop_requested = [&] { return stop && stop->load(); };
+// One experiment, step by step. Session::run reads as the list of these steps; each member
+// function is one step a reader can follow on its own.
+class Session::Run {
+ public:
+  Run(Session& session, const std::atomic<bool>* stop)
+      : s_(session),
+        instrument_(session.instrument_),
+        strategy_(session.strategy_),
+        config_(session.config_),
+        stop_(stop),
+        wall0_(Clock::now()),
+        info_(instrument_.describe()),
+        field_area_A2_(static_cast<double>(info_.field_rows * info_.field_cols) *
+                       info_.calibration.pixel_area_A2()),
+        field_points_(info_.field_rows * info_.field_cols),
+        budget_points_(config_.budget.max_points) {}
 
-  RunSummary summary;
-  auto total_dose = [&] { return instrument_.total_electrons() / field_area_A2; };
+  /// Survey, strategy begin and the sinks' on_begin. Errors here propagate unchanged.
+  void start();
+  /// Propose / acquire / observe until a stop condition; errors end the run with
+  /// StopReason::error after every measurement in flight has reached the sinks.
+  void loop();
+  /// Summary, final prediction and on_end; throws SessionError when the run ended in error.
+  RunSummary finish();
 
-  // Charges strategy computation (wall seconds dt) to session time.
-  auto charge = [&](double dt, bool decision) {
-    double cost = 0.0;
-    switch (config_.compute.kind) {
-      case ComputeTiming::Kind::measured: cost = dt; break;
-      case ComputeTiming::Kind::scaled: cost = dt * config_.compute.value; break;
-      case ComputeTiming::Kind::fixed: cost = decision ? config_.compute.value : 0.0; break;
-    }
-    if (cost > 0.0) instrument_.elapse(cost);
-  };
+ private:
+  bool stop_requested() const { return stop_ && stop_->load(); }
+  double total_dose() const { return instrument_.total_electrons() / field_area_A2_; }
+  void charge(double wall_s, bool decision);
+  void deliver(std::vector<Measurement>& ms);
+  void replay_recorded();
+  std::vector<Measurement> take_recorded(std::vector<Position>& proposal);
+  std::vector<Measurement> drain();
+  std::pair<std::size_t, StopReason> affordable() const;
+  std::vector<Position> decide(std::size_t n);
+  /// One cycle: submit `next`, maybe decide the following batch (overlap), collect, observe.
+  /// Returns false when the run must stop (summary_.stop_reason set).
+  bool cycle();
+  void observe(std::span<const Measurement> batch);
+  void publish_prediction_if_due(std::size_t arrived);
+  void report_progress();
 
+  Session& s_;
+  Instrument& instrument_;
+  Strategy& strategy_;
+  const SessionConfig& config_;
+  const std::atomic<bool>* stop_;
+  const Clock::time_point wall0_;
+  const InstrumentInfo info_;
+  const double field_area_A2_;
+  const std::size_t field_points_;
+  const std::size_t budget_points_;
+
+  RunSummary summary_;
+  AcquisitionMode mode_ = AcquisitionMode::point;
+  CostEstimate cost_;
+  std::size_t count_ = 0;             // measurements delivered to the sinks
+  std::size_t since_prediction_ = 0;  // measurements since the last prediction reached the sinks
+  double pending_latency_ = 0.0;      // wall seconds of the current decision cycle
+  std::vector<Position> next_;        // the batch decided ahead (overlap)
+  bool have_next_ = false;
+  // Resume: recorded measurements wait (by requested position) for the strategy to propose them.
+  std::map<std::pair<double, double>, std::deque<Measurement>> replay_;
+  std::size_t replay_left_ = 0;
+};
+
+// Charges strategy computation (wall seconds) to session time (DESIGN.md §5 "Compute").
+void Session::Run::charge(double wall_s, bool decision) {
+  double cost = 0.0;
+  switch (config_.compute.kind) {
+    case ComputeTiming::Kind::measured: cost = wall_s; break;
+    case ComputeTiming::Kind::scaled: cost = wall_s * config_.compute.value; break;
+    case ComputeTiming::Kind::fixed: cost = decision ? config_.compute.value : 0.0; break;
+  }
+  if (cost > 0.0) instrument_.elapse(cost);
+}
+
+void Session::Run::deliver(std::vector<Measurement>& ms) {
+  for (auto& m : ms) {
+    m.index = count_++;
+    for (auto* sink : s_.sinks_) sink->on_measurement(m);
+  }
+}
+
+void Session::Run::start() {
   // The instrument always scans a survey (a live server sets up its scan frame with it); a
   // resumed run's strategy sees the earlier run's survey, as it did then.
   Survey survey = instrument_.acquire_survey(config_.survey);
-  summary.survey_time_s = survey.t_end_s - survey.t_start_s;
-  if (resume_survey_) survey = *resume_survey_;
+  summary_.survey_time_s = survey.t_end_s - survey.t_start_s;
+  if (s_.resume_survey_) survey = *s_.resume_survey_;
 
-  StrategyContext context{info, config_.seed, budget_points, config_.point};
+  StrategyContext context{info_, config_.seed, budget_points_, config_.point};
   {
     const auto t0 = Clock::now();
     strategy_.begin(survey, context);
     charge(seconds_since(t0), true);
   }
-  const AcquisitionMode mode = config_.mode.value_or(strategy_.preferred_mode());
-  const CostEstimate cost = instrument_.estimate_point(config_.point, mode);
+  mode_ = config_.mode.value_or(strategy_.preferred_mode());
+  cost_ = instrument_.estimate_point(config_.point, mode_);
 
-  RunInfo run_info{strategy_.name(), strategy_.parameters(), config_.seed, info, config_};
-  for (auto* s : sinks_) s->on_begin(run_info, survey);
+  RunInfo run_info{strategy_.name(), strategy_.parameters(), config_.seed, info_, config_};
+  for (auto* sink : s_.sinks_) sink->on_begin(run_info, survey);
+  if (s_.resume_survey_) replay_recorded();
+}
 
-  std::size_t count = 0;
-  std::size_t since_prediction = 0;
-  auto deliver = [&](std::vector<Measurement>& ms) {
-    for (auto& m : ms) {
-      m.index = count++;
-      for (auto* s : sinks_) s->on_measurement(m);
+// Resume: the recorded measurements reach the sinks first, and wait (by requested position)
+// for the strategy to propose them again.
+void Session::Run::replay_recorded() {
+  std::vector<Measurement> recorded = std::move(s_.resume_recorded_);
+  s_.resume_recorded_.clear();
+  deliver(recorded);
+  summary_.resumed_measurements = recorded.size();
+  for (auto& m : recorded) replay_[{m.requested.row, m.requested.col}].push_back(std::move(m));
+  replay_left_ = summary_.resumed_measurements;
+}
+
+// Splits a proposal into the positions recorded earlier (answered from the record) and the ones
+// to acquire now.
+std::vector<Measurement> Session::Run::take_recorded(std::vector<Position>& proposal) {
+  std::vector<Measurement> answered;
+  if (replay_left_ == 0) return answered;
+  std::vector<Position> fresh;
+  for (const auto& p : proposal) {
+    auto it = replay_.find({p.row, p.col});
+    if (it != replay_.end() && !it->second.empty()) {
+      answered.push_back(std::move(it->second.front()));
+      it->second.pop_front();
+      --replay_left_;
+    } else {
+      fresh.push_back(p);
     }
-  };
-  // Resume: the recorded measurements reach the sinks first, and wait (by requested position)
-  // for the strategy to propose them again.
-  using Key = std::pair<double, double>;
-  std::map<Key, std::deque<Measurement>> replay;
-  std::size_t replay_left = 0;
-  if (resume_survey_) {
-    std::vector<Measurement> recorded = std::move(resume_recorded_);
-    resume_recorded_.clear();
-    deliver(recorded);
-    summary.resumed_measurements = recorded.size();
-    for (auto& m : recorded) replay[{m.requested.row, m.requested.col}].push_back(std::move(m));
-    replay_left = summary.resumed_measurements;
   }
-  // Splits a proposal into the positions recorded earlier (answered from the record) and the
-  // ones to acquire now.
-  auto take_recorded = [&](std::vector<Position>& proposal) {
-    std::vector<Measurement> answered;
-    if (replay_left == 0) return answered;
-    std::vector<Position> fresh;
-    for (const auto& p : proposal) {
-      auto it = replay.find({p.row, p.col});
-      if (it != replay.end() && !it->second.empty()) {
-        answered.push_back(std::move(it->second.front()));
-        it->second.pop_front();
-        --replay_left;
-      } else {
-        fresh.push_back(p);
-      }
-    }
-    proposal = std::move(fresh);
-    return answered;
-  };
-  auto drain = [&] {
-    // Collect what the instrument is still acquiring: it is paid for (time and dose) and must
-    // reach the results file.
-    std::vector<Measurement> rest;
-    while (instrument_.in_flight() > 0) {
-      auto ms = instrument_.collect(true);
-      if (ms.empty()) break;
-      deliver(ms);
-      rest.insert(rest.end(), std::make_move_iterator(ms.begin()),
-                  std::make_move_iterator(ms.end()));
-    }
-    return rest;
-  };
+  proposal = std::move(fresh);
+  return answered;
+}
 
-  // How many more points fit the budgets, counting those in flight.
-  auto affordable = [&]() -> std::pair<std::size_t, StopReason> {
-    const std::size_t committed = count - replay_left + instrument_.in_flight();
-    if (committed >= budget_points) return {0, StopReason::budget_points};
-    std::size_t n = std::min(config_.batch_size, budget_points - committed);
-    if (cost.time_s > 0.0 && std::isfinite(config_.budget.max_time_s)) {
-      const double left = config_.budget.max_time_s - instrument_.now_s() -
-                          cost.time_s * static_cast<double>(instrument_.in_flight());
-      const double fit = std::floor(left / cost.time_s);
-      if (fit < 1.0) return {0, StopReason::budget_time};
-      n = std::min(n, static_cast<std::size_t>(std::min(fit, 1e15)));
-    }
-    if (cost.electrons > 0.0 && std::isfinite(config_.budget.max_dose_e_per_A2)) {
-      const double left_e = config_.budget.max_dose_e_per_A2 * field_area_A2 -
-                            instrument_.total_electrons() -
-                            cost.electrons * static_cast<double>(instrument_.in_flight());
-      const double fit = std::floor(left_e / cost.electrons);
-      if (fit < 1.0) return {0, StopReason::budget_dose};
-      n = std::min(n, static_cast<std::size_t>(std::min(fit, 1e15)));
-    }
-    return {n, StopReason::strategy_done};
-  };
+// Collects what the instrument is still acquiring: it is paid for (time and dose) and must reach
+// the results file.
+std::vector<Measurement> Session::Run::drain() {
+  std::vector<Measurement> rest;
+  while (instrument_.in_flight() > 0) {
+    auto ms = instrument_.collect(true);
+    if (ms.empty()) break;
+    deliver(ms);
+    rest.insert(rest.end(), std::make_move_iterator(ms.begin()), std::make_move_iterator(ms.end()));
+  }
+  return rest;
+}
 
-  double pending_latency = 0.0;
-  // Asks the strategy for up to n positions and checks every one before the instrument sees it.
-  auto decide = [&](std::size_t n) {
-    const auto t0 = Clock::now();
-    std::vector<Position> proposal = strategy_.propose(n);
-    const double dt = seconds_since(t0);
-    pending_latency += dt;
-    if (!config_.overlap || instrument_.in_flight() == 0) instrument_.blank();
-    charge(dt, true);
-    if (proposal.size() > n)
-      throw ProposalError("strategy '" + strategy_.name() + "' proposed " +
-                          std::to_string(proposal.size()) + " positions when asked for at most " +
-                          std::to_string(n));
-    for (const auto& p : proposal) check_position(p, info);
-    return proposal;
-  };
+// How many more points fit the budgets, counting those in flight; 0 with the budget that binds.
+std::pair<std::size_t, StopReason> Session::Run::affordable() const {
+  const std::size_t committed = count_ - replay_left_ + instrument_.in_flight();
+  if (committed >= budget_points_) return {0, StopReason::budget_points};
+  std::size_t n = std::min(config_.batch_size, budget_points_ - committed);
+  const auto in_flight = static_cast<double>(instrument_.in_flight());
+  if (cost_.time_s > 0.0 && std::isfinite(config_.budget.max_time_s)) {
+    const double left = config_.budget.max_time_s - instrument_.now_s() - cost_.time_s * in_flight;
+    const double fit = std::floor(left / cost_.time_s);
+    if (fit < 1.0) return {0, StopReason::budget_time};
+    n = std::min(n, static_cast<std::size_t>(std::min(fit, 1e15)));
+  }
+  if (cost_.electrons > 0.0 && std::isfinite(config_.budget.max_dose_e_per_A2)) {
+    const double left_e = config_.budget.max_dose_e_per_A2 * field_area_A2_ -
+                          instrument_.total_electrons() - cost_.electrons * in_flight;
+    const double fit = std::floor(left_e / cost_.electrons);
+    if (fit < 1.0) return {0, StopReason::budget_dose};
+    n = std::min(n, static_cast<std::size_t>(std::min(fit, 1e15)));
+  }
+  return {n, StopReason::strategy_done};
+}
 
-  std::vector<Position> next;
-  bool have_next = false;
+// Asks the strategy for up to n positions and checks every one before the instrument sees it.
+std::vector<Position> Session::Run::decide(std::size_t n) {
+  const auto t0 = Clock::now();
+  std::vector<Position> proposal = strategy_.propose(n);
+  const double dt = seconds_since(t0);
+  pending_latency_ += dt;
+  if (!config_.overlap || instrument_.in_flight() == 0) instrument_.blank();
+  charge(dt, true);
+  if (proposal.size() > n)
+    throw ProposalError("strategy '" + strategy_.name() + "' proposed " +
+                        std::to_string(proposal.size()) + " positions when asked for at most " +
+                        std::to_string(n));
+  for (const auto& p : proposal) check_position(p, info_);
+  return proposal;
+}
+
+void Session::Run::observe(std::span<const Measurement> batch) {
+  const auto t0 = Clock::now();
+  strategy_.observe(batch);
+  const double dt = seconds_since(t0);
+  pending_latency_ += dt;
+  charge(dt, false);
+  summary_.decision_latency_s.push_back(pending_latency_);
+  pending_latency_ = 0.0;
+}
+
+void Session::Run::publish_prediction_if_due(std::size_t arrived) {
+  since_prediction_ += arrived;
+  if (s_.prediction_every_ == 0 || since_prediction_ < s_.prediction_every_) return;
+  since_prediction_ = 0;
+  if (auto p = strategy_.prediction())
+    for (auto* sink : s_.sinks_) sink->on_prediction(count_, *p);
+}
+
+void Session::Run::report_progress() {
+  if (s_.progress_)
+    s_.progress_(SessionProgress{count_, std::min(budget_points_, field_points_),
+                                 instrument_.now_s(), total_dose()});
+}
+
+bool Session::Run::cycle() {
+  if (stop_requested()) {
+    summary_.stop_reason = StopReason::operator_stop;
+    return false;
+  }
+  if (!have_next_) {
+    auto [n, why] = affordable();
+    if (n == 0) {
+      summary_.stop_reason = why;
+      return false;
+    }
+    next_ = decide(n);
+  }
+  have_next_ = false;
+  if (next_.empty()) {
+    summary_.stop_reason = StopReason::strategy_done;
+    return false;
+  }
+  std::vector<Measurement> batch = take_recorded(next_);
+  if (!next_.empty()) instrument_.submit(next_, config_.point, mode_);
+  if (config_.overlap) {
+    // Decide the next batch from what is known now, while this one is acquired.
+    auto [n, why] = affordable();
+    if (n > 0) {
+      next_ = decide(n);
+      have_next_ = true;
+    }
+  }
+  while (instrument_.in_flight() > 0 && !stop_requested()) {
+    auto ms = instrument_.collect(true);
+    deliver(ms);
+    batch.insert(batch.end(), std::make_move_iterator(ms.begin()), std::make_move_iterator(ms.end()));
+  }
+  if (stop_requested()) {
+    instrument_.blank();
+    auto rest = drain();
+    batch.insert(batch.end(), std::make_move_iterator(rest.begin()),
+                 std::make_move_iterator(rest.end()));
+  }
+  observe(batch);
+  publish_prediction_if_due(batch.size());
+  report_progress();
+  return true;
+}
+
+void Session::Run::loop() {
   try {
-    for (;;) {
-      if (stop_requested()) {
-        summary.stop_reason = StopReason::operator_stop;
-        break;
-      }
-      if (!have_next) {
-        auto [n, why] = affordable();
-        if (n == 0) {
-          summary.stop_reason = why;
-          break;
-        }
-        next = decide(n);
-      }
-      have_next = false;
-      if (next.empty()) {
-        summary.stop_reason = StopReason::strategy_done;
-        break;
-      }
-      std::vector<Measurement> batch = take_recorded(next);
-      if (!next.empty()) instrument_.submit(next, config_.point, mode);
-      if (config_.overlap) {
-        // Decide the next batch from what is known now, while this one is acquired.
-        auto [n, why] = affordable();
-        if (n > 0) {
-          next = decide(n);
-          have_next = true;
-        }
-      }
-      while (instrument_.in_flight() > 0 && !stop_requested()) {
-        auto ms = instrument_.collect(true);
-        deliver(ms);
-        batch.insert(batch.end(), std::make_move_iterator(ms.begin()),
-                     std::make_move_iterator(ms.end()));
-      }
-      if (stop_requested()) {
-        instrument_.blank();
-        auto rest = drain();
-        batch.insert(batch.end(), std::make_move_iterator(rest.begin()),
-                     std::make_move_iterator(rest.end()));
-      }
-      {
-        const auto t0 = Clock::now();
-        strategy_.observe(batch);
-        const double dt = seconds_since(t0);
-        pending_latency += dt;
-        charge(dt, false);
-      }
-      summary.decision_latency_s.push_back(pending_latency);
-      pending_latency = 0.0;
-      since_prediction += batch.size();
-      if (prediction_every_ > 0 && since_prediction >= prediction_every_) {
-        since_prediction = 0;
-        if (auto p = strategy_.prediction())
-          for (auto* s : sinks_) s->on_prediction(count, *p);
-      }
-      if (progress_)
-        progress_(SessionProgress{count, std::min(budget_points, field_points), instrument_.now_s(),
-                                  total_dose()});
+    while (cycle()) {
     }
     instrument_.blank();
     drain();
   } catch (const std::exception& e) {
-    summary.stop_reason = StopReason::error;
-    summary.message = e.what();
+    summary_.stop_reason = StopReason::error;
+    summary_.message = e.what();
     try {
       instrument_.blank();
       drain();
     } catch (const std::exception& e2) {
-      summary.message += std::string("; while collecting the measurements in flight: ") + e2.what();
+      summary_.message += std::string("; while collecting the measurements in flight: ") + e2.what();
     }
   }
+}
 
-  summary.measurements = count;
-  summary.resume_unused = replay_left;
-  summary.decisions = summary.decision_latency_s.size();
-  summary.time_s = instrument_.now_s();
-  summary.electrons = instrument_.total_electrons();
-  summary.dose_e_per_A2 = total_dose();
+RunSummary Session::Run::finish() {
+  summary_.measurements = count_;
+  summary_.resume_unused = replay_left_;
+  summary_.decisions = summary_.decision_latency_s.size();
+  summary_.time_s = instrument_.now_s();
+  summary_.electrons = instrument_.total_electrons();
+  summary_.dose_e_per_A2 = total_dose();
   std::optional<Image> dose_map = instrument_.dose_map();
-  if (dose_map && dose_map->data.size() > 0) summary.max_dose_e_per_A2 = dose_map->data.maxCoeff();
-  summary.wall_s = seconds_since(wall0);
-  if (prediction_every_ > 0 && since_prediction > 0)
+  if (dose_map && dose_map->data.size() > 0) summary_.max_dose_e_per_A2 = dose_map->data.maxCoeff();
+  summary_.wall_s = seconds_since(wall0_);
+  if (s_.prediction_every_ > 0 && since_prediction_ > 0)
     if (auto p = strategy_.prediction())
-      for (auto* s : sinks_) s->on_prediction(count, *p);
-  for (auto* s : sinks_) s->on_end(summary, dose_map);
-  if (summary.stop_reason == StopReason::error) throw SessionError(summary);
-  return summary;
+      for (auto* sink : s_.sinks_) sink->on_prediction(count_, *p);
+  for (auto* sink : s_.sinks_) sink->on_end(summary_, dose_map);
+  if (summary_.stop_reason == StopReason::error) throw SessionError(summary_);
+  return summary_;
+}
+
+RunSummary Session::run(const std::atomic<bool>* stop) {
+  Run run(*this, stop);
+  run.start();
+  run.loop();
+  return run.finish();
 }
 
 }  // namespace autostem

@@ -100,7 +100,9 @@ const char* to_string(SiteKind k) {
   return "?";
 }
 
-LatticeSample make_lattice(const LatticeOptions& o, std::uint64_t seed) {
+namespace {
+
+void check_options(const LatticeOptions& o) {
   if (o.rows < 16 || o.cols < 16)
     throw std::invalid_argument("make_lattice: size " + std::to_string(o.rows) + "×" + std::to_string(o.cols) +
                                 " too small; expected at least 16×16");
@@ -119,59 +121,68 @@ LatticeSample make_lattice(const LatticeOptions& o, std::uint64_t seed) {
   check_fraction("vacancy_fraction", o.vacancy_fraction);
   if (!(o.grain_boundary_probability >= 0.0 && o.grain_boundary_probability <= 1.0))
     throw std::invalid_argument("make_lattice: grain_boundary_probability must be in [0, 1]");
+}
 
-  Rng rng(seed);
+// Scan distortion: image pixel (i, j) samples the specimen at
+// (i·kr, j + drift_c·i/rows + jitter_i) with kr = 1 + drift_r/rows.
+struct ScanDistortion {
+  double rows = 0.0, kr = 1.0, drift_c = 0.0;
+  std::vector<double> jitter;  // (rows) line offsets, px
+
+  double jitter_at(double i) const {
+    const double ic = std::clamp(i, 0.0, rows - 1.0);
+    const auto i0 = static_cast<std::size_t>(std::floor(ic));
+    const std::size_t i1 = std::min(i0 + 1, jitter.size() - 1);
+    const double t = ic - static_cast<double>(i0);
+    return jitter[i0] * (1 - t) + jitter[i1] * t;
+  }
+  // Specimen-frame position (r, c) → where it appears in the image.
+  Position to_image(double r, double c) const {
+    const double i = r / kr;
+    return Position{i, c - drift_c * i / rows - jitter_at(i)};
+  }
+};
+
+// The lattice sites in the specimen frame: one grain, or (graphene, with probability
+// grain_boundary_probability) two grains tilted by 13–30° meeting at a straight boundary.
+std::vector<Site> lattice_sites(const LatticeOptions& o, Rng& rng, LatticeSample& out, double off_r,
+                                double off_c, double margin) {
   const double rows = static_cast<double>(o.rows), cols = static_cast<double>(o.cols);
-  LatticeSample out;
-  out.kind = o.kind;
-  out.spacing_px = rng.uniform(o.spacing_min_px, o.spacing_max_px);
-  out.rotation_rad = o.random_rotation ? rng.uniform(0.0, 2.0 * pi) : 0.0;
-  out.probe_sigma_px = out.spacing_px * rng.uniform(o.probe_sigma_min, o.probe_sigma_max);
-  out.dose = rng.uniform(o.dose_min, o.dose_max);
-  out.pixel_size_nm = (o.kind == LatticeKind::graphene ? 0.142 : 0.3905 / std::sqrt(2.0)) / out.spacing_px;
-  const double s = out.spacing_px, sigma = out.probe_sigma_px;
-  const double drift_r = rng.uniform(-o.drift_max_px, o.drift_max_px);
-  const double drift_c = rng.uniform(-o.drift_max_px, o.drift_max_px);
-  std::vector<double> jitter(o.rows);
-  for (auto& j : jitter) j = o.jitter_sd_px * rng.normal();
-  const double margin = 4.0 * sigma + o.drift_max_px + 4.0 * o.jitter_sd_px + 2.0;
-  const double off_r = rng.uniform(0.0, s), off_c = rng.uniform(0.0, s);
-
-  // Sites, specimen frame.
+  const double s = out.spacing_px;
   std::vector<Site> sites;
   out.grain_boundary = o.kind == LatticeKind::graphene && rng.uniform() < o.grain_boundary_probability;
-  double nr = 0, nc = 0, p0r = 0, p0c = 0;  // boundary line: normal and a point on it
-  if (out.grain_boundary) {
-    const double phi = rng.uniform(0.0, pi);
-    nr = std::sin(phi);
-    nc = std::cos(phi);
-    p0r = rows / 2.0 + rng.uniform(-0.15, 0.15) * rows;
-    p0c = cols / 2.0 + rng.uniform(-0.15, 0.15) * cols;
-    const double tilt = rng.uniform(13.0, 30.0) * pi / 180.0 * (rng.uniform() < 0.5 ? -1.0 : 1.0);
-    std::vector<Site> g1, g2;
-    add_grain(g1, o.kind, s, out.rotation_rad, off_r, off_c, rows, cols, margin, 0);
-    add_grain(g2, o.kind, s, out.rotation_rad + tilt, rng.uniform(0.0, s), rng.uniform(0.0, s), rows, cols, margin, 1);
-    auto side = [&](const Site& q) { return (q.r - p0r) * nr + (q.c - p0c) * nc; };
-    for (const auto& q : g1)
-      if (side(q) < 0) sites.push_back(q);
-    const std::size_t n1 = sites.size();
-    for (const auto& q : g2) {
-      if (side(q) < 0) continue;
-      bool clash = false;
-      for (std::size_t k = 0; k < n1 && !clash; ++k)
-        clash = std::abs(sites[k].r - q.r) < 0.75 * s && std::hypot(sites[k].r - q.r, sites[k].c - q.c) < 0.75 * s;
-      if (!clash) sites.push_back(q);
-    }
-    for (auto& q : sites)
-      if (std::abs(side(q)) < s) q.kind = SiteKind::boundary;
-  } else {
+  if (!out.grain_boundary) {
     add_grain(sites, o.kind, s, out.rotation_rad, off_r, off_c, rows, cols, margin, 0);
+    return sites;
   }
+  const double phi = rng.uniform(0.0, pi);
+  const double nr = std::sin(phi), nc = std::cos(phi);  // boundary line: normal and a point on it
+  const double p0r = rows / 2.0 + rng.uniform(-0.15, 0.15) * rows;
+  const double p0c = cols / 2.0 + rng.uniform(-0.15, 0.15) * cols;
+  const double tilt = rng.uniform(13.0, 30.0) * pi / 180.0 * (rng.uniform() < 0.5 ? -1.0 : 1.0);
+  std::vector<Site> g1, g2;
+  add_grain(g1, o.kind, s, out.rotation_rad, off_r, off_c, rows, cols, margin, 0);
+  add_grain(g2, o.kind, s, out.rotation_rad + tilt, rng.uniform(0.0, s), rng.uniform(0.0, s), rows, cols, margin, 1);
+  auto side = [&](const Site& q) { return (q.r - p0r) * nr + (q.c - p0c) * nc; };
+  for (const auto& q : g1)
+    if (side(q) < 0) sites.push_back(q);
+  const std::size_t n1 = sites.size();
+  for (const auto& q : g2) {
+    if (side(q) < 0) continue;
+    bool clash = false;
+    for (std::size_t k = 0; k < n1 && !clash; ++k)
+      clash = std::abs(sites[k].r - q.r) < 0.75 * s && std::hypot(sites[k].r - q.r, sites[k].c - q.c) < 0.75 * s;
+    if (!clash) sites.push_back(q);
+  }
+  for (auto& q : sites)
+    if (std::abs(side(q)) < s) q.kind = SiteKind::boundary;
+  return sites;
+}
 
-  // Vacancies (graphene: C sites; perovskite: A sites) and dopants (graphene: Si on C;
-  // perovskite: Nb on B), decided site by site in a fixed order.
-  std::vector<Site> kept;
-  std::vector<Site> vacant;
+// Vacancies (graphene: C sites; perovskite: A sites) and dopants (graphene: Si on C; perovskite:
+// Nb on B), decided site by site in a fixed order; regular sites next to a vacancy are marked.
+void place_defects(const LatticeOptions& o, Rng& rng, double spacing, const std::vector<Site>& sites,
+                   std::vector<Site>& kept, std::vector<Site>& vacant) {
   for (const auto& q : sites) {
     const bool vacancy_site = o.kind == LatticeKind::graphene || q.cls == 0;
     const double u = rng.uniform();
@@ -198,41 +209,34 @@ LatticeSample make_lattice(const LatticeOptions& o, std::uint64_t seed) {
   for (auto& q : kept) {
     if (q.kind != SiteKind::regular) continue;
     for (const auto& v : vacant)
-      if (std::hypot(v.r - q.r, v.c - q.c) < 1.2 * s) {
+      if (std::hypot(v.r - q.r, v.c - q.c) < 1.2 * spacing) {
         q.kind = SiteKind::vacancy_neighbour;
         break;
       }
   }
+}
 
-  // Scan distortion: image pixel (i, j) samples the specimen at
-  // (i + drift_r·i/rows, j + drift_c·i/rows + jitter_i).
-  const double kr = 1.0 + drift_r / rows;
-  auto jitter_at = [&](double i) {
-    const double ic = std::clamp(i, 0.0, rows - 1.0);
-    const auto i0 = static_cast<std::size_t>(std::floor(ic));
-    const std::size_t i1 = std::min(i0 + 1, o.rows - 1);
-    const double t = ic - static_cast<double>(i0);
-    return jitter[i0] * (1 - t) + jitter[i1] * t;
-  };
-  auto to_image = [&](double r, double c) {
-    const double i = r / kr;
-    return Position{i, c - drift_c * i / rows - jitter_at(i)};
-  };
-
+// Noise-free image: background + a Gaussian probe image per atom, amplitude ∝ (Z/Z_ref)^1.7
+// (incoherent Z-contrast), seen through the scan distortion; fills out.clean, out.atoms and
+// out.vacancies (those inside the field, image frame).
+void render(const LatticeOptions& o, const ScanDistortion& scan, const std::vector<Site>& kept,
+            const std::vector<Site>& vacant, LatticeSample& out) {
+  const double rows = static_cast<double>(o.rows), cols = static_cast<double>(o.cols);
+  const double sigma = out.probe_sigma_px;
   const double z_ref = o.kind == LatticeKind::graphene ? 6.0 : 38.0;
   out.clean = ImageArray::Constant(static_cast<Eigen::Index>(o.rows), static_cast<Eigen::Index>(o.cols),
                                    o.background_counts);
   const double reach = 4.0 * sigma + 4.0 * o.jitter_sd_px + 2.0;
   for (const auto& q : kept) {
-    const Position p = to_image(q.r, q.c);
+    const Position p = scan.to_image(q.r, q.c);
     const double amp = out.dose * std::pow(q.z / z_ref, 1.7);
     const auto i_lo = static_cast<Eigen::Index>(std::max(0.0, std::floor(p.row - reach)));
     const auto i_hi = static_cast<Eigen::Index>(std::min(rows - 1.0, std::ceil(p.row + reach)));
     const auto j_lo = static_cast<Eigen::Index>(std::max(0.0, std::floor(p.col - reach)));
     const auto j_hi = static_cast<Eigen::Index>(std::min(cols - 1.0, std::ceil(p.col + reach)));
     for (Eigen::Index i = i_lo; i <= i_hi; ++i) {
-      const double sr = static_cast<double>(i) * kr;
-      const double sc0 = drift_c * static_cast<double>(i) / rows + jitter[static_cast<std::size_t>(i)];
+      const double sr = static_cast<double>(i) * scan.kr;
+      const double sc0 = scan.drift_c * static_cast<double>(i) / rows + scan.jitter[static_cast<std::size_t>(i)];
       for (Eigen::Index j = j_lo; j <= j_hi; ++j) {
         const double dr = sr - q.r, dc = static_cast<double>(j) + sc0 - q.c;
         const double d2 = dr * dr + dc * dc;
@@ -243,9 +247,40 @@ LatticeSample make_lattice(const LatticeOptions& o, std::uint64_t seed) {
     if (inside) out.atoms.push_back({p, q.cls, q.kind, q.z});
   }
   for (const auto& v : vacant) {
-    const Position p = to_image(v.r, v.c);
+    const Position p = scan.to_image(v.r, v.c);
     if (p.row >= -0.5 && p.col >= -0.5 && p.row <= rows - 0.5 && p.col <= cols - 0.5) out.vacancies.push_back(p);
   }
+}
+
+}  // namespace
+
+LatticeSample make_lattice(const LatticeOptions& o, std::uint64_t seed) {
+  check_options(o);
+  Rng rng(seed);
+  const double rows = static_cast<double>(o.rows);
+  LatticeSample out;
+  out.kind = o.kind;
+  out.spacing_px = rng.uniform(o.spacing_min_px, o.spacing_max_px);
+  out.rotation_rad = o.random_rotation ? rng.uniform(0.0, 2.0 * pi) : 0.0;
+  out.probe_sigma_px = out.spacing_px * rng.uniform(o.probe_sigma_min, o.probe_sigma_max);
+  out.dose = rng.uniform(o.dose_min, o.dose_max);
+  out.pixel_size_nm = (o.kind == LatticeKind::graphene ? 0.142 : 0.3905 / std::sqrt(2.0)) / out.spacing_px;
+  const double s = out.spacing_px, sigma = out.probe_sigma_px;
+  const double drift_r = rng.uniform(-o.drift_max_px, o.drift_max_px);
+  ScanDistortion scan;
+  scan.rows = rows;
+  scan.kr = 1.0 + drift_r / rows;
+  scan.drift_c = rng.uniform(-o.drift_max_px, o.drift_max_px);
+  scan.jitter.resize(o.rows);
+  for (auto& j : scan.jitter) j = o.jitter_sd_px * rng.normal();
+  const double margin = 4.0 * sigma + o.drift_max_px + 4.0 * o.jitter_sd_px + 2.0;
+  const double off_r = rng.uniform(0.0, s), off_c = rng.uniform(0.0, s);
+
+  const std::vector<Site> sites = lattice_sites(o, rng, out, off_r, off_c, margin);
+  std::vector<Site> kept, vacant;
+  place_defects(o, rng, s, sites, kept, vacant);
+  render(o, scan, kept, vacant, out);
+  // Shot noise on the clean counts, then Gaussian readout noise, clipped at 0.
   out.image = out.clean;
   for (Eigen::Index k = 0; k < out.image.size(); ++k) {
     const double v = rng.poisson(out.clean.data()[k]) + o.readout_sd_counts * rng.normal();

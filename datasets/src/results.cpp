@@ -211,8 +211,17 @@ void ResultsWriter::on_begin(const RunInfo& info, const Survey& survey) {
     im.dose = create_extendible(g, "dose_e_per_A2", H5T_IEEE_F64LE, 0);
     im.exposure = create_extendible(g, "exposure_s", H5T_IEEE_F64LE, 0);
     im.current = create_extendible(g, "probe_current_pA", H5T_IEEE_F64LE, 0);
+    // What one row of `signal` is: a spectrum (E) or a diffraction pattern (ky, kx), C-order.
+    const SignalShape& shape = info.instrument.signal;
+    h5::set_attr(g, "signal_kind", to_string(shape.kind));
+    std::string dims;
+    for (std::size_t d : shape.dims.empty() ? std::vector<std::size_t>{info.instrument.energy.channels}
+                                            : shape.dims)
+      dims += (dims.empty() ? "" : ",") + std::to_string(d);
+    h5::set_attr(g, "signal_shape", dims);
   }
-  im.channels = info.instrument.energy.channels;
+  im.channels = info.instrument.signal.dims.empty() ? info.instrument.energy.channels
+                                                    : info.instrument.signal.elements();
   if (im.channels > 0) im.create_signal_dataset();
 
   im.field_rows = survey.image.rows() ? survey.image.rows() : info.instrument.field_rows;
@@ -413,6 +422,17 @@ RunRecord read_results(const std::filesystem::path& path) {
     d.push_back(h5::open_dataset(g, c));
     n = std::min(n, rows_of(d.back()));
   }
+  rec.signal_shape = SignalShape::spectrum(0);
+  if (auto kind = h5::attr_string(g, "signal_kind")) rec.signal_shape.kind = signal_kind_from_string(*kind);
+  if (auto dims = h5::attr_string(g, "signal_shape")) {
+    rec.signal_shape.dims.clear();
+    std::size_t start = 0;
+    while (start < dims->size()) {
+      const std::size_t end = std::min(dims->find(',', start), dims->size());
+      rec.signal_shape.dims.push_back(std::stoull(dims->substr(start, end - start)));
+      start = end + 1;
+    }
+  }
   h5::Handle sig;
   hsize_t channels = 0;
   if (h5::is_dataset(g, "signal")) {
@@ -422,6 +442,7 @@ RunRecord read_results(const std::filesystem::path& path) {
     std::array<hsize_t, 2> dims{0, 0};
     H5Sget_simple_extent_dims(s, dims.data(), nullptr);
     channels = dims[1];
+    if (rec.signal_shape.dims.empty()) rec.signal_shape.dims = {static_cast<std::size_t>(channels)};
   } else {
     n = 0;
   }

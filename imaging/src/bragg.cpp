@@ -29,7 +29,9 @@ double signed_bin(Eigen::Index i, Eigen::Index n) { return static_cast<double>(2
 
 }  // namespace
 
-ImageArray bragg_filter(const ImageArray& image, const BraggFilterOptions& o) {
+namespace {
+
+void check_options(const ImageArray& image, const BraggFilterOptions& o) {
   const std::string who = "bragg_filter: ";
   if (image.size() == 0) throw std::invalid_argument(who + "the image is empty");
   if (image.rows() < 16 || image.cols() < 16)
@@ -43,27 +45,24 @@ ImageArray bragg_filter(const ImageArray& image, const BraggFilterOptions& o) {
   if (!(o.relative_power > 0 && o.relative_power <= 1))
     throw std::invalid_argument(who + "relative_power must be in (0, 1]");
   if (!(o.spot_sigma > 0) || !std::isfinite(o.spot_sigma)) throw std::invalid_argument(who + "spot_sigma must be > 0");
+}
 
-  const double s = o.spacing_px > 0 ? o.spacing_px : estimate_atom_spacing_px(image);
-  const Eigen::Index R = image.rows(), C = image.cols();
+struct Spot {
+  double kr, kc, power;  // signed frequency bins of the unpadded R × C grid
+};
+
+// The Bragg spots of F = DFT(image − mean) (R × C): 5×5 local maxima of the power spectrum
+// (smoothed by σ = 1 bin) in the band min_frequency ≤ |g|·s ≤ max_frequency, strongest first,
+// those above relative_power × the strongest, at most max_spots.
+std::vector<Spot> find_spots(const CArray& F, double s, const BraggFilterOptions& o) {
+  const Eigen::Index R = F.rows(), C = F.cols();
   const double dR = static_cast<double>(R), dC = static_cast<double>(C);
-  const double mean = image.mean();
-
-  CArray F(R, C);
-  for (Eigen::Index r = 0; r < R; ++r)
-    for (Eigen::Index c = 0; c < C; ++c) F(r, c) = cplx(image(r, c) - mean, 0.0);
-  fft2(F, false);
-
   // Power spectrum in centred layout (row u ↔ frequency bin u − R/2), smoothed by σ = 1 bin.
   ImageArray P(R, C);
   for (Eigen::Index r = 0; r < R; ++r)
     for (Eigen::Index c = 0; c < C; ++c) P((r + R / 2) % R, (c + C / 2) % C) = std::norm(F(r, c));
   const ImageArray Ps = gaussian_blur(P, 1.0);
 
-  // Candidates: 5×5 local maxima in the band min_frequency ≤ |g|·s ≤ max_frequency.
-  struct Spot {
-    double kr, kc, power;  // signed frequency bins
-  };
   std::vector<Spot> cand;
   for (Eigen::Index u = 0; u < R; ++u)
     for (Eigen::Index v = 0; v < C; ++v) {
@@ -91,6 +90,41 @@ ImageArray bragg_filter(const ImageArray& image, const BraggFilterOptions& o) {
     if (o.max_spots > 0 && kept.size() >= o.max_spots) break;
     kept.push_back(sp);
   }
+  return kept;
+}
+
+// Normalised convolution (Knutsson & Westin 1993, CVPR): every window of the mask is the same
+// Gaussian in frequency, i.e. a demodulation with one real-space Gaussian kernel w; near the
+// border w covers zeros, which scales each local fringe amplitude by (w ∗ 1_image)(x) without
+// changing its phase. Returns that low-pass of the indicator on the R × C image (≥ 1e-3), by
+// which the filtered image is divided; all ones without padding.
+ImageArray border_weight(Eigen::Index R, Eigen::Index C, Eigen::Index pad, const ImageArray& centre) {
+  ImageArray weight = ImageArray::Ones(R, C);
+  if (pad == 0) return weight;
+  CArray M = CArray::Zero(centre.rows(), centre.cols());
+  M.block(pad, pad, R, C).setConstant(cplx(1.0, 0.0));
+  fft2(M, false);
+  M *= centre.cast<cplx>();
+  fft2(M, true);
+  for (Eigen::Index r = 0; r < R; ++r)
+    for (Eigen::Index c = 0; c < C; ++c) weight(r, c) = std::max(M(r + pad, c + pad).real(), 1e-3);
+  return weight;
+}
+
+}  // namespace
+
+ImageArray bragg_filter(const ImageArray& image, const BraggFilterOptions& o) {
+  check_options(image, o);
+  const double s = o.spacing_px > 0 ? o.spacing_px : estimate_atom_spacing_px(image);
+  const Eigen::Index R = image.rows(), C = image.cols();
+  const double dR = static_cast<double>(R), dC = static_cast<double>(C);
+  const double mean = image.mean();
+
+  CArray F(R, C);
+  for (Eigen::Index r = 0; r < R; ++r)
+    for (Eigen::Index c = 0; c < C; ++c) F(r, c) = cplx(image(r, c) - mean, 0.0);
+  fft2(F, false);
+  const std::vector<Spot> kept = find_spots(F, s, o);
 
   // The filter runs on a grid of RP × CP with the image (minus its mean) at offset (pad, pad) and
   // zeros around it (pad = 0: the image itself, periodic boundary). Spot frequencies found above
@@ -124,21 +158,7 @@ ImageArray bragg_filter(const ImageArray& image, const BraggFilterOptions& o) {
       const double a = signed_bin(r, RP) / sr, b = signed_bin(c, CP) / sc;
       centre(r, c) = std::exp(-0.5 * (a * a + b * b));
     }
-
-  // Normalised convolution (Knutsson & Westin 1993, CVPR): every window of the mask is the same
-  // Gaussian in frequency, i.e. a demodulation with one real-space Gaussian kernel w; near the
-  // border w covers zeros, which scales each local fringe amplitude by (w ∗ 1_image)(x) without
-  // changing its phase. Dividing by that low-pass of the indicator restores the amplitude.
-  ImageArray weight = ImageArray::Ones(R, C);
-  if (pad > 0) {
-    CArray M = CArray::Zero(RP, CP);
-    M.block(pad, pad, R, C).setConstant(cplx(1.0, 0.0));
-    fft2(M, false);
-    M *= centre.cast<cplx>();
-    fft2(M, true);
-    for (Eigen::Index r = 0; r < R; ++r)
-      for (Eigen::Index c = 0; c < C; ++c) weight(r, c) = std::max(M(r + pad, c + pad).real(), 1e-3);
-  }
+  const ImageArray weight = border_weight(R, C, pad, centre);
 
   // One mask: min(Σ spot windows, 1) + centre window.
   ImageArray spots = ImageArray::Zero(RP, CP);

@@ -73,7 +73,13 @@ SimulatedInstrument::SimulatedInstrument(GroundTruth truth, SimConfig config)
 }
 
 std::size_t SimulatedInstrument::channels() const {
+  if (truth_.four_d) return truth_.four_d->ky() * truth_.four_d->kx();
   return truth_.spectrum_image ? truth_.spectrum_image->channels() : 1;
+}
+
+SignalShape SimulatedInstrument::signal_shape() const {
+  if (truth_.four_d) return truth_.four_d->pattern_shape();
+  return SignalShape::spectrum(channels());
 }
 
 InstrumentInfo SimulatedInstrument::describe() const {
@@ -84,6 +90,7 @@ InstrumentInfo SimulatedInstrument::describe() const {
   info.field_cols = truth_.cols();
   info.calibration = truth_.survey.calibration;
   info.energy = truth_.spectrum_image ? truth_.spectrum_image->energy() : EnergyAxis{0.0, 1.0, 1};
+  info.signal = signal_shape();
   info.detectors = {truth_.survey.name.empty() ? std::string("HAADF") : truth_.survey.name};
   info.default_dwell_s = config_.profile.default_dwell_s;
   info.default_exposure_s = config_.profile.default_exposure_s;
@@ -184,8 +191,9 @@ Position SimulatedInstrument::drifted(const Position& p, double t_s) {
 }
 
 double SimulatedInstrument::spectrum_scale(double current_pA, double exposure_s) const {
-  const double recorded_time =
-      truth_.spectrum_image ? truth_.recorded.exposure_s : truth_.recorded.dwell_s;
+  const double recorded_time = (truth_.spectrum_image || truth_.four_d)
+                                   ? truth_.recorded.exposure_s
+                                   : truth_.recorded.dwell_s;
   return ratio(current_pA, truth_.recorded.probe_current_pA) * ratio(exposure_s, recorded_time);
 }
 
@@ -208,12 +216,18 @@ std::vector<double> SimulatedInstrument::expected_signal(const Position& actual,
   const double w11 = fr * fc * scale * D.factor(dose_(i(r1), i(c1)));
 
   std::vector<double> out(channels());
-  if (truth_.spectrum_image) {
-    const auto& si = *truth_.spectrum_image;
-    const auto s00 = si.spectrum(r0, c0), s01 = si.spectrum(r0, c1);
-    const auto s10 = si.spectrum(r1, c0), s11 = si.spectrum(r1, c1);
+  // Spectra and diffraction patterns are interpolated alike between the four nearest pixels.
+  const auto blend = [&](std::span<const float> s00, std::span<const float> s01,
+                         std::span<const float> s10, std::span<const float> s11) {
     for (std::size_t k = 0; k < out.size(); ++k)
       out[k] = w00 * s00[k] + w01 * s01[k] + w10 * s10[k] + w11 * s11[k];
+  };
+  if (truth_.four_d) {
+    const auto& f = *truth_.four_d;
+    blend(f.pattern(r0, c0), f.pattern(r0, c1), f.pattern(r1, c0), f.pattern(r1, c1));
+  } else if (truth_.spectrum_image) {
+    const auto& si = *truth_.spectrum_image;
+    blend(si.spectrum(r0, c0), si.spectrum(r0, c1), si.spectrum(r1, c0), si.spectrum(r1, c1));
   } else {
     const auto& d = truth_.survey.data;
     out[0] = w00 * d(i(r0), i(c0)) + w01 * d(i(r0), i(c1)) + w10 * d(i(r1), i(c0)) +
@@ -267,6 +281,7 @@ void SimulatedInstrument::start_next() {
     std::vector<double> lambda = expected_signal(m.actual, spectrum_scale(job.current_pA, job.exposure_s));
     apply_noise(config_.noise, spectrum_rng_, std::span<double>(lambda));
     m.signal.assign(lambda.begin(), lambda.end());
+    m.shape = signal_shape();
 
     // Dose lands in the pixel the drifted probe was in (clamped to the field).
     const double e = electrons(job.current_pA, job.exposure_s);

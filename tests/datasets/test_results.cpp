@@ -139,6 +139,36 @@ TEST(Results, RoundTrip) {
   fs::remove(p);
 }
 
+TEST(Results, SignalShapeIsRecordedAndReadBack) {
+  // A spectrum run (no explicit shape) reads back as spectrum (channels); a 4D-STEM run as
+  // diffraction (ky, kx) with each row holding one C-order pattern.
+  const fs::path p = temp_path("shape.h5");
+  {
+    ds::ResultsWriter w(p, provenance());
+    w.on_begin(run_info(), survey());
+    w.on_measurement(measurement(0));
+    w.on_end(autostem::RunSummary{}, std::nullopt);
+  }
+  EXPECT_EQ(ds::read_results(p).signal_shape, autostem::SignalShape::spectrum(16));
+  {
+    auto info = run_info();
+    info.instrument.signal = autostem::SignalShape::diffraction(3, 4);
+    ds::ResultsWriter w(p, provenance());
+    w.on_begin(info, survey());
+    auto m = measurement(0);
+    m.signal.assign(12, 0.0f);
+    m.signal[1 * 4 + 2] = 5.0f;
+    m.shape = autostem::SignalShape::diffraction(3, 4);
+    w.on_measurement(m);
+    w.on_end(autostem::RunSummary{}, std::nullopt);
+  }
+  const ds::RunRecord r = ds::read_results(p);
+  EXPECT_EQ(r.signal_shape, autostem::SignalShape::diffraction(3, 4));
+  ASSERT_EQ(r.signals.size(), 1u);
+  EXPECT_EQ(r.signals[0][1 * 4 + 2], 5.0f);
+  fs::remove(p);
+}
+
 TEST(Results, SignalLengthMismatchAndOrder) {
   const fs::path p = temp_path("bad.h5");
   ds::ResultsWriter w(p, provenance());

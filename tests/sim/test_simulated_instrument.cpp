@@ -99,6 +99,30 @@ TEST(SimulatedInstrument, WithoutSpectrumImageTheSignalComesFromTheSurvey) {
   EXPECT_NEAR(m[0].signal[0], 5e5 * (15 + 2), 1.0);
 }
 
+TEST(SimulatedInstrument, FourDGroundTruthGivesShapedDiffractionPatterns) {
+  // 4D-STEM ground truth: each measurement is the (ky, kx) pattern at the probe, bilinear between
+  // scan pixels like spectra, with its shape; describe() says what a measurement is.
+  GroundTruth gt = make_truth(false);
+  FourDStem d(kRows, kCols, 3, 4, gt.survey.calibration);
+  for (std::size_t r = 0; r < kRows; ++r)
+    for (std::size_t c = 0; c < kCols; ++c) {
+      auto p = d.pattern(r, c);
+      for (std::size_t k = 0; k < p.size(); ++k) p[k] = static_cast<float>(10 * r + c + 100 * k);
+    }
+  gt.four_d = std::move(d);
+  gt.recorded = {10.0, 0.1, 1e-6};
+  SimulatedInstrument inst(gt, config());
+  EXPECT_EQ(inst.describe().signal, SignalShape::diffraction(3, 4));
+  const auto ms = acquire(inst, {{2.0, 3.0}, {2.5, 3.0}}, PointSettings{0.1, 10.0});
+  ASSERT_EQ(ms.size(), 2u);
+  EXPECT_EQ(ms[0].signal_shape(), SignalShape::diffraction(3, 4));
+  ASSERT_EQ(ms[0].signal.size(), 12u);
+  for (std::size_t k = 0; k < 12; ++k) {
+    EXPECT_FLOAT_EQ(ms[0].signal[k], 23.0f + 100.0f * k);  // pixel (2, 3), recorded conditions
+    EXPECT_FLOAT_EQ(ms[1].signal[k], 28.0f + 100.0f * k);  // halfway to (3, 3)
+  }
+}
+
 TEST(SimulatedInstrument, UnknownRecordingConditionsMeanScaleOne) {
   GroundTruth gt = make_truth();
   gt.recorded = {};

@@ -31,6 +31,9 @@ struct GroundTruth {
   std::string source;            ///< file path(s) or "phantom:NAME(seed=…)", for provenance
   Image survey;                  ///< (rows, cols), required
   std::optional<SpectrumImage> spectrum_image;  ///< (rows, cols, E) on the survey grid
+  /// 4D-STEM data (rows, cols, ky, kx) on the survey grid; when present the simulated instrument
+  /// returns diffraction patterns instead of spectra. At most one of spectrum_image and four_d.
+  std::optional<FourDStem> four_d;
   RecordingConditions recorded;
   /// Optional region-of-interest mask (rows, cols), 1 inside, 0 outside.
   std::optional<ImageArray> roi_mask;
@@ -39,8 +42,9 @@ struct GroundTruth {
   std::size_t rows() const { return survey.rows(); }
   std::size_t cols() const { return survey.cols(); }
 
-  /// Throws std::invalid_argument when the survey is empty or the spectrum image / mask do not
-  /// share the survey's (rows, cols), naming both shapes.
+  /// Throws std::invalid_argument when the survey is empty, the spectrum image / 4D data / mask
+  /// do not share the survey's (rows, cols) (naming both shapes), or both a spectrum image and 4D
+  /// data are given.
   void validate() const;
 };
 

@@ -21,6 +21,9 @@ struct InstrumentInfo {
   std::size_t field_cols = 0;
   SpatialCalibration calibration;   ///< of the survey frame
   EnergyAxis energy;                ///< of the spectra the instrument returns
+  /// What one measurement is: spectrum (E = energy.channels) or diffraction pattern (ky, kx).
+  /// Empty dims = a spectrum of energy.channels (instruments that predate shaped signals).
+  SignalShape signal;
   std::vector<std::string> detectors;  ///< survey detectors, e.g. {"HAADF"}
   double default_dwell_s = 0.0;     ///< survey dwell used when SurveySettings leaves it 0
   double default_exposure_s = 0.0;  ///< spectrum exposure used when PointSettings leaves it 0

@@ -155,6 +155,8 @@ class Session {
   static void check_position(const Position& p, const InstrumentInfo& info);
 
  private:
+  class Run;  // one experiment's state and steps (session.cpp)
+
   Instrument& instrument_;
   Strategy& strategy_;
   SessionConfig config_;

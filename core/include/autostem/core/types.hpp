@@ -109,6 +109,65 @@ class SpectrumImage {
   std::vector<float> data_;
 };
 
+/// What one measurement is (DESIGN.md §2, §12 "Measurements have shapes").
+///  - spectrum:    (E) channels on the instrument's energy axis (EELS, EDS);
+///  - diffraction: a diffraction pattern (ky, kx) on the detector (4D-STEM);
+///  - image:       a 2-D image (rows, cols), e.g. a small re-scanned patch.
+enum class SignalKind { spectrum, diffraction, image };
+const char* to_string(SignalKind k);
+/// Parses "spectrum" | "diffraction" | "image"; throws std::invalid_argument listing them.
+SignalKind signal_kind_from_string(const std::string& text);
+
+/// The shape of one measured signal, C-order (last index fastest): (E) for a spectrum, (ky, kx)
+/// for a diffraction pattern, (rows, cols) for an image. Every extent ≥ 1.
+struct SignalShape {
+  SignalKind kind = SignalKind::spectrum;
+  std::vector<std::size_t> dims;
+
+  /// Number of values, the product of dims (0 when dims is empty).
+  std::size_t elements() const;
+  /// "spectrum (1024)", "diffraction (256, 256)": for messages and file attributes.
+  std::string describe() const;
+  static SignalShape spectrum(std::size_t channels) { return {SignalKind::spectrum, {channels}}; }
+  static SignalShape diffraction(std::size_t ky, std::size_t kx) {
+    return {SignalKind::diffraction, {ky, kx}};
+  }
+  friend bool operator==(const SignalShape&, const SignalShape&) = default;
+};
+
+/// 4D-STEM data: one diffraction pattern (ky, kx) per scan pixel (rows, cols), stored C-order
+/// (rows, cols, ky, kx), float32 counts as recorded by pixelated detectors (Merlin, ARINA,
+/// EMPAD). The detector axes carry their own calibration (e.g. mrad or 1/nm per pixel).
+class FourDStem {
+ public:
+  FourDStem() = default;
+  /// Allocates rows × cols × ky × kx zeros. Throws std::invalid_argument on a zero extent or a
+  /// size beyond 2^40 values (naming the shape).
+  FourDStem(std::size_t rows, std::size_t cols, std::size_t ky, std::size_t kx,
+            SpatialCalibration cal = {});
+
+  std::size_t rows() const { return rows_; }
+  std::size_t cols() const { return cols_; }
+  std::size_t ky() const { return ky_; }
+  std::size_t kx() const { return kx_; }
+  SignalShape pattern_shape() const { return SignalShape::diffraction(ky_, kx_); }
+  const SpatialCalibration& calibration() const { return calibration_; }
+  void set_calibration(const SpatialCalibration& c) { calibration_ = c; }
+  /// Calibration of the detector axes (ky, kx); names "ky", "kx", units empty when unknown.
+  AxisCalibration detector_ky, detector_kx;
+
+  /// The pattern at scan pixel (row, col): ky()·kx() values, C-order. Throws std::out_of_range.
+  std::span<const float> pattern(std::size_t row, std::size_t col) const;
+  std::span<float> pattern(std::size_t row, std::size_t col);
+  std::span<const float> data() const { return data_; }
+  std::span<float> data() { return data_; }
+
+ private:
+  std::size_t rows_ = 0, cols_ = 0, ky_ = 0, kx_ = 0;
+  SpatialCalibration calibration_;
+  std::vector<float> data_;
+};
+
 /// How a batch of spectra is taken.
 ///  - point: remote point-by-point acquisition (beam move + exposure + readout + transfer per
 ///    point), seed 002 §IV.b;
@@ -141,17 +200,25 @@ struct Survey {
   double dose_e_per_A2 = 0.0;  ///< areal dose delivered by the survey scan (uniform over the field)
 };
 
-/// One measured signal (spectrum), as it arrives from the instrument.
+/// One measured signal (a spectrum or a diffraction pattern), as it arrives from the instrument.
 struct Measurement {
   std::size_t index = 0;               ///< 0-based order of arrival within the session
   Position requested;                  ///< as proposed by the strategy (survey pixel frame)
   Position actual = unknown_position();///< where the probe really was (drift), NaN when unknown
-  std::vector<float> signal;           ///< channels values (counts)
+  std::vector<float> signal;           ///< the values (counts), C-order in `shape`
+  /// What `signal` is and its dims: (E) spectrum, (ky, kx) diffraction pattern. Empty dims mean
+  /// a spectrum of signal.size() channels (see signal_shape()).
+  SignalShape shape;
   double exposure_s = 0.0;
   double probe_current_pA = 0.0;
   double t_start_s = 0.0;              ///< session time when the acquisition began (beam move)
   double t_end_s = 0.0;                ///< session time when the signal was available
   double dose_e_per_A2 = 0.0;          ///< areal dose this measurement delivered at its spot
+
+  /// The signal's shape with the default filled in: `shape` when it has dims, else a spectrum
+  /// of signal.size() channels. Throws std::invalid_argument when `shape` has dims whose product
+  /// is not signal.size() (naming both).
+  SignalShape signal_shape() const;
 };
 
 /// Physical constants used by the dose bookkeeping.

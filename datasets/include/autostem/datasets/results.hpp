@@ -29,7 +29,9 @@ struct ResultsProvenance {
 ///       pixel_size_nm, origin_row_nm, origin_col_nm, t_start_s, t_end_s, dose_e_per_A2, name, units
 ///   /energy_axis (group) attrs offset_eV, dispersion_eV, channels
 ///   /measurements/{position_px, actual_position_px} (N, 2) float64 (row, col; NaN = unknown)
-///   /measurements/signal (N, channels) float32
+///   /measurements/signal (N, channels) float32; each row C-order in the shape named by the
+///       measurements group's attrs signal_kind (spectrum | diffraction) and signal_shape
+///       ("E" or "ky,kx"; channels = their product)
 ///   /measurements/{t_start_s, t_end_s, dose_e_per_A2, exposure_s, probe_current_pA} (N) float64
 ///   /predictions/step_K/{mean, uncertainty, acquisition} (rows, cols) float64
 ///   /dose_map (rows, cols) float64 e⁻/Å², written at the end when the instrument knows it
@@ -75,7 +77,11 @@ struct RunRecord {
   EnergyAxis energy;
   std::vector<Position> requested;      ///< (N) as proposed, survey pixel frame
   std::vector<Position> actual;         ///< (N) NaN where unknown
-  std::vector<std::vector<float>> signals;  ///< (N) × channels
+  std::vector<std::vector<float>> signals;  ///< (N) × channels (each C-order in signal_shape)
+  /// What each signal is: spectrum (E) or diffraction pattern (ky, kx), from the attributes
+  /// measurements/signal_kind and signal_shape; files written before them read as a spectrum
+  /// of the signal's length.
+  SignalShape signal_shape;
   std::vector<double> t_start_s, t_end_s, dose_e_per_A2, exposure_s, probe_current_pA;  ///< (N)
   std::optional<ImageArray> dose_map;   ///< e⁻/Å², present when the run ended normally
   std::map<std::string, std::string> attributes;  ///< every root attribute as text

@@ -111,6 +111,7 @@ class SimulatedInstrument final : public autostem::Instrument {
   double spectrum_scale(double current_pA, double exposure_s) const;
   Position drifted(const Position& p, double t_s);
   std::size_t channels() const;
+  SignalShape signal_shape() const;  ///< spectrum (channels) or diffraction (ky, kx)
 
   GroundTruth truth_;
   SimConfig config_;
