@@ -40,6 +40,8 @@ void GridStrategy::begin(const Survey&, const StrategyContext& context) {
     if (reverse) std::reverse(row.begin(), row.end());
     plan_.insert(plan_.end(), row.begin(), row.end());
   }
+  // The Session accepts no more than budget_points: the raster stops there (issue 14).
+  if (context.budget_points > 0 && plan_.size() > context.budget_points) plan_.resize(context.budget_points);
 }
 
 std::vector<Position> GridStrategy::propose(std::size_t max_points) {

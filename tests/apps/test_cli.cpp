@@ -187,7 +187,8 @@ TEST(Cli, HspyWithoutAxesIsRefusedByName) {
                           "d.attrs['file_format']='HyperSpy'; d.attrs['file_format_version']='3.1'; "
                           "g=d.create_group('Experiments/SI'); g['data']=s['Experiments/EELS Spectrum Image/data'][()]\" '" +
                           si.string() + "' '" + broken.string() + "' 2>&1";
-  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "python3-h5py not available to build the fixture";
+  if (std::system(cmd.c_str()) != 0)
+    AUTOSTEM_SKIP_OR_FAIL("python3-h5py not available to build the fixture (Debian python3-h5py)");
   const Result r = run_cli("info '" + broken.string() + "'");
   EXPECT_NE(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("axis"), std::string::npos) << r.out;
@@ -361,8 +362,7 @@ TEST(Cli, BenchRecordsUndefinedMetricsAndCensoredCountsWithoutFailingRuns) {
 
 TEST(Cli, BenchWritesPlots) {
   if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
-    if (autostem::testing::in_ci()) FAIL() << "gnuplot missing (scripts/install-deps.sh installs gnuplot-nox)";
-    GTEST_SKIP() << "gnuplot not installed";
+    AUTOSTEM_SKIP_OR_FAIL("gnuplot not installed (Debian gnuplot-nox; scripts/install-deps.sh installs it)");
   }
   const fs::path out = temp_file("bench_plots");
   const Result r = run_cli("bench --phantom nanoparticles:48x48 --strategies random,edge --seeds 2 "
@@ -447,8 +447,7 @@ TEST(Cli, ConvertWritesHspyThatHyperSpyAndRunRead) {
   EXPECT_EQ(r.status, 0) << r.out;
   // HyperSpy itself (Debian python3-hyperspy).
   if (std::system("/usr/bin/python3 -c 'import hyperspy.api' > /dev/null 2>&1") != 0) {
-    if (autostem::testing::in_ci()) FAIL() << "python3-hyperspy missing (scripts/install-deps.sh installs it)";
-    GTEST_SKIP() << "python3-hyperspy not installed";
+    AUTOSTEM_SKIP_OR_FAIL("python3-hyperspy not installed (scripts/install-deps.sh installs it)");
   }
   const std::string py =
       "/usr/bin/python3 -c \"import sys, hyperspy.api as hs; s = hs.load(sys.argv[1]); "

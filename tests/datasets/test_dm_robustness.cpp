@@ -92,7 +92,8 @@ TEST(DMRobustness, EveryPrefixOfSmallFixtures) {
 
 TEST(DMRobustness, StridedPrefixesOfAllFixtures) {
   const auto root = autostem::testing::data_dir();
-  if (!std::filesystem::exists(root / "dm")) GTEST_SKIP() << "no datasets";
+  if (!std::filesystem::exists(root / "dm"))
+    AUTOSTEM_SKIP_OR_FAIL("no datasets at " + root.string() + " (set AUTOSTEM_DATA to ../shared/datasets)");
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::recursive_directory_iterator(root / "dm"))
     if (e.path().extension() == ".dm3" || e.path().extension() == ".dm4") files.push_back(e.path());

@@ -162,7 +162,7 @@ TEST(Hspy, RoundTripKeepsDtypeAxesValuesMetadata) {
 
 TEST(Hspy, WrittenFileReadsWithH5py) {
   const std::string py = python_with_h5py();
-  if (py.empty()) GTEST_SKIP() << "python3 with h5py not available";
+  if (py.empty()) AUTOSTEM_SKIP_OR_FAIL("python3 with h5py not available (Debian python3-h5py)");
   const fs::path p = temp_path("h5py.hspy");
   ds::Signal s;
   s.title = "EELS map";

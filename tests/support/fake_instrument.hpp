@@ -1,7 +1,7 @@
 #pragma once
 // A minimal in-memory Instrument for tests of the Session and the strategies: a field of
 // rows × cols, signals of `channels` values equal to (row, col, row+col…), fixed costs per point,
-// and hooks to fail on the k-th collect. Not a model of anything: sim/ is tested on its own.
+// an optional survey image, and hooks to fail on the k-th collect. Not a model of anything: sim/ is tested on its own.
 
 #include <autostem/core/instrument.hpp>
 
@@ -20,6 +20,8 @@ class FakeInstrument final : public Instrument {
   std::size_t fail_on_collect = 0;  ///< 1-based collect() call that throws; 0 = never
   std::vector<Position> submitted;  ///< every position the instrument was asked for
   std::size_t blanks = 0;
+  /// What acquire_survey() returns: (rows, cols); empty = zeros.
+  ImageArray survey_image;
 
   InstrumentInfo describe() const override {
     InstrumentInfo i;
@@ -34,7 +36,7 @@ class FakeInstrument final : public Instrument {
   }
   Survey acquire_survey(const SurveySettings&) override {
     Survey s;
-    s.image.data = ImageArray::Zero(rows_, cols_);
+    s.image.data = survey_image.size() ? survey_image : ImageArray::Zero(rows_, cols_);
     return s;
   }
   void submit(std::span<const Position> positions, const PointSettings&, AcquisitionMode) override {

@@ -1,6 +1,8 @@
 #pragma once
 // Locating the real datasets of ../shared/datasets (MANIFEST.md) from tests. In CI (CI=true) a
 // missing file is a failure with a clear message; locally the test is skipped.
+#include "skip_or_fail.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -14,19 +16,12 @@ inline std::filesystem::path data_dir() {
   return AUTOSTEM_DEFAULT_DATA_DIR;
 }
 
-inline bool in_ci() {
-  const char* ci = std::getenv("CI");
-  return ci && std::string(ci) == "true";
-}
-
 }  // namespace autostem::testing
 
 /// Declares `var` as the dataset file `rel` (e.g. "eels/cuzn_si/CuZn_HAADF.hspy");
 /// fails in CI and skips locally when it is missing.
 #define AUTOSTEM_REQUIRE_DATA(var, rel)                                                     \
   const std::filesystem::path var = autostem::testing::data_dir() / (rel);                  \
-  if (!std::filesystem::exists(var)) {                                                      \
-    if (autostem::testing::in_ci()) FAIL() << "test dataset missing: " << var                \
-                                           << " (set AUTOSTEM_DATA to ../shared/datasets)";   \
-    GTEST_SKIP() << "test dataset missing: " << var;                                          \
-  }
+  if (!std::filesystem::exists(var))                                                         \
+  AUTOSTEM_SKIP_OR_FAIL("test dataset missing: " + var.string() +                            \
+                        " (set AUTOSTEM_DATA to ../shared/datasets)")

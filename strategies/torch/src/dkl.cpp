@@ -424,6 +424,8 @@ class ModelStrategy final : public Strategy {
     // Default scalarizer: total counts over the whole energy axis (as `autostem bench`).
     scalarizer_ = scalarizer_spec_.empty() ? nullptr : make_scalarizer(scalarizer_spec_, axis);
     rng_.seed(ctx.seed);
+    budget_ = ctx.budget_points;
+    proposed_ = 0;
     fallback_coordinates_ = !patches_;
     if (patches_) {
       if (static_cast<std::size_t>(survey.image.data.rows()) != rows_ ||
@@ -487,6 +489,8 @@ class ModelStrategy final : public Strategy {
 
   std::vector<Position> propose(std::size_t max_points) override {
     std::vector<Position> out;
+    // Never more than the Session's budget_points in all (0 = no limit).
+    if (budget_ > 0) max_points = std::min(max_points, budget_ - std::min(budget_, proposed_));
     if (max_points == 0) return out;
     if (proposed_ < n_init_ || train_y_.size() < 2) {
       // Space-filling start (rotated Halton), also while too few values are back to fit a model.
@@ -695,6 +699,7 @@ class ModelStrategy final : public Strategy {
   std::vector<std::size_t> train_idx_;
   std::vector<double> train_y_;
   std::size_t n_observed_ = 0, n_nonfinite_ = 0, n_at_train_ = 0, n_at_model_ = 0, proposed_ = 0;
+  std::size_t budget_ = 0;  ///< StrategyContext::budget_points of the last begin() (0 = none)
   bool trained_ = false;
   std::unique_ptr<DklModel> model_;
   gp::ExactGP gp_;

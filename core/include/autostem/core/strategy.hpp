@@ -19,7 +19,9 @@ namespace autostem {
 struct StrategyContext {
   InstrumentInfo instrument;
   std::uint64_t seed = 0;
-  std::size_t budget_points = 0;   ///< maximum spectra the Session will accept (0 = field size)
+  /// Maximum spectra the Session will accept (0 = field size). A strategy proposes at most this
+  /// many positions in all, then returns empty (tests/strategies/test_conformance.cpp).
+  std::size_t budget_points = 0;
   PointSettings settings;
 };
 
