@@ -35,6 +35,8 @@ int cmd_convert(const std::vector<std::string>& args);
 int cmd_dm_server(const std::vector<std::string>& args);
 /// autostem atoms IMAGE --out atoms.csv: atoms of an atomic-resolution image (issue 9).
 int cmd_atoms(const std::vector<std::string>& args);
+/// autostem strategies (cmd_strategies.cpp): every strategy's parameters, from the schemas.
+int cmd_strategies(const std::vector<std::string>& args);
 
 /// Parses args against options (no positional unless given); prints help and returns true when
 /// --help was asked. Throws UsageError on unknown options or bad values.

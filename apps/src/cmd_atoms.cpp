@@ -118,7 +118,7 @@ int cmd_atoms(const std::vector<std::string>& args) {
       "Finds every atom (column) of an atomic-resolution HAADF/ADF image and writes its position\n"
       "(row_px, col_px: pixel centres at integers), class, probability and uncertainty, and an\n"
       "overlay PNG (gnuplot). Finders:\n";
-  for (const auto& n : strategies::atom_finder_names()) usage += "  " + n + ": " + strategies::atom_finder_help(n) + "\n";
+  for (const auto& n : strategies::atom_finder_names()) usage += "  " + strategies::atom_finder_help(n);
   if (parse(args, o, vm, usage, &pos)) return 0;
 
   const std::string file = vm["image"].as<std::string>(), out = vm["out"].as<std::string>();

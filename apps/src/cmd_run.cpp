@@ -2,10 +2,9 @@
 // through the DigitalMicrograph server (--backend dm, docs/live.md).
 
 #include "cli.hpp"
-#include "dm_options.hpp"
+#include "backend_options.hpp"
 #include "session_options.hpp"
 
-#include <autostem/backends/simulated.hpp>
 #include <autostem/config.hpp>
 #include <autostem/datasets/ground_truth.hpp>
 #include <autostem/datasets/phantoms.hpp>
@@ -61,14 +60,19 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
             "                    [...] --out RUN.h5          (a live microscope, docs/live.md)\n"
             "Replays an acquisition strategy in the simulated microscope over ground truth and\n"
             "writes every measurement to an HDF5 results file as it arrives (docs/results-format.md).\n"
-            "Ctrl-C stops cleanly: the file keeps everything measured so far."))
+            "Ctrl-C stops cleanly: the file keeps everything measured so far.")) {
+    std::cout << "Strategies and their parameters (--param KEY=VALUE; docs/strategies.md):\n";
+    for (const auto& n : strategies::strategy_names()) std::cout << "  " << strategies::strategy_help(n);
     return 0;
+  }
 
   if (vm.count("phantom") && (vm.count("dataset") || vm.count("survey")))
     throw UsageError("give either --phantom or --dataset/--survey, not both");
-  const bool live = live_backend(vm);
+  const auto backend = selected_backend(vm);
+  const bool live = backend->live();
   if (live && (vm.count("phantom") || vm.count("dataset") || vm.count("survey")))
-    throw UsageError("--backend dm measures a real sample: --phantom/--dataset/--survey do not apply");
+    throw UsageError("--backend " + vm["backend"].as<std::string>() +
+                     " measures a real sample: --phantom/--dataset/--survey do not apply");
 
   SessionConfig base = session_config(vm);
   std::string strategy_name = vm["strategy"].as<std::string>();
@@ -98,7 +102,7 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
   std::string dataset_label;
   std::unique_ptr<Instrument> instrument;
   if (live) {
-    instrument = make_live_instrument(vm);
+    instrument = backend->make(vm, GroundTruth{});
   } else if (vm.count("dataset") || vm.count("survey")) {
     std::optional<std::filesystem::path> si, survey;
     if (vm.count("dataset")) si = vm["dataset"].as<std::string>();
@@ -113,7 +117,7 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
     dataset_label = "live: " + instrument->describe().name;
   } else {
     dataset_label = truth.source;
-    instrument = backends::make_simulated_instrument(std::move(truth), simulated_options(vm));
+    instrument = backend->make(vm, std::move(truth));
   }
   const InstrumentInfo info = instrument->describe();
 

@@ -40,6 +40,7 @@ const char* kUsage =
 #ifdef AUTOSTEM_HAVE_TORCH
     "  train-atoms  train the dcnn atom-finding ensemble on the lattice phantom (models/atoms)\n"
 #endif
+    "  strategies list every acquisition strategy and its parameters (--markdown: docs table)\n"
     "  info       describe a data file: kind, shape with axis names, dtype, calibrations\n"
     "  profiles   list the built-in timing profiles and their parameters\n"
     "  dm-server  serve a simulated microscope through the live DigitalMicrograph server\n"
@@ -75,11 +76,12 @@ int main(int argc, char** argv) {
     if (sub == "convert") return autostem::cli::cmd_convert(args);
     if (sub == "dm-server") return autostem::cli::cmd_dm_server(args);
     if (sub == "atoms") return autostem::cli::cmd_atoms(args);
+    if (sub == "strategies") return autostem::cli::cmd_strategies(args);
 #ifdef AUTOSTEM_HAVE_TORCH
     if (sub == "train-atoms") return autostem::cli::cmd_train_atoms(args);
 #endif
     std::cerr << "autostem: unknown subcommand '" << sub
-              << "'; valid: run, bench, convert, estimate, reconstruct, info, profiles, dm-server, atoms (autostem --help)\n";
+              << "'; valid: run, bench, convert, estimate, reconstruct, info, profiles, dm-server, atoms, strategies (autostem --help)\n";
     return 2;
   } catch (const autostem::cli::UsageError& e) {
     std::cerr << "autostem " << sub << ": " << e.what() << " (autostem " << sub << " --help)\n";

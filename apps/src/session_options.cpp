@@ -67,9 +67,10 @@ void add_model_options(po::options_description& o, bool scalarizer) {
 
 void apply_model_options(const po::variables_map& vm, const std::string& strategy,
                          const std::string& scalarizer, Parameters& params) {
-  const Parameters takes = strategies::make_strategy(strategy, {})->parameters();
+  const strategies::Schema schema = strategies::strategy_schema(strategy);
   auto put = [&](const std::string& key, const std::string& value) {
-    if (takes.count(key) && !params.count(key)) params[key] = value;
+    for (const auto& p : schema.params())
+      if (p.key == key && !params.count(key)) params[key] = value;
   };
   if (!scalarizer.empty()) put("scalarizer", scalarizer);
   if (vm.count("acquisition")) put("acquisition", vm["acquisition"].as<std::string>());

@@ -4,13 +4,13 @@
 #include <autostem/imaging/metrics.hpp>
 #include <autostem/imaging/fista.hpp>
 #include <autostem/imaging/reconstruction.hpp>
+#include <autostem/core/registry.hpp>
 
 #include <Eigen/Dense>
 
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <mutex>
 #include <random>
 #include <stdexcept>
 
@@ -18,22 +18,29 @@ namespace autostem {
 
 namespace {
 
-std::mutex& registry_mutex() {
-  static std::mutex m;
-  return m;
-}
-
-std::map<std::string, ReconstructionMethod>& external_methods() {
-  static std::map<std::string, ReconstructionMethod> m;
-  return m;
-}
-
-const char* const kBuiltin[] = {"biharmonic", "fista", "linear", "nearest", "particles", "tv"};
-
-std::string joined(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-  return s;
+// Every method reconstruct() knows: the built-in ones, then any registered from outside.
+Registry<ReconstructionMethod>& methods() {
+  static Registry<ReconstructionMethod> r("method");
+  static const bool builtins = [] {
+    r.add("nearest", "", [](const PixelSamples& s, const ReconstructionOptions&, ReconstructionReport*) {
+      std::vector<Position> pos(s.size());
+      for (std::size_t i = 0; i < s.size(); ++i)
+        pos[i] = {static_cast<double>(s.index[i] / s.cols), static_cast<double>(s.index[i] % s.cols)};
+      return inpaint_nearest(pos, s.value, s.rows, s.cols);
+    });
+    r.add("linear", "", [](const PixelSamples& s, const ReconstructionOptions&, ReconstructionReport*) {
+      return reconstruct_linear(s);
+    });
+    r.add("biharmonic", "", [](const PixelSamples& s, const ReconstructionOptions&, ReconstructionReport*) {
+      return reconstruct_biharmonic(s);
+    });
+    r.add("tv", "", reconstruct_tv);
+    r.add("particles", "", reconstruct_particles);
+    r.add("fista", "", reconstruction::reconstruct_fista);
+    return true;
+  }();
+  (void)builtins;
+  return r;
 }
 
 void check_options(const ReconstructionOptions& o) {
@@ -109,22 +116,12 @@ std::vector<double> data_weights(const PixelSamples& samples, const std::string&
   return w;
 }
 
-std::vector<std::string> reconstruction_methods() {
-  std::vector<std::string> names(std::begin(kBuiltin), std::end(kBuiltin));
-  {
-    std::lock_guard lock(registry_mutex());
-    for (const auto& [name, fn] : external_methods()) names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  names.erase(std::unique(names.begin(), names.end()), names.end());
-  return names;
-}
+std::vector<std::string> reconstruction_methods() { return methods().names(); }
 
 void register_reconstruction_method(const std::string& name, ReconstructionMethod method) {
   if (name.empty() || !method)
     throw std::invalid_argument("register_reconstruction_method: empty name or function");
-  std::lock_guard lock(registry_mutex());
-  external_methods()[name] = std::move(method);
+  methods().add(name, "", std::move(method));
 }
 
 ImageArray reconstruct(const PixelSamples& samples, const ReconstructionOptions& options,
@@ -138,37 +135,17 @@ ImageArray reconstruct(const PixelSamples& samples, const ReconstructionOptions&
     report->method = m;
     report->converged = true;
   }
-  if (m == "nearest") {
-    std::vector<Position> pos(samples.size());
-    for (std::size_t i = 0; i < samples.size(); ++i)
-      pos[i] = {static_cast<double>(samples.index[i] / samples.cols),
-                static_cast<double>(samples.index[i] % samples.cols)};
-    return inpaint_nearest(pos, samples.value, samples.rows, samples.cols);
-  }
-  if (m == "linear") return reconstruct_linear(samples);
-  if (m == "biharmonic") return reconstruct_biharmonic(samples);
-  if (m == "tv") return reconstruct_tv(samples, options, report);
-  if (m == "particles") return reconstruct_particles(samples, options, report);
-  if (m == "fista") return reconstruction::reconstruct_fista(samples, options, report);
-  ReconstructionMethod fn;
-  {
-    std::lock_guard lock(registry_mutex());
-    auto it = external_methods().find(m);
-    if (it != external_methods().end()) fn = it->second;
-  }
-  if (fn) return fn(samples, options, report);
-  throw std::invalid_argument("reconstruct: unknown method '" + m +
-                              "'; valid: " + joined(reconstruction_methods()));
+  const auto method = methods().find(m);
+  if (!method) throw std::invalid_argument("reconstruct: " + methods().unknown_message(m));
+  return method->make(samples, options, report);
 }
 
 ImageArray reconstruct(std::span<const Position> positions, std::span<const double> values,
                        std::size_t rows, std::size_t cols, const ReconstructionOptions& options,
                        ReconstructionReport* report) {
   // Check the method before the samples so that a bad method is reported even with no samples.
-  const auto names = reconstruction_methods();
-  if (std::find(names.begin(), names.end(), options.method) == names.end())
-    throw std::invalid_argument("reconstruct: unknown method '" + options.method +
-                                "'; valid: " + joined(names));
+  if (!methods().contains(options.method))
+    throw std::invalid_argument("reconstruct: " + methods().unknown_message(options.method));
   return reconstruct(bin_samples(positions, values, rows, cols), options, report);
 }
 

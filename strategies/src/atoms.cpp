@@ -4,9 +4,11 @@
 #include <autostem/imaging/image_ops.hpp>
 #include <autostem/strategies/edge.hpp>
 
-#include "params.hpp"
+#include <autostem/core/registry.hpp>
+#include <autostem/strategies/registry.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -23,19 +25,15 @@ std::string num(double v) {
   return s.str();
 }
 
-struct FinderEntry {
-  AtomFinderFactory make;
-  std::string help;
-};
+using FinderRegistry = Registry<AtomFinderFactory, Schema>;
 
-std::map<std::string, FinderEntry>& finder_registry() {
-  static std::map<std::string, FinderEntry> r = {
-      {"log",
-       {[](const Parameters& p) { return std::make_unique<LogAtomFinder>(p); },
-        "classical Laplacian-of-Gaussian peaks with sub-pixel centroids (atomap's approach without a "
-        "network); sigma_px, min_distance_px, threshold, spacing_px (0 = from the estimated spacing), "
-        "refine=true|false, classify=none|outlier|otsu, outlier_z, denoise=none|bragg|bragg-periodic, border_px"}},
-  };
+FinderRegistry& finder_registry() {
+  static FinderRegistry r("atom finder");
+  static const bool builtins = [] {
+    r.add("log", LogAtomFinder::schema(), [](const Parameters& p) { return std::make_unique<LogAtomFinder>(p); });
+    return true;
+  }();
+  (void)builtins;
   return r;
 }
 
@@ -58,12 +56,6 @@ double median_nn(std::span<const Atom> atoms) {
 // The finders' default preprocessing (docs/atoms.md "Bragg filter": chosen by F1 on the two real
 // graphene images).
 constexpr const char* kDefaultDenoise = "none";
-
-bool parse_bool(const std::string& v, const std::string& key, const std::string& who) {
-  if (v == "true" || v == "1" || v == "yes") return true;
-  if (v == "false" || v == "0" || v == "no") return false;
-  throw std::invalid_argument(who + ": " + key + "='" + v + "' is not true or false");
-}
 
 }  // namespace
 
@@ -94,66 +86,73 @@ void drop_border_atoms(std::vector<Atom>& atoms, std::size_t rows, std::size_t c
 }
 
 // ---------------------------------------------------------------------------------------------
-void register_atom_finder(const std::string& name, const std::string& help, AtomFinderFactory make) {
-  if (name.empty()) throw std::invalid_argument("register_atom_finder: empty finder name");
-  if (!make) throw std::invalid_argument("register_atom_finder: finder '" + name + "' has no factory");
-  finder_registry()[name] = FinderEntry{std::move(make), help};
+void register_atom_finder(Schema schema, AtomFinderFactory make) {
+  const std::string name = schema.name();
+  finder_registry().add(name, std::move(schema), std::move(make));
 }
 
-std::vector<std::string> atom_finder_names() {
-  std::vector<std::string> n;
-  for (const auto& [k, e] : finder_registry()) n.push_back(k);
-  return n;
+void register_atom_finder(const std::string& name, const std::string& help, AtomFinderFactory make) {
+  register_atom_finder(Schema("atom finder", name, help), std::move(make));
 }
+
+std::vector<std::string> atom_finder_names() { return finder_registry().names(); }
 
 std::string atom_finder_help(const std::string& name) {
-  auto it = finder_registry().find(name);
-  return it == finder_registry().end() ? std::string() : it->second.help;
+  const auto e = finder_registry().find(name);
+  return e ? e->info.help() : std::string();
 }
 
+Schema atom_finder_schema(const std::string& name) { return finder_registry().at(name).info; }
+
 std::unique_ptr<AtomFinder> make_atom_finder(const std::string& name, const Parameters& params) {
-  auto it = finder_registry().find(name);
-  if (it == finder_registry().end()) {
-    std::string known;
-    for (const auto& n : atom_finder_names()) known += (known.empty() ? "" : ", ") + n;
-    throw std::invalid_argument("unknown atom finder '" + name + "'; known finders: " + known +
+  const auto e = finder_registry().find(name);
+  if (!e)
+    throw std::invalid_argument(finder_registry().unknown_message(name) +
                                 (name == "dcnn" ? " (dcnn needs autostem built with LibTorch)" : ""));
-  }
-  return it->second.make(params);
+  return e->make(params);
 }
 
 // ---------------------------------------------------------------------------------------------
-LogAtomFinder::LogAtomFinder(const Parameters& params) {
-  const std::string s = "atom finder 'log'";
-  detail::check_keys(params,
-                     {"sigma_px", "min_distance_px", "threshold", "spacing_px", "refine", "classify", "outlier_z", "denoise",
-                      "border_px"},
-                     "log");
-  options_.sigma_px = detail::get_double(params, "sigma_px", 0.0, "log");
-  options_.min_distance_px = detail::get_double(params, "min_distance_px", 0.0, "log");
-  options_.threshold = detail::get_double(params, "threshold", 0.0, "log");
-  options_.spacing_px = detail::get_double(params, "spacing_px", 0.0, "log");
-  for (double v : {options_.sigma_px, options_.min_distance_px, options_.threshold, options_.spacing_px})
-    if (v < 0.0)
-      throw std::invalid_argument(s + ": sigma_px, min_distance_px, threshold and spacing_px must be ≥ 0");
-  options_.refine = parse_bool(detail::get(params, "refine", "true"), "refine", s);
-  classify_ = detail::get(params, "classify", "outlier");
-  if (classify_ != "none" && classify_ != "outlier" && classify_ != "otsu")
-    throw std::invalid_argument(s + ": classify='" + classify_ + "' is not one of none, outlier, otsu");
-  outlier_z_ = detail::get_double(params, "outlier_z", 5.0, "log");
-  if (!(outlier_z_ > 0.0)) throw std::invalid_argument(s + ": outlier_z=" + num(outlier_z_) + " must be > 0");
-  denoise_ = parse_denoise(detail::get(params, "denoise", kDefaultDenoise), s);
-  border_px_ = detail::get_double(params, "border_px", 0.0, "log");
-  if (!(border_px_ >= 0.0)) throw std::invalid_argument(s + ": border_px=" + num(border_px_) + " must be ≥ 0");
+const Schema& LogAtomFinder::schema() {
+  static const Schema s = [] {
+    Schema s("atom finder", "log",
+             "classical Laplacian-of-Gaussian peaks with sub-pixel centroids (atomap's approach without a network)");
+    const auto px = [&](const char* key, const char* doc) -> ParamSpec& {
+      return s.number(key, 0.0, doc).at_least(0).in_unit("px").written(NumberText::general6);
+    };
+    px("sigma_px", "LoG scale (0 = from the spacing)");
+    px("min_distance_px", "minimum distance between two atoms (0 = from the spacing)");
+    s.number("threshold", 0.0, "minimum scale-normalised LoG response, image units (0 = automatic)")
+        .at_least(0).written(NumberText::general6);
+    px("spacing_px", "atom spacing (0 = estimated from the image)");
+    s.boolean("refine", true, "sub-pixel refinement by an intensity-weighted centroid");
+    s.choice("classify", {"none", "outlier", "otsu"}, "outlier",
+             "none: class 0; outlier: class 1 above median + outlier_z × 1.4826 MAD of the intensities (a "
+             "heavy dopant); otsu: two populations, 0 = bright, 1 = dim");
+    s.number("outlier_z", 5.0, "robust z-score of classify=outlier").above(0).written(NumberText::general6);
+    s.choice("denoise", {"none", "bragg", "bragg-periodic"}, kDefaultDenoise,
+             "find the atoms in the Bragg-filtered survey (docs/atoms.md \"Bragg filter\")");
+    px("border_px", "drop atoms closer than this to the image edge");
+    return s;
+  }();
+  return s;
 }
 
-Parameters LogAtomFinder::parameters() const {
-  return {{"sigma_px", num(options_.sigma_px)},       {"min_distance_px", num(options_.min_distance_px)},
-          {"threshold", num(options_.threshold)},     {"spacing_px", num(options_.spacing_px)},
-          {"refine", options_.refine ? "true" : "false"}, {"classify", classify_},
-          {"outlier_z", num(outlier_z_)},  {"denoise", denoise_},
-          {"border_px", num(border_px_)}};
+LogAtomFinder::LogAtomFinder(const Parameters& params) {
+  const ParamValues v = schema().parse(params);
+  options_.sigma_px = v.number("sigma_px");
+  options_.min_distance_px = v.number("min_distance_px");
+  options_.threshold = v.number("threshold");
+  options_.spacing_px = v.number("spacing_px");
+  options_.refine = v.flag("refine");
+  classify_ = v.text("classify");
+  outlier_z_ = v.number("outlier_z");
+  denoise_ = v.text("denoise");
+  border_px_ = v.number("border_px");
+  provenance_ = v.provenance();
 }
+
+Parameters LogAtomFinder::parameters() const { return provenance_; }
 
 std::vector<Atom> LogAtomFinder::find(const Image& survey) {
   std::vector<Atom> atoms;
@@ -272,44 +271,50 @@ std::vector<std::size_t> defect_atoms(std::span<const Atom> atoms, std::size_t r
 }
 
 // ---------------------------------------------------------------------------------------------
+Schema atom_plan_schema(const std::string& strategy_name, const std::string& summary,
+                        std::function<const Schema&()> finder) {
+  Schema s("strategy", strategy_name, summary);
+  s.text("target", "all", "all | class:K | defects | uncertain",
+         "which atoms: all; those of class K; defects (odd neighbour count, rare class, vacancy sites); "
+         "uncertain (every atom, most uncertain first)")
+      .normalize = [](const std::string& t) {
+        if (t.rfind("class:", 0) == 0) {
+          const std::string k = t.substr(6);
+          int cls = 0;
+          auto [p, ec] = std::from_chars(k.data(), k.data() + k.size(), cls);
+          if (k.empty() || ec != std::errc() || p != k.data() + k.size())
+            throw std::invalid_argument("class:K needs an integer K");
+        } else if (t != "all" && t != "defects" && t != "uncertain") {
+          throw std::invalid_argument("is not one of all, class:K, defects, uncertain");
+        }
+        return t;
+      };
+  s.integer("max_points", 0, "at most this many points (0 = no limit)");
+  s.number("fraction", 0.0, "at most this fraction of the field's pixels (0 = no limit)")
+      .at_least(0).at_most(1).written(NumberText::general6);
+  s.number("neighbour_factor", 1.3, "neighbours lie within this × the median nearest-neighbour distance")
+      .above(1).written(NumberText::general6);
+  s.integer("two_opt_passes", 50, "2-opt passes on the nearest-neighbour path");
+  s.nest("finder.", std::move(finder));
+  return s;
+}
+
 AtomPlanStrategy::AtomPlanStrategy(std::string name, const Parameters& params, std::unique_ptr<AtomFinder> finder)
     : name_(std::move(name)), finder_(std::move(finder)) {
-  const std::string s = "strategy '" + name_ + "'";
-  if (!finder_) throw std::invalid_argument(s + ": no atom finder");
-  Parameters own;
-  for (const auto& [k, v] : params)
-    if (k.rfind("finder.", 0) != 0) own[k] = v;
-  detail::check_keys(own, {"target", "max_points", "fraction", "neighbour_factor", "two_opt_passes"}, name_);
-  target_ = detail::get(own, "target", "all");
-  if (target_.rfind("class:", 0) == 0) {
-    const std::string k = target_.substr(6);
-    try {
-      std::size_t used = 0;
-      target_class_ = std::stoi(k, &used);
-      if (used != k.size()) throw std::invalid_argument("trailing text");
-    } catch (const std::exception&) {
-      throw std::invalid_argument(s + ": target='" + target_ + "': class:K needs an integer K");
-    }
-  } else if (target_ != "all" && target_ != "defects" && target_ != "uncertain") {
-    throw std::invalid_argument(s + ": target='" + target_ + "' is not one of all, class:K, defects, uncertain");
-  }
-  max_points_ = detail::get_size(own, "max_points", 0, name_);
-  fraction_ = detail::get_double(own, "fraction", 0.0, name_);
-  if (!(fraction_ >= 0.0 && fraction_ <= 1.0))
-    throw std::invalid_argument(s + ": fraction=" + num(fraction_) + " must be in (0, 1] (0 = no limit)");
-  neighbour_factor_ = detail::get_double(own, "neighbour_factor", 1.3, name_);
-  if (!(neighbour_factor_ > 1.0))
-    throw std::invalid_argument(s + ": neighbour_factor=" + num(neighbour_factor_) + " must be > 1");
-  two_opt_passes_ = detail::get_size(own, "two_opt_passes", 50, name_);
+  if (!finder_) throw std::invalid_argument("strategy '" + name_ + "': no atom finder");
+  const ParamValues v = atom_plan_schema(name_, "").parse(params);
+  target_ = v.text("target");
+  if (target_.rfind("class:", 0) == 0) target_class_ = std::stoi(target_.substr(6));
+  max_points_ = v.size("max_points");
+  fraction_ = v.number("fraction");
+  neighbour_factor_ = v.number("neighbour_factor");
+  two_opt_passes_ = v.size("two_opt_passes");
+  provenance_ = v.provenance();
 }
 
 Parameters AtomPlanStrategy::parameters() const {
-  Parameters p{{"target", target_},
-               {"max_points", std::to_string(max_points_)},
-               {"fraction", num(fraction_)},
-               {"neighbour_factor", num(neighbour_factor_)},
-               {"two_opt_passes", std::to_string(two_opt_passes_)},
-               {"finder", finder_->name()}};
+  Parameters p = provenance_;
+  p["finder"] = finder_->name();
   for (const auto& [k, v] : finder_->parameters()) p["finder." + k] = v;
   return p;
 }
@@ -410,6 +415,14 @@ std::unique_ptr<Strategy> make_atom_plan_strategy(const std::string& strategy_na
                                                   const Parameters& params) {
   return std::make_unique<AtomPlanStrategy>(strategy_name, params,
                                             make_atom_finder(finder_name, finder_parameters(params)));
+}
+
+StrategyInfo atoms_strategy() {
+  return {atom_plan_schema("atoms",
+                           "find the atoms in the survey (classical LoG finder), measure them along a short beam "
+                           "path (seed 001/002 Fig. 3)",
+                           [] () -> const Schema& { return LogAtomFinder::schema(); }),
+          [](const Parameters& p) { return make_atom_plan_strategy("atoms", "log", p); }};
 }
 
 }  // namespace autostem::strategies

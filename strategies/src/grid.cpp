@@ -1,26 +1,27 @@
 #include <autostem/strategies/grid.hpp>
-
-#include "params.hpp"
+#include <autostem/strategies/registry.hpp>
 
 #include <algorithm>
-#include <stdexcept>
 
 namespace autostem::strategies {
 
-GridStrategy::GridStrategy(const Parameters& params) {
-  detail::check_keys(params, {"pattern", "step"}, "grid");
-  const std::string pattern = detail::get(params, "pattern", "raster");
-  if (pattern != "raster" && pattern != "serpentine")
-    throw std::invalid_argument("strategy 'grid': pattern='" + pattern +
-                                "' is not one of raster, serpentine");
-  serpentine_ = pattern == "serpentine";
-  step_ = detail::get_size(params, "step", 1, "grid");
-  if (step_ == 0) throw std::invalid_argument("strategy 'grid': step must be at least 1");
+const Schema& GridStrategy::schema() {
+  static const Schema s = [] {
+    Schema s("strategy", "grid", "every pixel (or every k-th) row by row; a full grid prefers the instrument's SI scan");
+    s.choice("pattern", {"raster", "serpentine"}, "raster",
+             "raster: each row left to right (flyback); serpentine: alternate rows reversed");
+    s.integer("step", 1, "every k-th row and column (1 = the full grid)").at_least(1).in_unit("px");
+    return s;
+  }();
+  return s;
 }
 
-Parameters GridStrategy::parameters() const {
-  return {{"pattern", serpentine_ ? "serpentine" : "raster"}, {"step", std::to_string(step_)}};
+GridStrategy::GridStrategy(const Parameters& params) : values_(schema().parse(params)) {
+  serpentine_ = values_.text("pattern") == "serpentine";
+  step_ = values_.size("step");
 }
+
+Parameters GridStrategy::parameters() const { return values_.provenance(); }
 
 AcquisitionMode GridStrategy::preferred_mode() const {
   // The instrument's own SI scan acquires a contiguous raster; a sparse grid is point-by-point.
@@ -50,6 +51,10 @@ std::vector<Position> GridStrategy::propose(std::size_t max_points) {
                             plan_.begin() + static_cast<std::ptrdiff_t>(next_ + n));
   next_ += n;
   return out;
+}
+
+StrategyInfo grid_strategy() {
+  return {GridStrategy::schema(), [](const Parameters& p) { return std::make_unique<GridStrategy>(p); }};
 }
 
 }  // namespace autostem::strategies

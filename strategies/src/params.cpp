@@ -1,56 +1,10 @@
 #include "params.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <stdexcept>
 
 namespace autostem::strategies::detail {
-
-void check_keys(const Parameters& params, std::initializer_list<const char*> valid,
-                const std::string& strategy) {
-  for (const auto& [key, value] : params) {
-    bool ok = false;
-    for (const char* v : valid) ok = ok || key == v;
-    if (!ok) {
-      std::string list;
-      for (const char* v : valid) list += std::string(list.empty() ? "" : ", ") + v;
-      throw std::invalid_argument("strategy '" + strategy + "': unknown parameter '" + key +
-                                  "'; valid: " + (list.empty() ? "(none)" : list));
-    }
-  }
-}
-
-std::string get(const Parameters& params, const std::string& key, const std::string& fallback) {
-  auto it = params.find(key);
-  return it == params.end() ? fallback : it->second;
-}
-
-double get_double(const Parameters& params, const std::string& key, double fallback,
-                  const std::string& strategy) {
-  auto it = params.find(key);
-  if (it == params.end()) return fallback;
-  double v = 0.0;
-  const auto& t = it->second;
-  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-  if (ec != std::errc() || p != t.data() + t.size() || !std::isfinite(v))
-    throw std::invalid_argument("strategy '" + strategy + "': parameter " + key + "='" + t +
-                                "' is not a finite number");
-  return v;
-}
-
-std::size_t get_size(const Parameters& params, const std::string& key, std::size_t fallback,
-                     const std::string& strategy) {
-  auto it = params.find(key);
-  if (it == params.end()) return fallback;
-  std::size_t v = 0;
-  const auto& t = it->second;
-  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-  if (ec != std::errc() || p != t.data() + t.size())
-    throw std::invalid_argument("strategy '" + strategy + "': parameter " + key + "='" + t +
-                                "' is not a non-negative integer");
-  return v;
-}
 
 namespace {
 

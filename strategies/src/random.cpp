@@ -1,4 +1,5 @@
 #include <autostem/strategies/random.hpp>
+#include <autostem/strategies/registry.hpp>
 
 #include "params.hpp"
 
@@ -6,26 +7,27 @@
 #include <cmath>
 #include <numeric>
 #include <random>
-#include <stdexcept>
 
 namespace autostem::strategies {
 
-RandomStrategy::RandomStrategy(const Parameters& params) {
-  detail::check_keys(params, {"sequence", "fraction"}, "random");
-  const std::string seq = detail::get(params, "sequence", "uniform");
-  if (seq != "uniform" && seq != "halton")
-    throw std::invalid_argument("strategy 'random': sequence='" + seq +
-                                "' is not one of uniform, halton");
-  halton_ = seq == "halton";
-  fraction_ = detail::get_double(params, "fraction", 1.0, "random");
-  if (!(fraction_ > 0.0 && fraction_ <= 1.0))
-    throw std::invalid_argument("strategy 'random': fraction must be in (0, 1], got " +
-                                detail::get(params, "fraction", ""));
+const Schema& RandomStrategy::schema() {
+  static const Schema s = [] {
+    Schema s("strategy", "random", "distinct random pixels until the point budget (or fraction) is used");
+    s.choice("sequence", {"uniform", "halton"}, "uniform",
+             "uniform: a seeded permutation; halton: the 2-D Halton sequence with a seeded "
+             "Cranley–Patterson rotation (Halton 1960)");
+    s.number("fraction", 1.0, "share of the field to measure (the point budget applies on top)").above(0).at_most(1);
+    return s;
+  }();
+  return s;
 }
 
-Parameters RandomStrategy::parameters() const {
-  return {{"sequence", halton_ ? "halton" : "uniform"}, {"fraction", std::to_string(fraction_)}};
+RandomStrategy::RandomStrategy(const Parameters& params) : values_(schema().parse(params)) {
+  halton_ = values_.text("sequence") == "halton";
+  fraction_ = values_.number("fraction");
 }
+
+Parameters RandomStrategy::parameters() const { return values_.provenance(); }
 
 void RandomStrategy::begin(const Survey&, const StrategyContext& context) {
   plan_.clear();
@@ -58,6 +60,10 @@ std::vector<Position> RandomStrategy::propose(std::size_t max_points) {
                             plan_.begin() + static_cast<std::ptrdiff_t>(next_ + n));
   next_ += n;
   return out;
+}
+
+StrategyInfo random_strategy() {
+  return {RandomStrategy::schema(), [](const Parameters& p) { return std::make_unique<RandomStrategy>(p); }};
 }
 
 }  // namespace autostem::strategies

@@ -1,82 +1,75 @@
 #include <autostem/strategies/registry.hpp>
 
-#include <autostem/strategies/atoms.hpp>
-#include <autostem/strategies/edge.hpp>
-#include <autostem/strategies/grid.hpp>
-#include <autostem/strategies/random.hpp>
-#include <autostem/strategies/sparse.hpp>
+#include <autostem/core/registry.hpp>
 
 #include <algorithm>
-#include <functional>
-#include <map>
 #include <stdexcept>
 
 namespace autostem::strategies {
 
+// Every built-in strategy, one line each: NAME's own source file defines
+// `StrategyInfo NAME_strategy()` (its schema and factory). Adding a strategy = that file (listed
+// in strategies/CMakeLists.txt) + one line here (docs/strategies.md, "Adding a strategy").
+#define AUTOSTEM_BUILTIN_STRATEGIES(X) \
+  X(atoms)                             \
+  X(cs)                                \
+  X(edge)                              \
+  X(grid)                              \
+  X(random)
+
+#define AUTOSTEM_DECLARE_STRATEGY(id) StrategyInfo id##_strategy();
+AUTOSTEM_BUILTIN_STRATEGIES(AUTOSTEM_DECLARE_STRATEGY)
+#undef AUTOSTEM_DECLARE_STRATEGY
+
 namespace {
 
-struct Entry {
-  StrategyFactory make;
-  std::string help;
-};
+using StrategyRegistry = Registry<StrategyFactory, Schema>;
 
-std::map<std::string, Entry>& registry() {
-  static std::map<std::string, Entry> r = {
-      {"atoms",
-       {[](const Parameters& p) { return make_atom_plan_strategy("atoms", "log", p); },
-        "find the atoms in the survey (classical LoG finder), measure them along a short beam path "
-        "(seed 001/002 Fig. 3); target=all|class:K|defects|uncertain, max_points, fraction, "
-        "neighbour_factor, two_opt_passes, finder.KEY (finder log: sigma_px, min_distance_px, "
-        "threshold, spacing_px, refine, classify=none|outlier|otsu, outlier_z)"}},
-      {"cs",
-       {[](const Parameters& p) { return std::make_unique<CompressedSensingStrategy>(p); },
-        "compressed sensing: sparse pattern + reconstruction; fraction=F in (0,1], "
-        "pattern=random|halton|poisson|lines, segment=L, order=serpentine|nearest, "
-        "reconstruction=nearest|linear|biharmonic|tv|particles|fista"}},
-      {"edge",
-       {[](const Parameters& p) { return std::make_unique<EdgeStrategy>(p); },
-        "survey gradient above k x mean (or Otsu), thinned, short beam path (seed 002 §V.a); "
-        "sigma_px, threshold=mean|otsu, k, min_spacing_px, max_points, two_opt_passes"}},
-      {"grid",
-       {[](const Parameters& p) { return std::make_unique<GridStrategy>(p); },
-        "every pixel (or every k-th) row by row; pattern=raster|serpentine, step=K"}},
-      {"random",
-       {[](const Parameters& p) { return std::make_unique<RandomStrategy>(p); },
-        "distinct random pixels; sequence=uniform|halton, fraction=F in (0,1]"}},
-  };
+StrategyRegistry& registry() {
+  static StrategyRegistry r("strategy");
+  static const bool builtins = [] {
+#define AUTOSTEM_ADD_STRATEGY(id)                              \
+  {                                                            \
+    StrategyInfo info = id##_strategy();                       \
+    const std::string key = info.schema.name();                \
+    r.add(key, std::move(info.schema), std::move(info.make));  \
+  }
+    AUTOSTEM_BUILTIN_STRATEGIES(AUTOSTEM_ADD_STRATEGY)
+#undef AUTOSTEM_ADD_STRATEGY
+    return true;
+  }();
+  (void)builtins;
   return r;
-}
-
-std::string joined_names() {
-  std::string s;
-  for (const auto& n : strategy_names()) s += (s.empty() ? "" : ", ") + n;
-  return s;
 }
 
 }  // namespace
 
-std::vector<std::string> strategy_names() {
-  std::vector<std::string> names;
-  for (const auto& [name, e] : registry()) names.push_back(name);
-  return names;
-}
+std::vector<std::string> strategy_names() { return registry().names(); }
 
 std::string strategy_help(const std::string& name) {
-  auto it = registry().find(name);
-  return it == registry().end() ? std::string() : it->second.help;
+  const auto e = registry().find(name);
+  return e ? e->info.help() : std::string();
+}
+
+Schema strategy_schema(const std::string& name) { return registry().at(name).info; }
+
+std::string strategies_markdown() {
+  std::string s;
+  for (const auto& n : strategy_names()) s += (s.empty() ? "" : "\n") + registry().at(n).info.markdown();
+  return s;
 }
 
 std::unique_ptr<Strategy> make_strategy(const std::string& name, const Parameters& params) {
-  auto it = registry().find(name);
-  if (it == registry().end())
-    throw std::invalid_argument("unknown strategy '" + name + "'; valid: " + joined_names());
-  return it->second.make(params);
+  return registry().at(name).make(params);
+}
+
+void register_strategy(StrategyInfo info) {
+  const std::string name = info.schema.name();
+  registry().add(name, std::move(info.schema), std::move(info.make));
 }
 
 void register_strategy(const std::string& name, const std::string& help, StrategyFactory make) {
-  if (name.empty()) throw std::invalid_argument("register_strategy: empty strategy name");
-  if (!make) throw std::invalid_argument("register_strategy: strategy '" + name + "' has no factory");
-  registry()[name] = Entry{std::move(make), help};
+  register_strategy(StrategyInfo{Schema("strategy", name, help), std::move(make)});
 }
 
 Parameters parse_parameters(const std::string& text) {

@@ -1,5 +1,7 @@
 #include <autostem/strategies/sparse.hpp>
 
+#include <autostem/strategies/registry.hpp>
+
 #include "params.hpp"
 
 #include <algorithm>
@@ -258,39 +260,32 @@ double path_length(std::span<const Position> p) {
   return len;
 }
 
-CompressedSensingStrategy::CompressedSensingStrategy(const Parameters& params) {
-  detail::check_keys(params, {"fraction", "pattern", "segment", "order", "reconstruction"}, "cs");
-  fraction_ = detail::get_double(params, "fraction", 0.1, "cs");
-  if (!(fraction_ > 0.0 && fraction_ <= 1.0))
-    throw std::invalid_argument("strategy 'cs': fraction must be in (0, 1], got " +
-                                detail::get(params, "fraction", ""));
-  pattern_ = detail::get(params, "pattern", "random");
-  if (pattern_ != "random" && pattern_ != "halton" && pattern_ != "poisson" && pattern_ != "lines")
-    throw std::invalid_argument("strategy 'cs': pattern='" + pattern_ +
-                                "' is not one of random, halton, poisson, lines");
-  segment_ = detail::get_size(params, "segment", 8, "cs");
-  if (segment_ == 0) throw std::invalid_argument("strategy 'cs': segment must be at least 1 px");
-  order_ = detail::get(params, "order", "serpentine");
-  if (order_ != "serpentine" && order_ != "nearest")
-    throw std::invalid_argument("strategy 'cs': order='" + order_ +
-                                "' is not one of serpentine, nearest");
-  recon_.method = detail::get(params, "reconstruction", "biharmonic");
-  const auto methods = reconstruction_methods();
-  if (std::find(methods.begin(), methods.end(), recon_.method) == methods.end()) {
-    std::string list;
-    for (const auto& m : methods) list += (list.empty() ? "" : ", ") + m;
-    throw std::invalid_argument("strategy 'cs': reconstruction='" + recon_.method +
-                                "' is not one of " + list);
-  }
+const Schema& CompressedSensingStrategy::schema() {
+  static const Schema s = [] {
+    Schema s("strategy", "cs",
+             "compressed sensing: a sparse pattern, then reconstruction of the rest (Stevens et al. 2014; "
+             "docs/compressed-sensing.md)");
+    s.number("fraction", 0.1, "share of the field to measure").above(0).at_most(1);
+    s.choice("pattern", {"random", "halton", "poisson", "lines"}, "random", "sparse pattern (see sampling_pattern)");
+    s.integer("segment", 8, "line length for pattern=lines").at_least(1).in_unit("px");
+    s.choice("order", {"serpentine", "nearest"}, "serpentine",
+             "beam path through the pattern (see order_path; pattern=lines sweeps row by row)");
+    s.choice("reconstruction", {}, "biharmonic", "reconstruct() method of the prediction map")
+        .dynamic_choices = [] { return reconstruction_methods(); };
+    return s;
+  }();
+  return s;
 }
 
-Parameters CompressedSensingStrategy::parameters() const {
-  return {{"fraction", std::to_string(fraction_)},
-          {"pattern", pattern_},
-          {"segment", std::to_string(segment_)},
-          {"order", order_},
-          {"reconstruction", recon_.method}};
+CompressedSensingStrategy::CompressedSensingStrategy(const Parameters& params) : values_(schema().parse(params)) {
+  fraction_ = values_.number("fraction");
+  pattern_ = values_.text("pattern");
+  segment_ = values_.size("segment");
+  order_ = values_.text("order");
+  recon_.method = values_.text("reconstruction");
 }
+
+Parameters CompressedSensingStrategy::parameters() const { return values_.provenance(); }
 
 void CompressedSensingStrategy::begin(const Survey&, const StrategyContext& context) {
   rows_ = context.instrument.field_rows;
@@ -340,6 +335,11 @@ std::optional<Prediction> CompressedSensingStrategy::prediction() const {
   Prediction p;
   p.mean = cached_;
   return p;
+}
+
+StrategyInfo cs_strategy() {
+  return {CompressedSensingStrategy::schema(),
+          [](const Parameters& p) { return std::make_unique<CompressedSensingStrategy>(p); }};
 }
 
 }  // namespace autostem::strategies

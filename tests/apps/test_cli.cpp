@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <algorithm>
 #include <set>
@@ -462,4 +463,26 @@ TEST(Cli, ConvertWritesHspyThatHyperSpyAndRunRead) {
   while (std::fgets(buf, sizeof buf, p)) text += buf;
   EXPECT_EQ(pclose(p), 0) << text;
   EXPECT_NE(text.find("ok"), std::string::npos) << text;
+}
+
+// docs/strategies.md holds the output of `autostem strategies --markdown` between two markers, so
+// the parameter tables cannot drift from the schemas (regenerate: scripts in docs/strategies.md).
+TEST(Cli, StrategiesDocMatchesTheSchemas) {
+  const Result r = run_cli("strategies --markdown");
+  ASSERT_EQ(r.status, 0) << r.out;
+  if (r.out.find("### dkl") == std::string::npos)
+    GTEST_SKIP() << "autostem built without LibTorch: the doc lists dkl, gp and dcnn too";
+  std::ifstream in(std::string(AUTOSTEM_SOURCE_DIR) + "/docs/strategies.md");
+  ASSERT_TRUE(in) << "docs/strategies.md is missing";
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string begin = "<!-- BEGIN GENERATED: autostem strategies --markdown -->\n", end = "<!-- END GENERATED -->";
+  const auto b = doc.find(begin), e = doc.find(end);
+  ASSERT_NE(b, std::string::npos);
+  ASSERT_NE(e, std::string::npos);
+  EXPECT_EQ(doc.substr(b + begin.size(), e - b - begin.size()), r.out)
+      << "docs/strategies.md is out of date: replace its generated part with `autostem strategies --markdown`";
+  // `autostem run --help` shows the same schemas.
+  const Result h = run_cli("run --help");
+  EXPECT_NE(h.out.find("Strategies and their parameters"), std::string::npos) << h.out;
+  EXPECT_NE(h.out.find("grid: every pixel"), std::string::npos) << h.out;
 }

@@ -14,88 +14,36 @@ namespace autostem::strategies {
 
 namespace {
 
-const char* kKeys[] = {"model",           "kind",     "ensemble", "threshold", "spacing_px", "elit_rounds",
-                       "elit_iterations", "classify", "denoise",  "border_px"};
-
 // The default preprocessing (docs/atoms.md "Bragg filter": chosen by F1 on the two real graphene
 // images).
 constexpr const char* kDefaultDenoise = "none";
 
-std::string get(const Parameters& p, const std::string& key, const std::string& fallback) {
-  auto it = p.find(key);
-  return it == p.end() ? fallback : it->second;
-}
-
-double get_number(const Parameters& p, const std::string& key, double fallback) {
-  auto it = p.find(key);
-  if (it == p.end()) return fallback;
-  try {
-    std::size_t used = 0;
-    const double v = std::stod(it->second, &used);
-    if (used != it->second.size() || !std::isfinite(v)) throw std::invalid_argument("");
-    return v;
-  } catch (const std::exception&) {
-    throw std::invalid_argument("dcnn finder: parameter " + key + " must be a number, got '" + it->second + "'");
-  }
-}
-
 class DcnnAtomFinder final : public AtomFinder {
  public:
   explicit DcnnAtomFinder(const Parameters& params) {
-    for (const auto& [k, v] : params) {
-      bool known = false;
-      for (const char* key : kKeys) known = known || k == key;
-      if (!known)
-        throw std::invalid_argument("dcnn finder: unknown parameter '" + k +
-                                    "' (valid: model, kind, ensemble, threshold, spacing_px, elit_rounds, "
-                                    "elit_iterations, classify, denoise, border_px)");
-    }
-    kind_ = get(params, "kind", "graphene");
-    model_ = get(params, "model", "");
-    if (model_.empty()) {
-      if (kind_ != "graphene" && kind_ != "perovskite")
-        throw std::invalid_argument("dcnn finder: kind must be graphene or perovskite, got '" + kind_ + "'");
-      model_ = default_atomnet_directory(kind_).string();
-    }
-    const double ens = get_number(params, "ensemble", 0);
-    if (ens < 0 || ens != std::floor(ens)) throw std::invalid_argument("dcnn finder: ensemble must be an integer >= 0");
-    options_.ensemble = static_cast<std::size_t>(ens);
-    options_.threshold = get_number(params, "threshold", 0.5);
-    if (!(options_.threshold > 0 && options_.threshold <= 1))
-      throw std::invalid_argument("dcnn finder: threshold must be in (0, 1]");
-    spacing_px_ = get_number(params, "spacing_px", 0);
-    if (spacing_px_ < 0) throw std::invalid_argument("dcnn finder: spacing_px must be >= 0 (0 = estimate)");
-    const double rounds = get_number(params, "elit_rounds", 0);
-    const double iters = get_number(params, "elit_iterations", 60);
-    if (rounds < 0 || iters < 1) throw std::invalid_argument("dcnn finder: elit_rounds >= 0, elit_iterations >= 1");
-    elit_rounds_ = static_cast<std::size_t>(rounds);
-    classify_ = get(params, "classify", "network");
-    if (classify_ != "network" && classify_ != "otsu")
-      throw std::invalid_argument("dcnn finder: classify must be network or otsu, got '" + classify_ + "'");
-    elit_iterations_ = static_cast<std::size_t>(iters);
-    denoise_ = parse_denoise(get(params, "denoise", kDefaultDenoise), "dcnn finder");
-    border_px_ = get_number(params, "border_px", 0);
-    if (border_px_ < 0) throw std::invalid_argument("dcnn finder: border_px must be >= 0");
+    const ParamValues v = dcnn_finder_schema().parse(params);
+    kind_ = v.text("kind");
+    model_ = v.text("model");
+    if (model_.empty()) model_ = default_atomnet_directory(kind_).string();
+    options_.ensemble = v.size("ensemble");
+    options_.threshold = v.number("threshold");
+    spacing_px_ = v.number("spacing_px");
+    elit_rounds_ = v.size("elit_rounds");
+    elit_iterations_ = v.size("elit_iterations");
+    classify_ = v.text("classify");
+    denoise_ = v.text("denoise");
+    border_px_ = v.number("border_px");
+    provenance_ = v.provenance();
+    provenance_["model"] = model_;
     net_ = std::make_unique<AtomNet>(AtomNet::load(model_));  // throws a clear error for a bad directory
     if (options_.ensemble > static_cast<std::size_t>(net_->architecture().ensemble))
-      throw std::invalid_argument("dcnn finder: ensemble=" + std::to_string(options_.ensemble) + " but " + model_ +
-                                  " holds " + std::to_string(net_->architecture().ensemble) + " models");
+      throw std::invalid_argument("atom finder 'dcnn': ensemble=" + std::to_string(options_.ensemble) + " but " +
+                                  model_ + " holds " + std::to_string(net_->architecture().ensemble) + " models");
   }
 
   std::string name() const override { return "dcnn"; }
 
-  Parameters parameters() const override {
-    return {{"model", model_},
-            {"kind", kind_},
-            {"ensemble", std::to_string(options_.ensemble)},
-            {"threshold", std::to_string(options_.threshold)},
-            {"spacing_px", std::to_string(spacing_px_)},
-            {"elit_rounds", std::to_string(elit_rounds_)},
-            {"elit_iterations", std::to_string(elit_iterations_)},
-            {"classify", classify_},
-            {"denoise", denoise_},
-            {"border_px", std::to_string(border_px_)}};
-  }
+  Parameters parameters() const override { return provenance_; }
 
   std::vector<Atom> find(const Image& survey) override {
     if (survey.data.size() == 0) throw std::invalid_argument("dcnn finder: the survey image is empty");
@@ -139,28 +87,43 @@ class DcnnAtomFinder final : public AtomFinder {
   std::string classify_ = "network";
   std::string denoise_ = kDefaultDenoise;
   double border_px_ = 0;
+  Parameters provenance_;
   std::unique_ptr<AtomNet> net_;
 };
 
 }  // namespace
 
-std::string dcnn_finder_help() {
-  return "U-Net ensemble (LibTorch, docs/dcnn.md): model=DIR [models/atoms/<kind>], kind=graphene|perovskite "
-         "[graphene], ensemble=K [0 = all], threshold [0.5], spacing_px [0 = estimate], elit_rounds [0], "
-         "elit_iterations [60], classify=network|otsu [network], denoise=none|bragg|bragg-periodic [" +
-         std::string(kDefaultDenoise) + "], border_px [0]";
+const Schema& dcnn_finder_schema() {
+  static const Schema s = [] {
+    Schema s("atom finder", "dcnn", "U-Net ensemble (LibTorch, docs/dcnn.md)");
+    s.text("model", "", "DIR", "model directory (empty = models/atoms/<kind>)");
+    s.choice("kind", {"graphene", "perovskite"}, "graphene", "which shipped model when model is empty");
+    s.integer("ensemble", 0, "ensemble members to use (0 = all)");
+    s.number("threshold", 0.5, "atom probability threshold").above(0).at_most(1);
+    s.number("spacing_px", 0.0, "atom spacing (0 = estimated from the image)").at_least(0).in_unit("px");
+    s.integer("elit_rounds", 0, "ELIT self-labelling rounds on the survey (0 = the shipped ensemble)");
+    s.integer("elit_iterations", 60, "training iterations per ELIT round").at_least(1);
+    s.choice("classify", {"network", "otsu"}, "network",
+             "network: the network's classes; otsu: Z-contrast classes, 0 = bright, 1 = dim");
+    s.choice("denoise", {"none", "bragg", "bragg-periodic"}, kDefaultDenoise,
+             "find the atoms in the Bragg-filtered survey (docs/atoms.md \"Bragg filter\")");
+    s.number("border_px", 0.0, "drop atoms closer than this to the image edge").at_least(0).in_unit("px");
+    return s;
+  }();
+  return s;
 }
+
+std::string dcnn_finder_help() { return dcnn_finder_schema().help(); }
 
 std::unique_ptr<AtomFinder> make_dcnn_atom_finder(const Parameters& params) {
   return std::make_unique<DcnnAtomFinder>(params);
 }
 
 void register_dcnn() {
-  register_atom_finder("dcnn", dcnn_finder_help(), make_dcnn_atom_finder);
-  register_strategy("dcnn",
-                    "atoms found by the dcnn U-Net ensemble -> plan (AtomPlanStrategy: target=all|class:K|defects|"
-                    "uncertain, max_points, fraction; finder.model, finder.kind, finder.ensemble, ...)",
-                    [](const Parameters& p) { return make_atom_plan_strategy("dcnn", "dcnn", p); });
+  register_atom_finder(dcnn_finder_schema(), make_dcnn_atom_finder);
+  register_strategy({atom_plan_schema("dcnn", "atoms found by the dcnn U-Net ensemble, measured along a short beam path",
+                                      dcnn_finder_schema),
+                     [](const Parameters& p) { return make_atom_plan_strategy("dcnn", "dcnn", p); }});
 }
 
 }  // namespace autostem::strategies

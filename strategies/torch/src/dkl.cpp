@@ -3,8 +3,10 @@
 
 #include <autostem/imaging/acquisition.hpp>
 #include <autostem/imaging/scalarizer.hpp>
+#include <autostem/strategies/registry.hpp>
 
 #include "../../src/params.hpp"
+
 
 #include <torch/torch.h>
 
@@ -42,7 +44,9 @@ class TorchThreads {
   int saved_;
 };
 
-std::vector<int> parse_layers(const std::string& text, const std::string& strategy) {
+// Layer widths "64-64"; throws std::invalid_argument saying what is wrong (the schema adds the
+// strategy, key and value).
+std::vector<int> parse_layers(const std::string& text) {
   std::vector<int> out;
   std::stringstream ss(text);
   std::string item;
@@ -55,13 +59,10 @@ std::vector<int> parse_layers(const std::string& text, const std::string& strate
     } catch (const std::exception&) {
       v = 0;
     }
-    if (v <= 0)
-      throw std::invalid_argument("strategy '" + strategy + "': hidden='" + text +
-                                  "' must be layer widths > 0 joined by '-', e.g. 64-64");
+    if (v <= 0) throw std::invalid_argument("must be layer widths > 0 joined by '-', e.g. 64-64");
     out.push_back(v);
   }
-  if (out.empty())
-    throw std::invalid_argument("strategy '" + strategy + "': hidden is empty");
+  if (out.empty()) throw std::invalid_argument("is empty");
   return out;
 }
 
@@ -338,82 +339,35 @@ struct SmallAdam {
 class ModelStrategy final : public Strategy {
  public:
   ModelStrategy(bool patches, const Parameters& p) : patches_(patches) {
-    const std::string who = patches ? "dkl" : "gp";
-    if (patches)
-      detail::check_keys(p, {"scalarizer", "acquisition", "patch", "stride", "train_iters",
-                             "init_iters", "lr", "retrain_every", "stop_retrain_after", "n_init",
-                             "hidden", "embedding", "kernel", "min_distance", "weight_decay",
-                             "min_noise", "targets", "pca"},
-                         who);
-    else
-      detail::check_keys(p, {"scalarizer", "acquisition", "train_iters", "init_iters", "lr",
-                             "retrain_every", "stop_retrain_after", "n_init", "kernel",
-                             "min_distance"},
-                         who);
-    scalarizer_spec_ = detail::get(p, "scalarizer", "");
-    acq_ = acquisition::parse_acquisition(detail::get(p, "acquisition", "ei"));
-    // Defaults chosen on the nanoparticles phantom with tuning seeds 100–119, not the bench's
-    // seeds 0–9 (docs/dkl.md "Why these defaults"): an 8×8 patch reduced to its 16 leading
-    // principal components leaves the network little room to memorise the training patches.
-    patch_ = detail::get_size(p, "patch", 8, who);
-    stride_ = detail::get_size(p, "stride", 1, who);
-    train_iters_ = detail::get_size(p, "train_iters", 100, who);
-    init_iters_ = detail::get_size(p, "init_iters", 200, who);
-    lr_ = detail::get_double(p, "lr", patches ? 0.01 : 0.05, who);
-    retrain_every_ = detail::get_size(p, "retrain_every", 1, who);
-    stop_retrain_after_ = detail::get_size(p, "stop_retrain_after", 0, who);
-    n_init_ = detail::get_size(p, "n_init", 10, who);
-    hidden_ = detail::get(p, "hidden", "64-64");
-    layers_ = parse_layers(hidden_, who);
-    embedding_ = detail::get_size(p, "embedding", 2, who);
-    kernel_ = gp::parse_kernel(detail::get(p, "kernel", "rbf"));
-    min_distance_ = detail::get_double(p, "min_distance", 0.0, who);
-    weight_decay_ = detail::get_double(p, "weight_decay", 0.0, who);
-    min_noise_ = detail::get_double(p, "min_noise", 1e-4, who);
-    const std::string targets = detail::get(p, "targets", "standard");
-    if (targets != "standard" && targets != "rank")
-      throw std::invalid_argument("strategy '" + who + "': targets='" + targets +
-                                  "' is not one of standard, rank");
-    rank_targets_ = targets == "rank";
-    pca_ = detail::get_size(p, "pca", 16, who);
-    pca_explicit_ = p.count("pca") > 0;
-    if (!(weight_decay_ >= 0.0) || !std::isfinite(weight_decay_))
-      throw std::invalid_argument("strategy '" + who + "': weight_decay must be ≥ 0");
-    if (!(min_noise_ >= 0.0) || !std::isfinite(min_noise_))
-      throw std::invalid_argument("strategy '" + who + "': min_noise must be ≥ 0");
-    if (patch_ == 0 || stride_ == 0 || embedding_ == 0 || retrain_every_ == 0)
-      throw std::invalid_argument("strategy '" + who +
-                                  "': patch, stride, embedding and retrain_every must be ≥ 1");
-    if (!(lr_ > 0.0)) throw std::invalid_argument("strategy '" + who + "': lr must be > 0");
-    if (min_distance_ < 0.0)
-      throw std::invalid_argument("strategy '" + who + "': min_distance must be ≥ 0");
+    const ParamValues v = (patches ? dkl_strategy_schema() : gp_strategy_schema()).parse(p);
+    scalarizer_spec_ = v.text("scalarizer");
+    acq_ = acquisition::parse_acquisition(v.text("acquisition"));
+    train_iters_ = v.size("train_iters");
+    init_iters_ = v.size("init_iters");
+    lr_ = v.number("lr");
+    retrain_every_ = v.size("retrain_every");
+    stop_retrain_after_ = v.size("stop_retrain_after");
+    n_init_ = v.size("n_init");
+    kernel_ = gp::parse_kernel(v.text("kernel"));
+    min_distance_ = v.number("min_distance");
+    if (patches) {
+      patch_ = v.size("patch");
+      stride_ = v.size("stride");
+      hidden_ = v.text("hidden");
+      layers_ = parse_layers(hidden_);
+      embedding_ = v.size("embedding");
+      weight_decay_ = v.number("weight_decay");
+      min_noise_ = v.number("min_noise");
+      rank_targets_ = v.text("targets") == "rank";
+      pca_ = v.size("pca");
+      pca_explicit_ = v.given("pca");
+    }
+    provenance_ = v.provenance();
   }
 
   std::string name() const override { return patches_ ? "dkl" : "gp"; }
 
-  Parameters parameters() const override {
-    Parameters p{{"scalarizer", scalarizer_spec_},
-                 {"acquisition", acq_.spec()},
-                 {"train_iters", std::to_string(train_iters_)},
-                 {"init_iters", std::to_string(init_iters_)},
-                 {"lr", std::to_string(lr_)},
-                 {"retrain_every", std::to_string(retrain_every_)},
-                 {"stop_retrain_after", std::to_string(stop_retrain_after_)},
-                 {"n_init", std::to_string(n_init_)},
-                 {"kernel", gp::to_string(kernel_)},
-                 {"min_distance", std::to_string(min_distance_)}};
-    if (patches_) {
-      p["patch"] = std::to_string(patch_);
-      p["stride"] = std::to_string(stride_);
-      p["hidden"] = hidden_;
-      p["embedding"] = std::to_string(embedding_);
-      p["weight_decay"] = std::to_string(weight_decay_);
-      p["min_noise"] = std::to_string(min_noise_);
-      p["targets"] = rank_targets_ ? "rank" : "standard";
-      p["pca"] = std::to_string(pca_);
-    }
-    return p;
-  }
+  Parameters parameters() const override { return provenance_; }
 
   void begin(const Survey& survey, const StrategyContext& ctx) override {
     rows_ = ctx.instrument.field_rows;
@@ -678,15 +632,15 @@ class ModelStrategy final : public Strategy {
 
   // Parameters.
   bool patches_;
-  std::string scalarizer_spec_, hidden_;
+  std::string scalarizer_spec_, hidden_ = "64-64";
   acquisition::Spec acq_;
-  std::size_t patch_, stride_, train_iters_, init_iters_, retrain_every_, stop_retrain_after_,
-      n_init_, embedding_;
+  std::size_t patch_ = 8, stride_ = 1, train_iters_, init_iters_, retrain_every_, stop_retrain_after_,
+      n_init_, embedding_ = 2;
   double lr_, min_distance_, weight_decay_ = 0.0, min_noise_ = 1e-4;
   bool rank_targets_ = false;
   std::size_t pca_ = 16;
   bool pca_explicit_ = false;
-  std::vector<int> layers_;
+  std::vector<int> layers_{64, 64};
   gp::KernelKind kernel_;
   // State.
   std::size_t rows_ = 0, cols_ = 0;
@@ -702,6 +656,7 @@ class ModelStrategy final : public Strategy {
   std::size_t budget_ = 0;  ///< StrategyContext::budget_points of the last begin() (0 = none)
   bool trained_ = false;
   std::unique_ptr<DklModel> model_;
+  Parameters provenance_;
   gp::ExactGP gp_;
   Eigen::VectorXd raw_;
   std::unique_ptr<SmallAdam> adam_;
@@ -723,19 +678,58 @@ std::unique_ptr<Strategy> make_gp_strategy(const Parameters& params) {
   return std::make_unique<ModelStrategy>(false, params);
 }
 
-std::string dkl_strategy_help() {
-  return "deep kernel learning (seed 003): survey patches -> MLP -> exact GP on a scalarizer; "
-         "parameters scalarizer=SPEC, acquisition=ei|ucb:BETA|pi|maxvar|thompson (ei), patch=8, "
-         "pca=16 (0 = raw patch), stride=1, train_iters=100, init_iters=200, lr=0.01, "
-         "weight_decay=0, min_noise=1e-4, targets=standard|rank, retrain_every=1, "
-         "stop_retrain_after=0 (never), n_init=10, hidden=64-64, embedding=2, "
-         "kernel=rbf|matern52, min_distance=0 (docs/dkl.md)";
+namespace {
+
+// The parameters dkl and gp share; lr's default differs.
+Schema model_schema(const char* name, const char* summary, double lr) {
+  Schema s("strategy", name, summary);
+  s.text("scalarizer", "", "SPEC", "spectrum → number, e.g. band_mean:920:960 (empty = total counts)");
+  s.text("acquisition", "ei", "ei[:XI] | ucb[:BETA] | pi[:XI] | maxvar | thompson", "acquisition function")
+      .normalize = [](const std::string& t) { return acquisition::parse_acquisition(t).spec(); };
+  s.integer("train_iters", 100, "Adam iterations per (warm-started) retraining");
+  s.integer("init_iters", 200, "Adam iterations of the first training");
+  s.number("lr", lr, "Adam learning rate").above(0);
+  s.integer("retrain_every", 1, "retrain after every K new measurements").at_least(1);
+  s.integer("stop_retrain_after", 0, "stop retraining after this many measurements (0 = never)");
+  s.integer("n_init", 10, "Halton points measured before the model decides");
+  s.choice("kernel", {"rbf", "matern52"}, "rbf", "GP kernel");
+  s.number("min_distance", 0.0, "no proposal closer than this to a measured point").at_least(0).in_unit("px");
+  return s;
 }
-std::string gp_strategy_help() {
-  return "Bayesian optimisation with an exact GP on (row, col) only; parameters scalarizer=SPEC, "
-         "acquisition=ei|ucb:BETA|pi|maxvar|thompson (ei), train_iters=100, init_iters=200, "
-         "lr=0.05, retrain_every=1, stop_retrain_after=0, n_init=10, kernel=rbf|matern52, "
-         "min_distance=0 (docs/dkl.md)";
+
+}  // namespace
+
+const Schema& dkl_strategy_schema() {
+  // Defaults chosen on the nanoparticles phantom with tuning seeds 100–119, not the bench's
+  // seeds 0–9 (docs/dkl.md "Why these defaults"): an 8×8 patch reduced to its 16 leading
+  // principal components leaves the network little room to memorise the training patches.
+  static const Schema s = [] {
+    Schema s = model_schema("dkl",
+                            "deep kernel learning (seed 003): survey patches -> MLP -> exact GP on a scalarizer "
+                            "(docs/dkl.md)",
+                            0.01);
+    s.integer("patch", 8, "survey patch size").at_least(1).in_unit("px");
+    s.integer("stride", 1, "candidate pixel stride").at_least(1).in_unit("px");
+    s.text("hidden", "64-64", "W-W-...", "MLP hidden layer widths")
+        .normalize = [](const std::string& t) { return (void)parse_layers(t), t; };
+    s.integer("embedding", 2, "MLP output (GP input) dimension").at_least(1);
+    s.number("weight_decay", 0.0, "AdamW weight decay of the network").at_least(0);
+    s.number("min_noise", 1e-4, "lower bound of the GP noise variance (standardised targets)").at_least(0);
+    s.choice("targets", {"standard", "rank"}, "standard",
+             "standard: standardised scalarizer values; rank: normal scores of their ranks");
+    s.integer("pca", 16, "principal components of the patches (0 = the raw patch)");
+    return s;
+  }();
+  return s;
 }
+
+const Schema& gp_strategy_schema() {
+  static const Schema s =
+      model_schema("gp", "Bayesian optimisation with an exact GP on (row, col) only (docs/dkl.md)", 0.05);
+  return s;
+}
+
+std::string dkl_strategy_help() { return dkl_strategy_schema().help(); }
+std::string gp_strategy_help() { return gp_strategy_schema().help(); }
 
 }  // namespace autostem::strategies

@@ -8,8 +8,8 @@ namespace autostem::strategies {
 
 void register_torch_strategies() {
   // Each LibTorch strategy adds its register_strategy() call here.
-  register_strategy("dkl", dkl_strategy_help(), make_dkl_strategy);
-  register_strategy("gp", gp_strategy_help(), make_gp_strategy);
+  register_strategy({dkl_strategy_schema(), make_dkl_strategy});
+  register_strategy({gp_strategy_schema(), make_gp_strategy});
   register_dcnn();  // the "dcnn" atom finder and strategy (atomnet_finder.cpp)
 }
 

@@ -113,8 +113,8 @@ std::vector<std::string> reconstruction_methods();
 using ReconstructionMethod = std::function<ImageArray(
     const PixelSamples&, const ReconstructionOptions&, ReconstructionReport*)>;
 
-/// Registers (or replaces) a method under `name`; thread-safe. Throws std::invalid_argument for an
-/// empty name or an empty function.
+/// Registers (or replaces, a built-in one included) a method under `name`; thread-safe. Throws
+/// std::invalid_argument for an empty name or an empty function.
 void register_reconstruction_method(const std::string& name, ReconstructionMethod method);
 
 // ----- individual methods (same samples as reconstruct(); shapes (rows, cols)) -----

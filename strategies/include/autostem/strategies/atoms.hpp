@@ -13,6 +13,7 @@
 
 #include <autostem/imaging/atoms.hpp>
 #include <autostem/core/strategy.hpp>
+#include <autostem/strategies/schema.hpp>
 
 #include <functional>
 #include <memory>
@@ -40,9 +41,14 @@ class AtomFinder {
 /// Builds a finder from its parameters; throws std::invalid_argument on bad parameters.
 using AtomFinderFactory = std::function<std::unique_ptr<AtomFinder>(const Parameters&)>;
 
-/// Adds (or replaces) a finder in the registry. Not thread-safe against concurrent
-/// make_atom_finder(); call at start-up. Throws std::invalid_argument on an empty name or factory.
+/// Adds (or replaces) the finder schema.name() in the registry; thread-safe, but call it at
+/// start-up. Throws std::invalid_argument on an empty name or factory.
+void register_atom_finder(Schema schema, AtomFinderFactory make);
+/// As above for a finder without a schema (help: one line; the factory checks the parameters).
 void register_atom_finder(const std::string& name, const std::string& help, AtomFinderFactory make);
+
+/// The schema of a registered finder. Throws std::invalid_argument for an unknown name.
+Schema atom_finder_schema(const std::string& name);
 
 /// Builds a finder by name. Throws std::invalid_argument for an unknown name (listing the known
 /// ones) or bad parameters.
@@ -51,33 +57,25 @@ std::unique_ptr<AtomFinder> make_atom_finder(const std::string& name, const Para
 /// Names of the registered finders, sorted ("log" always; "dcnn" with LibTorch).
 std::vector<std::string> atom_finder_names();
 
-/// One-line description of a finder and its parameters (empty for an unknown name).
+/// Description of a finder and its parameters from its schema (empty for an unknown name).
 std::string atom_finder_help(const std::string& name);
 
-/// The built-in classical finder: find_atoms_log, then optional intensity classes.
-/// Parameters (text; defaults in brackets):
-///  sigma_px [0], min_distance_px [0], threshold [0], spacing_px [0]   as LogPeakOptions (0 = auto)
-///  refine   [true]     sub-pixel centroid refinement
-///  classify [outlier]  none: every atom class 0;
-///                      outlier: class 1 for atoms brighter than median + outlier_z × 1.4826 ×
-///                        MAD of the atom intensities (a heavy dopant such as Si in graphene,
-///                        Z 14 vs 6), else 0;
-///                      otsu: two populations split by Otsu's threshold, 0 = bright, 1 = dim
-///                        (perovskite: 0 = A-site, 1 = B-site).
-///  outlier_z [5]       > 0
-///  denoise  [none]     none | bragg: find the atoms in bragg_filter(survey) (core/bragg.hpp; not the
-///                      default: it fills vacancies, docs/atoms.md "Bragg filter")
-///  border_px [0]       drop atoms closer than this (px) to the image edge, ≥ 0
+/// The built-in classical finder: find_atoms_log, then optional intensity classes (none; outlier:
+/// class 1 for atoms brighter than median + outlier_z × 1.4826 × MAD of the atom intensities, a
+/// heavy dopant such as Si in graphene, Z 14 vs 6; otsu: 0 = bright, 1 = dim, e.g. perovskite A-
+/// and B-sites). Parameters: schema(), docs/strategies.md (the finder.KEY rows of "atoms").
 /// Intensities are the survey smoothed by σ = max(1, 0.15 × spacing) px, sampled at each atom
 /// (always the unfiltered survey: the Bragg filter averages a dopant's contrast away).
 class LogAtomFinder final : public AtomFinder {
  public:
   explicit LogAtomFinder(const Parameters& params = {});
+  static const Schema& schema();
   std::string name() const override { return "log"; }
   Parameters parameters() const override;
   std::vector<Atom> find(const Image& survey) override;
 
  private:
+  Parameters provenance_;
   LogPeakOptions options_;
   std::string classify_ = "outlier";
   double outlier_z_ = 5.0;
@@ -100,22 +98,14 @@ void drop_border_atoms(std::vector<Atom>& atoms, std::size_t rows, std::size_t c
 
 /// The plan strategy: survey → finder → atoms → plan, made once in begin(); propose() hands the
 /// plan out in order; observe() ignores the signals.
-/// Parameters (text; defaults in brackets):
-///  target [all]   all | class:K (atoms of class K) | defects | uncertain
-///                 defects: atoms whose neighbour count (within neighbour_factor × the median
-///                 nearest-neighbour distance) differs from the most common count — only atoms at
-///                 least 1.5 spacings from the border are judged, the border cuts neighbours off —
-///                 or whose class is a rare one (< 20 % of the atoms); plus vacancy sites: an
-///                 atom missing one neighbour votes for the site −Σ(its bond vectors) (the bonds of
-///                 a honeycomb, square or hexagonal lattice sum to zero); votes within 0.5 spacing
-///                 merge, and a site with ≥ 2 votes that is not on a found atom is planned;
-///                 uncertain: every atom, most uncertain first (uncertainty descending, then
-///                 probability ascending) — not path-ordered.
-///  max_points [0] at most this many points (0 = no limit)
-///  fraction   [0] at most this fraction of the field's pixels, in (0, 1] (0 = no limit)
-///  neighbour_factor [1.3]  > 1
-///  two_opt_passes   [50]   2-opt passes on the nearest-neighbour path (edge.hpp)
-///  finder.KEY       passed to the finder as KEY
+/// Parameters: atom_plan_schema(), docs/strategies.md. target=defects: atoms whose neighbour count
+/// (within neighbour_factor × the median nearest-neighbour distance) differs from the most common
+/// count — only atoms at least 1.5 spacings from the border are judged, the border cuts
+/// neighbours off — or whose class is a rare one (< 20 % of the atoms); plus vacancy sites: an
+/// atom missing one neighbour votes for the site −Σ(its bond vectors) (the bonds of a honeycomb,
+/// square or hexagonal lattice sum to zero); votes within 0.5 spacing merge, and a site with ≥ 2
+/// votes that is not on a found atom is planned. target=uncertain: every atom, most uncertain
+/// first (uncertainty descending, then probability ascending) — not path-ordered.
 /// When more atoms qualify than the caps allow, the most probable are kept (ties: raster order).
 /// No atoms found → an empty plan: the first propose() returns nothing, the run ends cleanly,
 /// and status() says "no atoms found". Deterministic (no random stream).
@@ -147,6 +137,7 @@ class AtomPlanStrategy final : public Strategy {
  private:
   std::string name_;
   std::unique_ptr<AtomFinder> finder_;
+  Parameters provenance_;
   std::string target_ = "all";
   int target_class_ = 0;
   std::size_t max_points_ = 0;
@@ -159,6 +150,11 @@ class AtomPlanStrategy final : public Strategy {
   std::string status_;
   double spacing_px_ = 0.0;
 };
+
+/// The plan's parameter schema for the strategy strategy_name (summary: its one-line description);
+/// finder (may be empty) gives the finder's schema, shown as the finder.KEY rows.
+Schema atom_plan_schema(const std::string& strategy_name, const std::string& summary,
+                        std::function<const Schema&()> finder = {});
 
 /// Keys of params that start with "finder.", with the prefix removed.
 Parameters finder_parameters(const Parameters& params);

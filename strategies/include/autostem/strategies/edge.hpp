@@ -19,6 +19,7 @@
 // plan depends only on the survey and the parameters.
 
 #include <autostem/core/strategy.hpp>
+#include <autostem/strategies/schema.hpp>
 
 #include <cstddef>
 #include <span>
@@ -26,24 +27,13 @@
 
 namespace autostem::strategies {
 
-/// Parameters (text; defaults in brackets):
-///  sigma_px       [1]     Gaussian smoothing σ in survey pixels, ≥ 0 (0 = none)
-///  threshold      [mean]  mean | otsu
-///  k              [3]     threshold = k × mean gradient (threshold=mean only), > 0
-///  min_spacing_px [3]     minimum distance between points, ≥ 0; ≤ 1 = no thinning. Sobel
-///                         makes a sharp edge a ridge 2 px wide; 3 keeps one point every ~3 px
-///                         along it. Defaults calibrated on datasets' nanowire phantom (128×128,
-///                         seeds 0–3): k = 3, σ = 1, spacing 3 keep 141–166 points (0.86–1.01 %;
-///                         the paper: 137 of 16,384 = 0.84 %); spacing 2 would keep ~2 %, k = 4
-///                         0.7–0.8 %. Re-check if the phantom changes; tests/strategies/
-///                         test_edge.cpp checks 0.5–2 % on a stand-in (strategies may not link
-///                         datasets).
-///  max_points     [0]     at most this many points, 0 = no limit
-///  two_opt_passes [50]    bound on 2-opt improvement passes, 0 = nearest-neighbour path only
-/// Throws std::invalid_argument on an unknown key (listing the valid ones) or a bad value.
+/// Parameters (sigma_px, threshold, k, min_spacing_px, max_points, two_opt_passes): schema(),
+/// docs/strategies.md; k applies to threshold=mean only. Throws std::invalid_argument on an
+/// unknown key (listing the valid ones) or a bad value.
 class EdgeStrategy final : public Strategy {
  public:
   explicit EdgeStrategy(const Parameters& params = {});
+  static const Schema& schema();
   std::string name() const override { return "edge"; }
   Parameters parameters() const override;
   /// Plans the path on survey.image. Throws std::invalid_argument if the survey is empty or
@@ -62,6 +52,7 @@ class EdgeStrategy final : public Strategy {
   std::size_t candidates() const { return candidates_; }
 
  private:
+  Parameters provenance_;
   double sigma_px_ = 1.0;
   bool otsu_ = false;
   double k_ = 3.0;

@@ -7,6 +7,7 @@
 
 #include <autostem/imaging/reconstruction.hpp>
 #include <autostem/core/strategy.hpp>
+#include <autostem/strategies/schema.hpp>
 
 #include <cstdint>
 #include <span>
@@ -49,14 +50,8 @@ std::vector<Position> order_path(std::vector<Position> points, const std::string
 /// Euclidean length (px) of the path through the points in order; 0 for fewer than 2.
 double path_length(std::span<const Position> points);
 
-/// The `cs` strategy. Parameters (text; defaults in brackets):
-///  fraction       [0.1]        share of the field to measure, (0, 1]
-///  pattern        [random]     random | halton | poisson | lines (see sampling_pattern)
-///  segment        [8]          line length in pixels for pattern=lines, ≥ 1
-///  order          [serpentine] serpentine | nearest (see order_path; pattern=lines sweeps
-///                              row by row)
-///  reconstruction [biharmonic] a reconstruct() method for prediction(): nearest | linear |
-///                              biharmonic | tv | particles | fista
+/// The `cs` strategy. Parameters (fraction, pattern, segment, order, reconstruction): schema(),
+/// docs/strategies.md.
 /// The plan is made in begin() for the field and the context's seed and point budget; observe()
 /// keeps each spectrum's total counts at its position (the actual one where known); prediction()
 /// returns the reconstructed map of total counts as `mean` (recomputed only when new
@@ -65,6 +60,7 @@ double path_length(std::span<const Position> points);
 class CompressedSensingStrategy final : public Strategy {
  public:
   explicit CompressedSensingStrategy(const Parameters& params = {});
+  static const Schema& schema();
   std::string name() const override { return "cs"; }
   Parameters parameters() const override;
   void begin(const Survey& survey, const StrategyContext& context) override;
@@ -77,6 +73,7 @@ class CompressedSensingStrategy final : public Strategy {
   const std::vector<Position>& plan() const { return plan_; }
 
  private:
+  ParamValues values_;
   double fraction_ = 0.1;
   std::string pattern_ = "random", order_ = "serpentine";
   std::size_t segment_ = 8;

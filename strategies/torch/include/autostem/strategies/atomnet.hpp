@@ -16,6 +16,7 @@
 #include <autostem/imaging/atoms.hpp>
 #include <autostem/core/strategy.hpp>
 #include <autostem/core/types.hpp>
+#include <autostem/strategies/schema.hpp>
 
 #include <cstdint>
 #include <filesystem>
@@ -164,7 +165,8 @@ class AtomFinder;  // strategies/atoms.hpp
 /// Throws std::invalid_argument on an unknown key or bad value, std::runtime_error (from
 /// AtomNet::load) for a model directory that is missing or does not match.
 std::unique_ptr<AtomFinder> make_dcnn_atom_finder(const Parameters& params);
-/// One-line help of the dcnn finder's parameters.
+/// The dcnn finder's parameter schema, and its help text (Schema::help).
+const Schema& dcnn_finder_schema();
 std::string dcnn_finder_help();
 /// Registers the "dcnn" atom finder and the "dcnn" strategy (AtomPlanStrategy with that finder);
 /// called by register_torch_strategies().

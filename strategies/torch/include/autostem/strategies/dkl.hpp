@@ -14,6 +14,7 @@
 
 #include <autostem/core/strategy.hpp>
 #include <autostem/core/types.hpp>
+#include <autostem/strategies/schema.hpp>
 
 #include <Eigen/Core>
 
@@ -196,7 +197,9 @@ class DklModel {
 std::unique_ptr<Strategy> make_dkl_strategy(const Parameters& params);
 std::unique_ptr<Strategy> make_gp_strategy(const Parameters& params);
 
-/// One-line help texts of the two strategies.
+/// The parameter schemas of the two strategies and their help texts (Schema::help).
+const Schema& dkl_strategy_schema();
+const Schema& gp_strategy_schema();
 std::string dkl_strategy_help();
 std::string gp_strategy_help();
 
