@@ -30,8 +30,9 @@ Parameters strategy_parameters(const po::variables_map& vm) {
 
 }  // namespace
 
-int cmd_run(const std::vector<std::string>& args, const std::string& command_line) {
-  po::options_description o("autostem run options");
+namespace {
+
+void add_run_options(po::options_description& o) {
   std::string phantoms;
   for (const auto& n : datasets::phantom_names()) phantoms += (phantoms.empty() ? "" : ", ") + n;
   o.add_options()("help,h", "this help")
@@ -50,6 +51,98 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
   add_session_options(o, "grid");
   add_model_options(o, true);
   add_backend_options(o);
+}
+
+/// --resume FILE: the earlier run, and the strategy, parameters and seed its decisions replay
+/// with (unless given on the command line).
+std::optional<datasets::RunRecord> load_resumed(const po::variables_map& vm, std::string& strategy_name,
+                                                Parameters& params, SessionConfig& base) {
+  if (!vm.count("resume")) return std::nullopt;
+  const std::filesystem::path from = vm["resume"].as<std::string>();
+  std::error_code ec;
+  if (std::filesystem::equivalent(from, vm["out"].as<std::string>(), ec))
+    throw UsageError("--out must be a new file: writing to " + from.string() +
+                     " would overwrite the measurements being resumed");
+  datasets::RunRecord resumed = datasets::read_results(from);
+  if (vm["strategy"].defaulted()) strategy_name = resumed.attribute("strategy");
+  if (!vm.count("param")) params = resumed.strategy_parameters;
+  if (vm["seed"].defaulted()) base.seed = std::stoull(resumed.attribute("seed"));
+  std::cerr << "autostem run: resuming " << from.string() << " (" << resumed.measurements()
+            << " measurements, strategy " << strategy_name << ", seed " << base.seed
+            << (resumed.complete ? ", a run that had ended" : ", a run that was cut off") << ")\n";
+  return resumed;
+}
+
+/// The instrument of --backend: live, or simulated over --dataset/--survey or a phantom. Sets
+/// dataset_label (provenance).
+std::unique_ptr<Instrument> make_instrument(const po::variables_map& vm, const Backend& backend,
+                                            std::uint64_t seed, std::string& dataset_label) {
+  if (backend.live()) {
+    auto instrument = backend.make(vm, GroundTruth{});
+    dataset_label = "live: " + instrument->describe().name;
+    return instrument;
+  }
+  GroundTruth truth;
+  if (vm.count("dataset") || vm.count("survey")) {
+    std::optional<std::filesystem::path> si, survey;
+    if (vm.count("dataset")) si = vm["dataset"].as<std::string>();
+    if (vm.count("survey")) survey = vm["survey"].as<std::string>();
+    truth = datasets::load_ground_truth(si, survey);
+  } else {
+    const std::string name = vm.count("phantom") ? vm["phantom"].as<std::string>() : "nanowire";
+    const auto [rows, cols] = parse_shape(vm["phantom-shape"].as<std::string>());
+    truth = datasets::make_phantom(name, seed, rows, cols);
+  }
+  dataset_label = truth.source;
+  return backend.make(vm, std::move(truth));
+}
+
+/// Hands the earlier run's measurements to the Session (Session::resume_from). Throws
+/// std::invalid_argument when its survey does not match this instrument's field.
+void resume_session(Session& session, datasets::RunRecord& resumed, const InstrumentInfo& info) {
+  std::vector<Measurement> recorded(resumed.measurements());
+  for (std::size_t i = 0; i < recorded.size(); ++i) {
+    Measurement& m = recorded[i];
+    m.index = i;
+    m.requested = resumed.requested[i];
+    m.actual = resumed.actual[i];
+    m.signal = std::move(resumed.signals[i]);
+    m.shape = resumed.signal_shape;
+    m.exposure_s = resumed.exposure_s[i];
+    m.probe_current_pA = resumed.probe_current_pA[i];
+    m.t_start_s = resumed.t_start_s[i];
+    m.t_end_s = resumed.t_end_s[i];
+    m.dose_e_per_A2 = resumed.dose_e_per_A2[i];
+  }
+  if (resumed.survey.image.rows() != info.field_rows || resumed.survey.image.cols() != info.field_cols)
+    throw std::invalid_argument(
+        "--resume: the earlier run's survey is " + std::to_string(resumed.survey.image.rows()) + "x" +
+        std::to_string(resumed.survey.image.cols()) + " pixels but this instrument's field is " +
+        std::to_string(info.field_rows) + "x" + std::to_string(info.field_cols));
+  session.resume_from(resumed.survey, std::move(recorded));
+}
+
+/// What the atom planners found, and how much of a resumed run came from its file (stderr).
+void report_notes(const Strategy& strategy, const RunSummary& s) {
+  // The atom planners (atoms, dcnn) say what they found, e.g. "no atoms found in the survey".
+  if (const auto* ap = dynamic_cast<const strategies::AtomPlanStrategy*>(&strategy))
+    std::cerr << "autostem run: " << ap->status() << "\n";
+  if (s.resumed_measurements > 0)
+    std::cerr << "autostem run: " << s.resumed_measurements << " measurements came from the resumed file, "
+              << s.measurements - s.resumed_measurements << " were acquired now"
+              << (s.resume_unused > 0
+                      ? "; " + std::to_string(s.resume_unused) +
+                            " recorded points were never proposed again (the strategy's decisions "
+                            "differ from the earlier run's; they are kept in the file)"
+                      : std::string())
+              << "\n";
+}
+
+}  // namespace
+
+int cmd_run(const std::vector<std::string>& args, const std::string& command_line) {
+  po::options_description o("autostem run options");
+  add_run_options(o);
   po::variables_map vm;
   if (parse(args, o, vm,
             "usage: autostem run [--dataset SI_FILE [--survey SURVEY_FILE] | --phantom NAME]\n"
@@ -74,86 +167,27 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
     throw UsageError("--backend " + vm["backend"].as<std::string>() +
                      " measures a real sample: --phantom/--dataset/--survey do not apply");
 
-  SessionConfig base = session_config(vm);
+  SessionConfig config = session_config(vm);
   std::string strategy_name = vm["strategy"].as<std::string>();
   Parameters params = strategy_parameters(vm);
-  std::optional<datasets::RunRecord> resumed;
-  if (vm.count("resume")) {
-    const std::filesystem::path from = vm["resume"].as<std::string>();
-    std::error_code ec;
-    if (std::filesystem::equivalent(from, vm["out"].as<std::string>(), ec))
-      throw UsageError("--out must be a new file: writing to " + from.string() +
-                       " would overwrite the measurements being resumed");
-    resumed = datasets::read_results(from);
-    // The decisions replay only with the earlier strategy, parameters and seed.
-    if (vm["strategy"].defaulted()) strategy_name = resumed->attribute("strategy");
-    if (!vm.count("param")) params = resumed->strategy_parameters;
-    if (vm["seed"].defaulted()) base.seed = std::stoull(resumed->attribute("seed"));
-    std::cerr << "autostem run: resuming " << from.string() << " (" << resumed->measurements()
-              << " measurements, strategy " << strategy_name << ", seed " << base.seed
-              << (resumed->complete ? ", a run that had ended" : ", a run that was cut off")
-              << ")\n";
-  }
+  std::optional<datasets::RunRecord> resumed = load_resumed(vm, strategy_name, params, config);
   apply_model_options(vm, strategy_name,
                       vm.count("scalarizer") ? vm["scalarizer"].as<std::string>() : "", params);
   std::unique_ptr<Strategy> strategy = strategies::make_strategy(strategy_name, params);
-
-  GroundTruth truth;
   std::string dataset_label;
-  std::unique_ptr<Instrument> instrument;
-  if (live) {
-    instrument = backend->make(vm, GroundTruth{});
-  } else if (vm.count("dataset") || vm.count("survey")) {
-    std::optional<std::filesystem::path> si, survey;
-    if (vm.count("dataset")) si = vm["dataset"].as<std::string>();
-    if (vm.count("survey")) survey = vm["survey"].as<std::string>();
-    truth = datasets::load_ground_truth(si, survey);
-  } else {
-    const std::string name = vm.count("phantom") ? vm["phantom"].as<std::string>() : "nanowire";
-    const auto [rows, cols] = parse_shape(vm["phantom-shape"].as<std::string>());
-    truth = datasets::make_phantom(name, base.seed, rows, cols);
-  }
-  if (live) {
-    dataset_label = "live: " + instrument->describe().name;
-  } else {
-    dataset_label = truth.source;
-    instrument = backend->make(vm, std::move(truth));
-  }
+  std::unique_ptr<Instrument> instrument = make_instrument(vm, *backend, config.seed, dataset_label);
   const InstrumentInfo info = instrument->describe();
 
-  SessionConfig config = base;
   const AcquisitionMode mode = config.mode.value_or(strategy->preferred_mode());
   // A synchronized SI scan is driven a scan line at a time unless the user chose a batch size.
   if (vm["batch"].defaulted() && mode == AcquisitionMode::si_scan) config.batch_size = info.field_cols;
-
   Session session(*instrument, *strategy, config);
   session.set_prediction_interval(vm["prediction-every"].as<std::size_t>());
-  if (resumed) {
-    std::vector<Measurement> recorded(resumed->measurements());
-    for (std::size_t i = 0; i < recorded.size(); ++i) {
-      Measurement& m = recorded[i];
-      m.index = i;
-      m.requested = resumed->requested[i];
-      m.actual = resumed->actual[i];
-      m.signal = std::move(resumed->signals[i]);
-      m.exposure_s = resumed->exposure_s[i];
-      m.probe_current_pA = resumed->probe_current_pA[i];
-      m.t_start_s = resumed->t_start_s[i];
-      m.t_end_s = resumed->t_end_s[i];
-      m.dose_e_per_A2 = resumed->dose_e_per_A2[i];
-    }
-    if (resumed->survey.image.rows() != info.field_rows || resumed->survey.image.cols() != info.field_cols)
-      throw std::invalid_argument(
-          "--resume: the earlier run's survey is " + std::to_string(resumed->survey.image.rows()) + "x" +
-          std::to_string(resumed->survey.image.cols()) + " pixels but this instrument's field is " +
-          std::to_string(info.field_rows) + "x" + std::to_string(info.field_cols));
-    session.resume_from(resumed->survey, std::move(recorded));
-  }
+  if (resumed) resume_session(session, *resumed, info);
   const std::string out = vm["out"].as<std::string>();
   datasets::ResultsWriter writer(
       out, datasets::ResultsProvenance{live ? std::string("live") : vm["profile"].as<std::string>(),
-                                       dataset_label,
-                                       command_line, AUTOSTEM_VERSION});
+                                       dataset_label, command_line, AUTOSTEM_VERSION});
   session.add_sink(writer);
   const bool json = vm["json"].as<bool>();
   Progress progress("run " + strategy_name);
@@ -166,18 +200,7 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
     RunSummary s = session.run(&stop);
     progress.finish();
     print_summary(s, what, out, json, info);
-    // The atom planners (atoms, dcnn) say what they found, e.g. "no atoms found in the survey".
-    if (const auto* ap = dynamic_cast<const strategies::AtomPlanStrategy*>(strategy.get()))
-      std::cerr << "autostem run: " << ap->status() << "\n";
-    if (s.resumed_measurements > 0)
-      std::cerr << "autostem run: " << s.resumed_measurements << " measurements came from the resumed file, "
-                << s.measurements - s.resumed_measurements << " were acquired now"
-                << (s.resume_unused > 0
-                        ? "; " + std::to_string(s.resume_unused) +
-                              " recorded points were never proposed again (the strategy's decisions "
-                              "differ from the earlier run's; they are kept in the file)"
-                        : std::string())
-                << "\n";
+    report_notes(*strategy, s);
     return s.stop_reason == StopReason::operator_stop ? 130 : 0;
   } catch (const SessionError& e) {
     progress.finish();
