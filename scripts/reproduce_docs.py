@@ -404,7 +404,7 @@ def _atoms_classical(ctx: Ctx):
     return rows
 
 
-@recipe("lattice-bench", "validation", long=True, minutes=3.0,
+@recipe("lattice-bench", "validation", long=True, minutes=5.0,
         command="autostem bench --phantom lattice --strategies grid,random,atoms --seeds 10 --recall-radius 3; "
                 "… --strategies random,atoms --param atoms.target=defects")
 def _lattice(ctx: Ctx):
@@ -503,7 +503,7 @@ def _dkl_cuzn(ctx: Ctx):
     return rows
 
 
-@recipe("cs-bench", "validation", torch=True, long=True, timing_cols=(4, 14), minutes=6.0,
+@recipe("cs-bench", "validation", torch=True, long=True, timing_cols=(4, 13), minutes=1.6,
         command="autostem bench --dataset CuZn… --strategies cs,grid,random,edge,dkl --seeds 3 --scalarizer edge:931:60:850:920 "
                 "--budget-points 200 --param cs.reconstruction=biharmonic --threads 1")
 def _cs(ctx: Ctx):
@@ -546,7 +546,7 @@ def thousands(x: float) -> str:
     return f"{x:,.0f}"
 
 
-@recipe("perf-summary", "performance", timing_cols=(2,), minutes=4.0,
+@recipe("perf-summary", "performance", timing_cols=(2,), minutes=9.0,
         command="build/bench/{bench_sim,bench_readers,bench_edge,bench_metrics,bench_reconstruction} "
                 "--benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_format=json")
 def _perf_summary(ctx: Ctx):
@@ -616,7 +616,7 @@ METRIC_ROWS = [  # benchmark binary, name, label
 ]
 
 
-@recipe("perf-metrics", "performance", timing_cols=(1, 2), minutes=3.0,
+@recipe("perf-metrics", "performance", timing_cols=(1, 2), minutes=5.0,
         command="build/bench/bench_metrics, build/bench/bench_edge (3 repetitions, JSON), then again with GLIBC_TUNABLES=…")
 def _perf_metrics(ctx: Ctx):
     rows = [["benchmark (CPU time, median of 3)", "default malloc", "malloc keeps memory"]]
@@ -644,7 +644,7 @@ def _perf_readers(ctx: Ctx):
     return rows
 
 
-@recipe("perf-dm", "performance", timing_cols=(2, 3), minutes=1.5,
+@recipe("perf-dm", "performance", timing_cols=(2, 3), minutes=0.6,
         command="build/bench/bench_dm --benchmark_format=json, three runs (fake DM server under /usr/bin/python3)")
 def _perf_dm(ctx: Ctx):
     runs = []
@@ -678,7 +678,7 @@ def _perf_serpent(ctx: Ctx):
     return rows
 
 
-@recipe("perf-reconstruction", "performance", timing_cols=(1, 2), minutes=3.0,
+@recipe("perf-reconstruction", "performance", timing_cols=(1, 2), minutes=4.0,
         command="build/bench/bench_reconstruction --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_format=json")
 def _perf_reconstruction(ctx: Ctx):
     r = gb(ctx, "bench_reconstruction")
