@@ -3,6 +3,7 @@
 // S×S survey with 16×16 patches. Arguments: n, S. The 1,000-point / 256×256 case runs only with
 // AUTOSTEM_BENCH_LARGE=1 (one step takes seconds; the ctest smoke run must stay fast).
 //   AUTOSTEM_BENCH_LARGE=1 bench_dkl --benchmark_repetitions=5 --benchmark_report_aggregates_only
+#include <autostem/core/random.hpp>
 #include <autostem/imaging/acquisition.hpp>
 #include <autostem/strategies/dkl.hpp>
 
@@ -20,10 +21,11 @@ using Clock = std::chrono::steady_clock;
 
 ImageArray particle_survey(std::size_t n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0, double(n)), us(1.0, 3.0), ua(0.3, 1.5);
   ImageArray img = ImageArray::Constant(Eigen::Index(n), Eigen::Index(n), 0.1);
   for (std::size_t p = 0; p < n * n / 80; ++p) {
-    const double r0 = u(rng), c0 = u(rng), s = us(rng), a = ua(rng);
+    const double r0 = random::uniform_real(rng, 0.0, double(n));
+    const double c0 = random::uniform_real(rng, 0.0, double(n));
+    const double s = random::uniform_real(rng, 1.0, 3.0), a = random::uniform_real(rng, 0.3, 1.5);
     const auto lo_r = std::max<Eigen::Index>(0, Eigen::Index(r0 - 4 * s)),
                hi_r = std::min<Eigen::Index>(Eigen::Index(n) - 1, Eigen::Index(r0 + 4 * s));
     const auto lo_c = std::max<Eigen::Index>(0, Eigen::Index(c0 - 4 * s)),
@@ -39,11 +41,10 @@ void BM_DklStep(benchmark::State& state) {
   const auto n = std::size_t(state.range(0)), S = std::size_t(state.range(1));
   const auto patches = strategies::extract_patches(particle_survey(S, 1), 16, 1);
   std::mt19937_64 rng(2);
-  std::uniform_int_distribution<Eigen::Index> pick(0, patches.data.rows() - 1);
   strategies::PatchMatrix X(static_cast<Eigen::Index>(n), patches.data.cols());
   Eigen::VectorXd y(static_cast<Eigen::Index>(n));
   for (Eigen::Index i = 0; i < Eigen::Index(n); ++i) {
-    const Eigen::Index k = pick(rng);
+    const auto k = static_cast<Eigen::Index>(random::below(rng, std::size_t(patches.data.rows())));
     X.row(i) = patches.data.row(k);
     y[i] = std::pow(double(X.row(i).mean()), 2);
   }

@@ -4,6 +4,7 @@
 //
 //   build-*/bench/bench_reconstruction --benchmark_filter=. --benchmark_repetitions=3
 
+#include <autostem/core/random.hpp>
 #include <autostem/imaging/reconstruction.hpp>
 #include <autostem/imaging/fista.hpp>
 
@@ -35,13 +36,13 @@ struct Samples {
 
 Samples sample(const ImageArray& img, double fraction, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0, 1);
+  auto u = [](std::mt19937_64& g) { return random::canonical(g); };
   Samples s;
   for (Eigen::Index r = 0; r < img.rows(); ++r)
     for (Eigen::Index c = 0; c < img.cols(); ++c)
       if (u(rng) < fraction) {
         s.pos.push_back({double(r), double(c)});
-        s.val.push_back(std::poisson_distribution<int>(img(r, c))(rng));
+        s.val.push_back(random::poisson([&rng] { return random::canonical(rng); }, img(r, c)));
       }
   return s;
 }
@@ -82,7 +83,7 @@ void BM_LowRank(benchmark::State& state) {
   const std::size_t R = 128, C = 128, E = 1024;
   const char* methods[] = {"biharmonic", "tv", "fista", "linear"};
   std::mt19937_64 rng(2);
-  std::uniform_real_distribution<double> u(0, 1);
+  auto u = [](std::mt19937_64& g) { return random::canonical(g); };
   std::vector<Position> pos;
   std::vector<std::vector<float>> spectra;
   for (std::size_t r = 0; r < R; ++r)
@@ -96,7 +97,7 @@ void BM_LowRank(benchmark::State& state) {
         const double mean = 50 + 400 * w1 * std::exp(-0.5 * std::pow((x - 200) / 30, 2)) +
                             300 * w2 * std::exp(-0.5 * std::pow((x - 500) / 60, 2)) +
                             200 * w3 * std::exp(-x / 300);
-        s[e] = float(std::poisson_distribution<int>(mean)(rng));
+        s[e] = float(random::poisson([&rng] { return random::canonical(rng); }, mean));
       }
       pos.push_back({double(r), double(c)});
       spectra.push_back(std::move(s));

@@ -5,6 +5,7 @@
 // every pixel takes the nearest measured (noisy) spectrum.
 // usage: cs_lowrank_check [K]
 
+#include <autostem/core/random.hpp>
 #include <autostem/imaging/metrics.hpp>
 #include <autostem/imaging/reconstruction.hpp>
 #include <autostem/datasets/phantoms.hpp>
@@ -35,7 +36,8 @@ int main(int argc, char** argv) {
   const SpectrumImage& truth = *gt.spectrum_image;
   const std::size_t R = truth.rows(), C = truth.cols(), E = truth.channels();
   std::mt19937_64 rng(0);
-  std::uniform_real_distribution<double> u(0, 1);
+  auto u = [](std::mt19937_64& g) { return random::canonical(g); };
+  auto poisson = [&rng](double mean) { return random::poisson([&rng] { return random::canonical(rng); }, mean); };
   std::vector<Position> pos;
   std::vector<std::vector<float>> spectra;
   for (std::size_t r = 0; r < R; ++r)
@@ -43,7 +45,7 @@ int main(int argc, char** argv) {
       if (u(rng) >= 0.1) continue;
       const auto s = truth.spectrum(r, c);
       std::vector<float> v(E);
-      for (std::size_t e = 0; e < E; ++e) v[e] = float(std::poisson_distribution<long>(s[e])(rng));
+      for (std::size_t e = 0; e < E; ++e) v[e] = float(poisson(s[e]));
       pos.push_back({double(r), double(c)});
       spectra.push_back(std::move(v));
     }

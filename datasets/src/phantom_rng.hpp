@@ -1,7 +1,9 @@
 #pragma once
 // The phantoms' random stream (phantoms.cpp, lattice.cpp): portable and deterministic —
-// mt19937_64's output sequence is fixed by the standard; the distributions are ours
-// (std::*_distribution differ between standard libraries).
+// mt19937_64's output sequence is fixed by the standard; the distributions are the project's
+// own (<autostem/core/random.hpp>; std::*_distribution differ between standard libraries).
+
+#include <autostem/core/random.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -17,31 +19,20 @@ class PhantomRng {
   /// `salt` separates the streams of different phantoms with the same seed.
   PhantomRng(std::uint64_t seed, std::uint64_t salt) : gen_(seed ^ salt) {}
   /// Uniform on [0, 1) with 53 random bits.
-  double uniform() { return static_cast<double>(gen_() >> 11) * 0x1.0p-53; }
+  double uniform() { return random::uniform53(gen_); }
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
   /// Standard normal (Box–Muller, one value per two uniforms).
   double normal() {
-    double u1 = uniform();
-    while (u1 <= 0.0) u1 = uniform();
-    const double u2 = uniform();
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+    return random::normal_box_muller([this] { return uniform(); });
   }
-  /// An index in [0, n).
+  /// An index in [0, n): ⌊uniform()·n⌋ (not random::below; kept so that the phantoms stay the
+  /// same).
   std::size_t below(std::size_t n) { return static_cast<std::size_t>(uniform() * static_cast<double>(n)); }
   /// Poisson: Knuth's product method below 40, a rounded normal approximation above (the
   /// relative error of the approximation's variance is < 1/λ there).
   double poisson(double lambda) {
     if (!(lambda > 0.0)) return 0.0;
-    if (lambda < 40.0) {
-      const double l = std::exp(-lambda);
-      double p = 1.0;
-      int k = 0;
-      do {
-        ++k;
-        p *= uniform();
-      } while (p > l);
-      return static_cast<double>(k - 1);
-    }
+    if (lambda < 40.0) return random::poisson_knuth([this] { return uniform(); }, lambda);
     return std::max(0.0, std::round(lambda + std::sqrt(lambda) * normal()));
   }
 

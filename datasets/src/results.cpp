@@ -2,6 +2,7 @@
 #include <autostem/datasets/results.hpp>
 
 #include "h5.hpp"
+#include "json_text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -16,33 +17,12 @@ namespace {
 
 constexpr hsize_t row_chunk = 64;
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
+// {"key": "value", …} (the layout docs/results-format.md shows), quoted by nlohmann_json.
 std::string parameters_json(const Parameters& p) {
   std::string s = "{";
-  bool first = true;
   for (const auto& [k, v] : p) {
-    s += (first ? "\"" : ", \"") + json_escape(k) + "\": \"" + json_escape(v) + "\"";
-    first = false;
+    if (s.size() > 1) s += ", ";
+    s += detail::json_quote(k) + ": " + detail::json_quote(v);
   }
   return s + "}";
 }

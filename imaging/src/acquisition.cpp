@@ -1,5 +1,6 @@
 #include <autostem/imaging/acquisition.hpp>
 
+#include <autostem/core/random.hpp>
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -129,7 +130,7 @@ Eigen::VectorXd evaluate(const Spec& spec, const Eigen::VectorXd& mean,
       out = variance.cwiseMax(0.0);
       break;
     case Kind::thompson: {
-      std::normal_distribution<double> normal(0.0, 1.0);
+      random::Normal normal(0.0, 1.0);
       for (Eigen::Index i = 0; i < n; ++i)
         out[i] = mean[i] + std::sqrt(std::max(variance[i], 0.0)) * normal(rng);
       break;

@@ -5,6 +5,7 @@
 #include <autostem/imaging/fista.hpp>
 #include <autostem/imaging/reconstruction.hpp>
 #include <autostem/core/registry.hpp>
+#include <autostem/core/random.hpp>
 
 #include <Eigen/Dense>
 
@@ -197,7 +198,7 @@ SpectrumImage reconstruct_spectrum_image(std::span<const Position> positions,
   const Eigen::Index k = std::min<Eigen::Index>(static_cast<Eigen::Index>(options.components), k_max);
   const Eigen::Index l = std::min<Eigen::Index>(k + 10, k_max);
   std::mt19937_64 rng(options.seed);
-  std::normal_distribution<double> gauss(0.0, 1.0);
+  random::Normal gauss(0.0, 1.0);
   Eigen::MatrixXd omega(static_cast<Eigen::Index>(C), l);
   for (Eigen::Index j = 0; j < l; ++j)
     for (Eigen::Index i = 0; i < omega.rows(); ++i) omega(i, j) = gauss(rng);

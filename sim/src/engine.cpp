@@ -110,13 +110,6 @@ void Simulation::run_until(Time t) {
   now_ = t;
 }
 
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 Rng::Rng(std::uint64_t seed) {
   for (auto& w : s_) w = splitmix64(seed);
 }

@@ -1,5 +1,7 @@
 #include <autostem/sim/simulated_instrument.hpp>
 
+#include <autostem/core/field.hpp>
+
 #include <algorithm>
 #include <cstdio>
 #include <cmath>
@@ -16,8 +18,6 @@ std::string fmt(double v) {
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
 }
-
-std::string fmt(const Position& p) { return "(" + fmt(p.row) + ", " + fmt(p.col) + ")"; }
 
 void check_noise(const NoiseModel& n) {
   auto bad = [](double v) { return !std::isfinite(v) || v < 0.0; };
@@ -159,11 +159,7 @@ Survey SimulatedInstrument::acquire_survey(const SurveySettings& settings) {
 }
 
 void SimulatedInstrument::check_position(const Position& p) const {
-  const double rows = static_cast<double>(truth_.rows()), cols = static_cast<double>(truth_.cols());
-  if (!is_finite(p) || p.row < -0.5 || p.row >= rows - 0.5 || p.col < -0.5 || p.col >= cols - 0.5)
-    throw std::invalid_argument("SimulatedInstrument::submit: position " + fmt(p) +
-                                " is not finite or outside the field [-0.5, " + fmt(rows - 0.5) +
-                                ") x [-0.5, " + fmt(cols - 0.5) + ")");
+  check_inside_field("SimulatedInstrument::submit: position", p, truth_.rows(), truth_.cols());
 }
 
 void SimulatedInstrument::submit(std::span<const Position> positions, const PointSettings& settings,

@@ -1,5 +1,6 @@
 #include "params.hpp"
 
+#include <autostem/core/random.hpp>
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -23,8 +24,8 @@ double radical_inverse(std::uint64_t i, std::uint64_t b) {
 
 void append_halton_pixels(std::size_t rows, std::size_t cols, std::size_t n, std::mt19937_64& rng,
                           std::vector<char>& taken, std::vector<Position>& out) {
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  const double shift_r = u(rng), shift_c = u(rng);
+  const double shift_r = random::uniform_real(rng, 0.0, 1.0);
+  const double shift_c = random::uniform_real(rng, 0.0, 1.0);
   const std::uint64_t limit = 64 * static_cast<std::uint64_t>(rows * cols) + 1024;
   for (std::uint64_t i = 1; out.size() < n && i < limit; ++i) {
     const double y = std::fmod(radical_inverse(i, 3) + shift_r, 1.0);

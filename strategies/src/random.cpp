@@ -1,6 +1,8 @@
 #include <autostem/strategies/random.hpp>
 #include <autostem/strategies/registry.hpp>
 
+#include <autostem/core/random.hpp>
+
 #include "params.hpp"
 
 #include <algorithm>
@@ -43,8 +45,7 @@ void RandomStrategy::begin(const Survey&, const StrategyContext& context) {
     std::iota(order.begin(), order.end(), std::size_t{0});
     // Partial Fisher–Yates: only the first n entries are needed.
     for (std::size_t i = 0; i < n; ++i) {
-      std::uniform_int_distribution<std::size_t> pick(i, field - 1);
-      std::swap(order[i], order[pick(rng)]);
+      std::swap(order[i], order[random::uniform_int(rng, i, field - 1)]);
     }
     for (std::size_t i = 0; i < n; ++i)
       plan_.push_back({static_cast<double>(order[i] / cols), static_cast<double>(order[i] % cols)});

@@ -1,6 +1,8 @@
 #include <autostem/strategies/sparse.hpp>
 
 #include <autostem/strategies/registry.hpp>
+#include <autostem/core/field.hpp>
+#include <autostem/core/random.hpp>
 
 #include "params.hpp"
 
@@ -28,8 +30,7 @@ void fill_random(std::vector<Position>& out, std::vector<char>& taken, std::size
   for (std::size_t i = 0; i < taken.size(); ++i)
     if (!taken[i]) free.push_back(i);
   for (std::size_t i = 0; out.size() < n && i < free.size(); ++i) {
-    std::uniform_int_distribution<std::size_t> pick(i, free.size() - 1);
-    std::swap(free[i], free[pick(rng)]);
+    std::swap(free[i], free[random::uniform_int(rng, i, free.size() - 1)]);
     taken[free[i]] = 1;
     out.push_back(pixel(free[i], cols));
   }
@@ -53,11 +54,9 @@ void bridson(std::vector<std::array<double, 2>>& pts, double radius, std::size_t
     grid[a * gc + b] = static_cast<int>(i);
     active.push_back(static_cast<int>(i));
   }
-  std::uniform_real_distribution<double> u(0.0, 1.0);
+  auto u = [](std::mt19937_64& g) { return random::uniform_real(g, 0.0, 1.0); };
   auto fits = [&](const std::array<double, 2>& q) {
-    if (q[0] < -0.5 || q[1] < -0.5 || q[0] >= static_cast<double>(rows) - 0.5 ||
-        q[1] >= static_cast<double>(cols) - 0.5)
-      return false;
+    if (!inside_field(Position{q[0], q[1]}, rows, cols)) return false;
     const auto [a, b] = cell_of(q);
     for (std::size_t i = a >= 2 ? a - 2 : 0; i <= std::min(a + 2, gr - 1); ++i)
       for (std::size_t j = b >= 2 ? b - 2 : 0; j <= std::min(b + 2, gc - 1); ++j) {
@@ -80,8 +79,7 @@ void bridson(std::vector<std::array<double, 2>>& pts, double radius, std::size_t
   constexpr int kCandidates = 30;
   constexpr double kTwoPi = 6.283185307179586;
   while (!active.empty()) {
-    std::uniform_int_distribution<std::size_t> pick(0, active.size() - 1);
-    const std::size_t ai = pick(rng);
+    const std::size_t ai = random::uniform_int(rng, 0, active.size() - 1);
     const auto base = pts[static_cast<std::size_t>(active[ai])];
     bool placed = false;
     for (int k = 0; k < kCandidates && !placed; ++k) {
@@ -134,8 +132,7 @@ std::vector<Position> sampling_pattern(const std::string& pattern, std::size_t r
       }
       // A random n of them (keeps the minimum distance), in random order.
       for (std::size_t i = 0; i < std::min(n, pts.size()); ++i) {
-        std::uniform_int_distribution<std::size_t> pick(i, pts.size() - 1);
-        std::swap(pts[i], pts[pick(rng)]);
+        std::swap(pts[i], pts[random::uniform_int(rng, i, pts.size() - 1)]);
       }
       for (std::size_t i = 0; i < pts.size() && out.size() < n; ++i) {
         const auto r = static_cast<std::size_t>(std::clamp(std::round(pts[i][0]), 0.0,
@@ -149,11 +146,11 @@ std::vector<Position> sampling_pattern(const std::string& pattern, std::size_t r
       fill_random(out, taken, cols, n, rng);
     }
   } else if (pattern == "lines") {
-    std::uniform_int_distribution<std::size_t> rrow(0, rows - 1), rcol(0, cols - 1);
     // Overlaps make late segments short; after many tries fall back to single pixels.
     const std::size_t tries = 20 * (n / segment + 1) + 1000;
     for (std::size_t t = 0; out.size() < n && t < tries; ++t) {
-      const std::size_t r = rrow(rng), c0 = rcol(rng);
+      const std::size_t r = random::uniform_int(rng, 0, rows - 1);
+      const std::size_t c0 = random::uniform_int(rng, 0, cols - 1);
       for (std::size_t c = c0; c < std::min(cols, c0 + segment) && out.size() < n; ++c) {
         if (taken[r * cols + c]) continue;
         taken[r * cols + c] = 1;

@@ -661,8 +661,9 @@ class Server:
         rows, cols, (ox, oy), (sx, sy) = self.survey_geom
         row = _finite(row, "row")
         col = _finite(col, "col")
+        # The bounds and the message of autostem::check_inside_field (core/field.hpp).
         if not (-0.5 <= row < rows - 0.5 and -0.5 <= col < cols - 0.5):
-            raise RequestError("position (%r, %r) is outside the field [-0.5, %g) x [-0.5, %g)"
+            raise RequestError("position (row %g, col %g) is outside the field [-0.5, %g) x [-0.5, %g)"
                                % (row, col, rows - 0.5, cols - 0.5))
         x, y = ox + col * sx, oy + row * sy
         b = self.limits["field_ds_bounds"]

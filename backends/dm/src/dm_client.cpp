@@ -1,5 +1,7 @@
 #include <autostem/backends/dm_client.hpp>
 
+#include <autostem/core/field.hpp>
+
 #include "dm_protocol.hpp"
 
 #include <boost/asio/connect.hpp>
@@ -424,11 +426,8 @@ void DmInstrument::submit(std::span<const Position> positions, const PointSettin
     throw std::invalid_argument("exposure_s " + std::to_string(exposure) +
                                 " is above the server's max_exposure_s " +
                                 std::to_string(I.info.max_exposure_s));
-  const double rows = double(I.info.field_rows), cols = double(I.info.field_cols);
   for (const auto& p : positions)
-    if (!is_finite(p) || p.row < -0.5 || p.row >= rows - 0.5 || p.col < -0.5 || p.col >= cols - 0.5)
-      throw std::invalid_argument("position (" + std::to_string(p.row) + ", " +
-                                  std::to_string(p.col) + ") is not finite or outside the field");
+    check_inside_field("position", p, I.info.field_rows, I.info.field_cols);
   // Point by point in either mode: a live synchronized SI scan is not implemented (yet).
   for (const auto& p : positions) I.queue.push_back(Job{p, exposure, I.next_acq_id++});
 }

@@ -1,6 +1,7 @@
 // DM3/DM4 tag-tree parser and JSON printer (see dm_tags.hpp for the layout).
 #include <autostem/datasets/dm_tags.hpp>
 
+#include "../json_text.hpp"
 #include "byte_cursor.hpp"
 
 #include <charconv>
@@ -432,27 +433,7 @@ struct Parser {
   }
 };
 
-void json_escape(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
+void json_escape(std::string& out, std::string_view s) { out += detail::json_quote(s); }
 
 void json_number(std::string& out, double v) {
   if (!std::isfinite(v)) {

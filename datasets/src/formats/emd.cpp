@@ -3,11 +3,13 @@
 // with JSON metadata stored as uint8 arrays).
 #include <autostem/datasets/formats.hpp>
 
+#include "../h5.hpp"
 #include "byte_cursor.hpp"
 #include "formats_internal.hpp"
 #include "transpose.hpp"
 
 #include <hdf5.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -19,19 +21,7 @@ namespace autostem::datasets {
 namespace detail {
 namespace {
 
-struct Hid {
-  hid_t id = -1;
-  herr_t (*close)(hid_t) = nullptr;
-  Hid() = default;
-  Hid(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
-  Hid(const Hid&) = delete;
-  Hid& operator=(const Hid&) = delete;
-  Hid(Hid&& o) noexcept : id(o.id), close(o.close) { o.id = -1; }
-  ~Hid() {
-    if (id >= 0 && close) close(id);
-  }
-  explicit operator bool() const { return id >= 0; }
-};
+using Hid = h5::Handle;  // the one RAII handle of autostem::datasets (h5.hpp)
 
 // HDF5 prints its error stack to stderr by default; a reader reports through exceptions instead.
 class QuietHdf5 {
@@ -68,27 +58,27 @@ std::optional<std::string> attr_string(hid_t obj, const char* name) {
   if (H5Aexists(obj, name) <= 0) return std::nullopt;
   Hid a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
   if (!a) return std::nullopt;
-  Hid t(H5Aget_type(a.id), H5Tclose);
-  if (!t || H5Tget_class(t.id) != H5T_STRING) return std::nullopt;
-  Hid space(H5Aget_space(a.id), H5Sclose);
-  if (H5Sget_simple_extent_npoints(space.id) != 1) return std::nullopt;
-  if (H5Tis_variable_str(t.id) > 0) {
+  Hid t(H5Aget_type(a.get()), H5Tclose);
+  if (!t || H5Tget_class(t.get()) != H5T_STRING) return std::nullopt;
+  Hid space(H5Aget_space(a.get()), H5Sclose);
+  if (H5Sget_simple_extent_npoints(space.get()) != 1) return std::nullopt;
+  if (H5Tis_variable_str(t.get()) > 0) {
     Hid mt(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(mt.id, H5T_VARIABLE);
-    H5Tset_cset(mt.id, H5Tget_cset(t.id));  // no ASCII ↔ UTF-8 conversion in HDF5
+    H5Tset_size(mt.get(), H5T_VARIABLE);
+    H5Tset_cset(mt.get(), H5Tget_cset(t.get()));  // no ASCII ↔ UTF-8 conversion in HDF5
     char* s = nullptr;
-    if (H5Aread(a.id, mt.id, &s) < 0 || !s) return std::nullopt;
+    if (H5Aread(a.get(), mt.get(), &s) < 0 || !s) return std::nullopt;
     std::string out(s);
     H5free_memory(s);
     return out;
   }
-  const std::size_t n = H5Tget_size(t.id);
+  const std::size_t n = H5Tget_size(t.get());
   if (n == 0 || n > (1u << 20)) return std::nullopt;
   std::string out(n, '\0');
   Hid mt(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(mt.id, n);
-  H5Tset_cset(mt.id, H5Tget_cset(t.id));
-  if (H5Aread(a.id, mt.id, out.data()) < 0) return std::nullopt;
+  H5Tset_size(mt.get(), n);
+  H5Tset_cset(mt.get(), H5Tget_cset(t.get()));
+  if (H5Aread(a.get(), mt.get(), out.data()) < 0) return std::nullopt;
   out.resize(std::strlen(out.c_str()));
   return out;
 }
@@ -97,13 +87,13 @@ std::optional<double> attr_number(hid_t obj, const char* name) {
   if (H5Aexists(obj, name) <= 0) return std::nullopt;
   Hid a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
   if (!a) return std::nullopt;
-  Hid t(H5Aget_type(a.id), H5Tclose);
-  const auto cls = H5Tget_class(t.id);
+  Hid t(H5Aget_type(a.get()), H5Tclose);
+  const auto cls = H5Tget_class(t.get());
   if (cls != H5T_INTEGER && cls != H5T_FLOAT) return std::nullopt;
-  Hid space(H5Aget_space(a.id), H5Sclose);
-  if (H5Sget_simple_extent_npoints(space.id) != 1) return std::nullopt;
+  Hid space(H5Aget_space(a.get()), H5Sclose);
+  if (H5Sget_simple_extent_npoints(space.get()) != 1) return std::nullopt;
   double v = 0;
-  if (H5Aread(a.id, H5T_NATIVE_DOUBLE, &v) < 0) return std::nullopt;
+  if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, &v) < 0) return std::nullopt;
   return v;
 }
 
@@ -134,9 +124,9 @@ std::optional<MemType> memory_type(hid_t file_type) {
   if (cls == H5T_ENUM && size == 1) return MemType{DType::boolean, H5T_NATIVE_UINT8};
   if (cls == H5T_COMPOUND && H5Tget_nmembers(file_type) == 2) {
     Hid m0(H5Tget_member_type(file_type, 0), H5Tclose), m1(H5Tget_member_type(file_type, 1), H5Tclose);
-    if (H5Tget_class(m0.id) != H5T_FLOAT || H5Tget_class(m1.id) != H5T_FLOAT) return std::nullopt;
-    const std::size_t s = H5Tget_size(m0.id);
-    if (s != H5Tget_size(m1.id) || (s != 4 && s != 8)) return std::nullopt;
+    if (H5Tget_class(m0.get()) != H5T_FLOAT || H5Tget_class(m1.get()) != H5T_FLOAT) return std::nullopt;
+    const std::size_t s = H5Tget_size(m0.get());
+    if (s != H5Tget_size(m1.get()) || (s != 4 && s != 8)) return std::nullopt;
     char* n0 = H5Tget_member_name(file_type, 0);
     char* n1 = H5Tget_member_name(file_type, 1);
     const hid_t ct = H5Tcreate(H5T_COMPOUND, 2 * s);
@@ -154,15 +144,15 @@ std::optional<MemType> memory_type(hid_t file_type) {
 Signal read_dataset(hid_t file, const std::string& path, const std::string& source) {
   Hid d(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
   if (!d) emd_error(source, path, "cannot open dataset");
-  Hid t(H5Dget_type(d.id), H5Tclose);
-  auto mt = memory_type(t.id);
+  Hid t(H5Dget_type(d.get()), H5Tclose);
+  auto mt = memory_type(t.get());
   if (!mt) emd_error(source, path, "unsupported HDF5 data type (expected integer, float, bool or complex)");
   Hid owned_mem(mt->owned ? mt->mem : -1, H5Tclose);
-  Hid space(H5Dget_space(d.id), H5Sclose);
-  const int rank = H5Sget_simple_extent_ndims(space.id);
+  Hid space(H5Dget_space(d.get()), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
   if (rank < 0 || rank > 32) emd_error(source, path, "invalid dataspace rank");
   std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
-  H5Sget_simple_extent_dims(space.id, dims.data(), nullptr);
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
   const std::size_t es = dtype_size(mt->dtype);
   std::uint64_t n = 1;
   for (auto v : dims) {
@@ -170,7 +160,7 @@ Signal read_dataset(hid_t file, const std::string& path, const std::string& sour
     if (n > (std::uint64_t{1} << 40) / v) emd_error(source, path, "dataset declares more than 2^40 elements");
     n *= v;
   }
-  const std::uint64_t storage = H5Dget_storage_size(d.id);
+  const std::uint64_t storage = H5Dget_storage_size(d.get());
   const std::uint64_t allowed = std::max<std::uint64_t>(storage * 1000, std::uint64_t{64} << 20);
   if (n * es > allowed)
     emd_error(source, path, "dataset declares " + std::to_string(n * es) + " bytes but stores only " +
@@ -179,7 +169,7 @@ Signal read_dataset(hid_t file, const std::string& path, const std::string& sour
   s.dtype = mt->dtype;
   s.title = path;
   resize_for_overwrite_large(s.bytes, static_cast<std::size_t>(n * es));
-  if (H5Dread(d.id, mt->mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, s.bytes.data()) < 0)
+  if (H5Dread(d.get(), mt->mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, s.bytes.data()) < 0)
     emd_error(source, path, "reading the data failed (corrupt file?)");
   for (int i = 0; i < rank; ++i) {
     AxisCalibration a;
@@ -197,20 +187,20 @@ void calibrate_berkeley_axis(hid_t file, const std::string& group, std::size_t k
   if (!link_exists(file, path)) return;
   Hid d(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
   if (!d) return;
-  if (auto n = attr_string(d.id, "name")) axis.name = *n;
-  if (auto u = attr_string(d.id, "units")) axis.units = *u;
-  Hid space(H5Dget_space(d.id), H5Sclose);
-  const hssize_t npts = H5Sget_simple_extent_npoints(space.id);
-  if (npts < 1 || H5Sget_simple_extent_ndims(space.id) != 1) return;
-  Hid t(H5Dget_type(d.id), H5Tclose);
-  const auto cls = H5Tget_class(t.id);
+  if (auto n = attr_string(d.get(), "name")) axis.name = *n;
+  if (auto u = attr_string(d.get(), "units")) axis.units = *u;
+  Hid space(H5Dget_space(d.get()), H5Sclose);
+  const hssize_t npts = H5Sget_simple_extent_npoints(space.get());
+  if (npts < 1 || H5Sget_simple_extent_ndims(space.get()) != 1) return;
+  Hid t(H5Dget_type(d.get()), H5Tclose);
+  const auto cls = H5Tget_class(t.get());
   if (cls != H5T_INTEGER && cls != H5T_FLOAT) return;
   const hsize_t count = std::min<hsize_t>(static_cast<hsize_t>(npts), 2);
   double v[2] = {0, 0};
   const hsize_t start = 0;
   Hid mspace(H5Screate_simple(1, &count, nullptr), H5Sclose);
-  H5Sselect_hyperslab(space.id, H5S_SELECT_SET, &start, nullptr, &count, nullptr);
-  if (H5Dread(d.id, H5T_NATIVE_DOUBLE, mspace.id, space.id, H5P_DEFAULT, v) < 0)
+  H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr);
+  if (H5Dread(d.get(), H5T_NATIVE_DOUBLE, mspace.get(), space.get(), H5P_DEFAULT, v) < 0)
     emd_error(source, path, "cannot read the axis values");
   axis.offset = v[0];
   if (count == 2 && std::isfinite(v[1] - v[0])) axis.scale = v[1] - v[0];
@@ -222,17 +212,17 @@ void find_berkeley_groups(hid_t file, const std::string& path, int depth, std::v
   if (depth > 32 || ++visited > 100000) return;
   Hid g(H5Gopen2(file, path.c_str(), H5P_DEFAULT), H5Gclose);
   if (!g) return;
-  if (auto t = attr_number(g.id, "emd_group_type"); t && *t == 1) out.push_back(path);
+  if (auto t = attr_number(g.get(), "emd_group_type"); t && *t == 1) out.push_back(path);
   H5G_info_t info{};
-  if (H5Gget_info(g.id, &info) < 0) return;
+  if (H5Gget_info(g.get(), &info) < 0) return;
   for (hsize_t i = 0; i < info.nlinks && i < 100000; ++i) {
     char name[1024];
-    const ssize_t len = H5Lget_name_by_idx(g.id, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
+    const ssize_t len = H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
     if (len <= 0 || static_cast<std::size_t>(len) >= sizeof name) continue;
     H5L_info_t li{};
-    if (H5Lget_info(g.id, name, &li, H5P_DEFAULT) < 0 || li.type != H5L_TYPE_HARD) continue;
+    if (H5Lget_info(g.get(), name, &li, H5P_DEFAULT) < 0 || li.type != H5L_TYPE_HARD) continue;
     H5O_info_t oi{};
-    if (H5Oget_info_by_name(g.id, name, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_GROUP) continue;
+    if (H5Oget_info_by_name(g.get(), name, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_GROUP) continue;
     find_berkeley_groups(file, (path == "/" ? "" : path) + "/" + name, depth + 1, out, visited);
   }
 }
@@ -243,120 +233,85 @@ std::vector<std::string> child_names(hid_t file, const std::string& path) {
   Hid g(H5Gopen2(file, path.c_str(), H5P_DEFAULT), H5Gclose);
   if (!g) return out;
   H5G_info_t info{};
-  if (H5Gget_info(g.id, &info) < 0) return out;
+  if (H5Gget_info(g.get(), &info) < 0) return out;
   for (hsize_t i = 0; i < info.nlinks && i < 10000; ++i) {
     char name[1024];
-    const ssize_t len = H5Lget_name_by_idx(g.id, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
+    const ssize_t len = H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT);
     if (len > 0 && static_cast<std::size_t>(len) < sizeof name) out.emplace_back(name);
   }
   return out;
 }
 
-// ---- a small JSON reader for Velox metadata: flattens to "A.B.C" → scalar text -------------
-class JsonFlattener {
+// Velox metadata flattened to "A.B.C" → scalar text while nlohmann_json parses it (SAX events),
+// so that the keys read before an error are kept: Velox documents cut short still give their
+// calibration. Array elements are keyed by index ("A.0.B"); numbers keep their text as written;
+// true/false/null become that text; a later duplicate key wins. Stops (keeping what it has) past
+// 64 levels of nesting or 100000 keys.
+class JsonFlattener : public nlohmann::json_sax<nlohmann::json> {
  public:
-  JsonFlattener(std::string_view text, std::map<std::string, std::string>& out) : s_(text), out_(out) {}
-  bool run() {
-    skip_ws();
-    if (!value("", 0)) return false;
+  explicit JsonFlattener(std::map<std::string, std::string>& out) : out_(out) {}
+
+  bool null() override { return scalar("null"); }
+  bool boolean(bool v) override { return scalar(v ? "true" : "false"); }
+  bool number_integer(number_integer_t v) override { return scalar(std::to_string(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return scalar(std::to_string(v)); }
+  bool number_float(number_float_t, const string_t& text) override { return scalar(text); }
+  bool string(string_t& v) override { return scalar(v); }
+  bool binary(binary_t&) override { return false; }
+  bool start_object(std::size_t) override { return open(false); }
+  bool key(string_t& k) override {
+    frames_.back().key = k;
     return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(true); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
   }
 
  private:
-  std::string_view s_;
-  std::size_t i_ = 0;
+  struct Frame {
+    std::string path;  // the container's own key
+    bool array = false;
+    std::size_t next_index = 0;
+    std::string key;  // the current member's key (objects)
+  };
   std::map<std::string, std::string>& out_;
+  std::vector<Frame> frames_;
 
-  void skip_ws() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t')) ++i_;
+  // The key of the value about to be delivered (advancing the array index).
+  std::string member_key() {
+    if (frames_.empty()) return "";
+    Frame& f = frames_.back();
+    const std::string k = f.array ? std::to_string(f.next_index++) : f.key;
+    return f.path.empty() ? k : f.path + "." + k;
   }
-  bool string(std::string& out) {
-    if (i_ >= s_.size() || s_[i_] != '"') return false;
-    ++i_;
-    while (i_ < s_.size() && s_[i_] != '"') {
-      if (s_[i_] == '\\' && i_ + 1 < s_.size()) {
-        const char e = s_[++i_];
-        switch (e) {
-          case 'n': out += '\n'; break;
-          case 't': out += '\t'; break;
-          case 'r': out += '\r'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'u': {
-            if (i_ + 4 >= s_.size()) return false;
-            unsigned cp = 0;
-            for (int k = 1; k <= 4; ++k) {
-              const char h = s_[i_ + static_cast<std::size_t>(k)];
-              cp = cp * 16 + static_cast<unsigned>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
-            }
-            i_ += 4;
-            if (cp < 0x80) out += static_cast<char>(cp);
-            else if (cp < 0x800) { out += static_cast<char>(0xC0 | (cp >> 6)); out += static_cast<char>(0x80 | (cp & 0x3F)); }
-            else { out += static_cast<char>(0xE0 | (cp >> 12)); out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F)); out += static_cast<char>(0x80 | (cp & 0x3F)); }
-            break;
-          }
-          default: out += e;
-        }
-        ++i_;
-      } else {
-        out += s_[i_++];
-      }
-    }
-    if (i_ >= s_.size()) return false;
-    ++i_;
+  bool accept() const { return frames_.size() <= 64 && out_.size() <= 100000; }
+  bool scalar(std::string text) {
+    if (!accept()) return false;
+    out_[member_key()] = std::move(text);
     return true;
   }
-  bool value(const std::string& key, int depth) {
-    if (depth > 64 || out_.size() > 100000) return false;
-    skip_ws();
-    if (i_ >= s_.size()) return false;
-    const char c = s_[i_];
-    if (c == '{' || c == '[') {
-      const bool obj = c == '{';
-      ++i_;
-      skip_ws();
-      const char close = obj ? '}' : ']';
-      if (i_ < s_.size() && s_[i_] == close) {
-        ++i_;
-        return true;
-      }
-      for (std::size_t idx = 0;; ++idx) {
-        skip_ws();
-        std::string k;
-        if (obj) {
-          if (!string(k)) return false;
-          skip_ws();
-          if (i_ >= s_.size() || s_[i_] != ':') return false;
-          ++i_;
-        } else {
-          k = std::to_string(idx);
-        }
-        if (!value(key.empty() ? k : key + "." + k, depth + 1)) return false;
-        skip_ws();
-        if (i_ < s_.size() && s_[i_] == ',') {
-          ++i_;
-          continue;
-        }
-        if (i_ < s_.size() && s_[i_] == close) {
-          ++i_;
-          return true;
-        }
-        return false;
-      }
-    }
-    if (c == '"') {
-      std::string v;
-      if (!string(v)) return false;
-      out_[key] = v;
-      return true;
-    }
-    const std::size_t start = i_;
-    while (i_ < s_.size() && s_[i_] != ',' && s_[i_] != '}' && s_[i_] != ']' && !std::isspace(static_cast<unsigned char>(s_[i_]))) ++i_;
-    if (i_ == start) return false;
-    out_[key] = std::string(s_.substr(start, i_ - start));
+  bool open(bool array) {
+    if (!accept()) return false;
+    std::string path = member_key();
+    frames_.push_back(Frame{std::move(path), array, 0, {}});
+    return true;
+  }
+  bool close() {
+    frames_.pop_back();
     return true;
   }
 };
+
+// Flattens text into out (JsonFlattener); true when its first JSON value parsed whole (text after
+// it is ignored). On a parse error out keeps the keys read before it.
+bool flatten_json(const std::string& text, std::map<std::string, std::string>& out) {
+  JsonFlattener flattener(out);
+  return nlohmann::json::sax_parse(text, &flattener, nlohmann::json::input_format_t::json,
+                                   /*strict=*/false);
+}
 
 // The text of a Velox JSON document. Metadata is a (length, frames) uint8 array, NUL-padded,
 // whose frame-0 column is used; AcquisitionSettings (spectrum streams) is a one-element HDF5
@@ -367,38 +322,38 @@ std::optional<std::string> velox_text(hid_t file, const std::string& path, const
   {
     Hid d(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
     if (!d) emd_error(source, path, "cannot open dataset");
-    Hid t(H5Dget_type(d.id), H5Tclose);
-    if (H5Tget_class(t.id) == H5T_STRING) {
-      Hid space(H5Dget_space(d.id), H5Sclose);
-      const int rank = H5Sget_simple_extent_ndims(space.id);
-      if (rank < 0 || rank > 32 || H5Sget_simple_extent_npoints(space.id) < 1)
+    Hid t(H5Dget_type(d.get()), H5Tclose);
+    if (H5Tget_class(t.get()) == H5T_STRING) {
+      Hid space(H5Dget_space(d.get()), H5Sclose);
+      const int rank = H5Sget_simple_extent_ndims(space.get());
+      if (rank < 0 || rank > 32 || H5Sget_simple_extent_npoints(space.get()) < 1)
         emd_error(source, path, "empty or invalid string dataset");
       // Select the first element only.
       std::vector<hsize_t> start(static_cast<std::size_t>(rank), 0), count(static_cast<std::size_t>(rank), 1);
       if (rank > 0 &&
-          H5Sselect_hyperslab(space.id, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0)
+          H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0)
         emd_error(source, path, "cannot select the first string");
       Hid mspace(H5Screate(H5S_SCALAR), H5Sclose);
       Hid mt(H5Tcopy(H5T_C_S1), H5Tclose);
       // Same character set as the file (h5py and Velox write UTF-8): HDF5 does not convert
       // between ASCII and UTF-8 strings.
-      H5Tset_cset(mt.id, H5Tget_cset(t.id));
-      if (H5Tis_variable_str(t.id) > 0) {
-        H5Tset_size(mt.id, H5T_VARIABLE);
+      H5Tset_cset(mt.get(), H5Tget_cset(t.get()));
+      if (H5Tis_variable_str(t.get()) > 0) {
+        H5Tset_size(mt.get(), H5T_VARIABLE);
         char* text = nullptr;
-        if (H5Dread(d.id, mt.id, mspace.id, space.id, H5P_DEFAULT, &text) < 0 || !text)
+        if (H5Dread(d.get(), mt.get(), mspace.get(), space.get(), H5P_DEFAULT, &text) < 0 || !text)
           emd_error(source, path, "cannot read the variable-length string (corrupt file?)");
         std::string out(text);
         H5free_memory(text);
         return out;
       }
-      const std::size_t n = H5Tget_size(t.id);
+      const std::size_t n = H5Tget_size(t.get());
       if (n == 0 || n > (std::size_t{1} << 24))
         emd_error(source, path, "fixed-length string of " + std::to_string(n) + " bytes (expected 1 byte to 16 MiB)");
-      H5Tset_size(mt.id, n);
-      H5Tset_strpad(mt.id, H5T_STR_NULLPAD);
+      H5Tset_size(mt.get(), n);
+      H5Tset_strpad(mt.get(), H5T_STR_NULLPAD);
       std::string out(n, '\0');
-      if (H5Dread(d.id, mt.id, mspace.id, space.id, H5P_DEFAULT, out.data()) < 0)
+      if (H5Dread(d.get(), mt.get(), mspace.get(), space.get(), H5P_DEFAULT, out.data()) < 0)
         emd_error(source, path, "cannot read the string (corrupt file?)");
       out.resize(std::strlen(out.c_str()));
       return out;
@@ -423,7 +378,7 @@ std::map<std::string, std::string> velox_json(hid_t file, const std::string& pat
   std::map<std::string, std::string> out;
   const auto text = velox_text(file, path, source);
   if (!text) return out;
-  JsonFlattener(*text, out).run();  // partial metadata is kept even if the JSON is cut short
+  flatten_json(*text, out);  // partial metadata is kept even if the JSON is cut short
   return out;
 }
 
@@ -561,7 +516,7 @@ std::optional<VeloxStream> load_velox_stream(hid_t file, const std::string& path
     emd_error(source, settings_path,
               "missing: a spectrum stream cannot be decoded without its AcquisitionSettings (bincount, "
               "RasterScanDefinition)");
-  if (!JsonFlattener(*text, st.settings).run())
+  if (!flatten_json(*text, st.settings))
     emd_error(source, settings_path, "AcquisitionSettings is not valid JSON");
   const bool has_raster = std::any_of(st.settings.begin(), st.settings.end(), [](const auto& kv) {
     return kv.first.rfind("RasterScanDefinition.", 0) == 0;
@@ -770,11 +725,11 @@ bool numeric_cube(hid_t file, const std::string& path) {
   if (!link_exists(file, path)) return false;
   Hid d(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
   if (!d) return false;
-  Hid t(H5Dget_type(d.id), H5Tclose);
-  const auto cls = H5Tget_class(t.id);
-  if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || H5Tget_size(t.id) < 2) return false;
-  Hid space(H5Dget_space(d.id), H5Sclose);
-  return H5Sget_simple_extent_ndims(space.id) == 3;
+  Hid t(H5Dget_type(d.get()), H5Tclose);
+  const auto cls = H5Tget_class(t.get());
+  if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || H5Tget_size(t.get()) < 2) return false;
+  Hid space(H5Dget_space(d.get()), H5Sclose);
+  return H5Sget_simple_extent_ndims(space.get()) == 3;
 }
 
 std::vector<Signal> read_velox(hid_t file, const std::string& source) {
@@ -854,8 +809,8 @@ std::vector<Signal> read_velox(hid_t file, const std::string& source) {
 bool numeric_dataset(hid_t file, const std::string& path) {
   Hid d(H5Dopen2(file, path.c_str(), H5P_DEFAULT), H5Dclose);
   if (!d) return false;
-  Hid t(H5Dget_type(d.id), H5Tclose);
-  auto mt = memory_type(t.id);
+  Hid t(H5Dget_type(d.get()), H5Tclose);
+  auto mt = memory_type(t.get());
   if (mt && mt->owned) H5Tclose(mt->mem);
   return mt.has_value();
 }
@@ -897,14 +852,14 @@ std::vector<Signal> read_emd_bytes(std::span<const std::byte> bytes, const std::
   if (bytes.size() < 8 || std::memcmp(bytes.data(), "\x89HDF\r\n\x1a\n", 8) != 0)
     emd_error(source, "header", "not an HDF5 file (missing the HDF5 signature at byte 0)");
   Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-  H5Pset_fapl_core(fapl.id, 1 << 16, 0);
-  if (H5Pset_file_image(fapl.id, const_cast<std::byte*>(bytes.data()), bytes.size()) < 0)
+  H5Pset_fapl_core(fapl.get(), 1 << 16, 0);
+  if (H5Pset_file_image(fapl.get(), const_cast<std::byte*>(bytes.data()), bytes.size()) < 0)
     emd_error(source, "header", "HDF5 refused the file image");
   // The core driver refuses a file image whose name exists on disk, so the image gets a name
   // that cannot; `source` only labels messages.
-  Hid file(H5Fopen("/nonexistent/autostem-emd-file-image", H5F_ACC_RDONLY, fapl.id), H5Fclose);
+  Hid file(H5Fopen("/nonexistent/autostem-emd-file-image", H5F_ACC_RDONLY, fapl.get()), H5Fclose);
   if (!file) emd_error(source, "header", "HDF5 cannot open the file image (corrupt?)");
-  return read_emd_file(file.id, source);
+  return read_emd_file(file.get(), source);
 }
 
 }  // namespace detail
@@ -913,7 +868,7 @@ std::vector<Signal> read_emd(const std::filesystem::path& path) {
   detail::QuietHdf5 quiet;
   detail::Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file) throw std::runtime_error(path.string() + ": HDF5 cannot open the file (missing or not HDF5)");
-  return detail::read_emd_file(file.id, path.string());
+  return detail::read_emd_file(file.get(), path.string());
 }
 
 }  // namespace autostem::datasets

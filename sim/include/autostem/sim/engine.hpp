@@ -7,6 +7,8 @@
 //    unchanged (the event is consumed first, so the engine stays consistent and can go on);
 //  - time is an integer count of nanoseconds, so that event order never depends on rounding.
 
+#include <autostem/core/random.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -106,15 +108,16 @@ class Simulation {
   std::vector<std::uint32_t> free_slots_;
 };
 
-/// splitmix64 (Steele, Lea & Flood 2014; Vigna's reference code): one step of the mixing
-/// function, used to derive independent seeds.
-std::uint64_t splitmix64(std::uint64_t& state);
+/// splitmix64 lives in <autostem/core/random.hpp> (the one home of the project's random
+/// numbers); kept visible here under its old name.
+using random::splitmix64;
 
 /// xoshiro256++ (Blackman & Vigna, "Scrambled linear pseudorandom number generators", ACM TOMS
 /// 47 (2021); reference code prng.di.unimi.it): 256-bit state, period 2^256 − 1, passes BigCrush.
 /// Used instead of std::mt19937_64 because drawing the shot noise of every channel of every
 /// spectrum is the simulator's hot loop, and this generator is several times cheaper per draw.
-/// Satisfies UniformRandomBitGenerator, so <random> distributions accept it.
+/// Satisfies UniformRandomBitGenerator (64-bit), so the distributions of
+/// <autostem/core/random.hpp> accept it.
 class Rng {
  public:
   using result_type = std::uint64_t;
