@@ -1,5 +1,6 @@
 #include <autostem/core/session.hpp>
 
+#include <autostem/core/field.hpp>
 #include <autostem/core/statistics.hpp>
 
 #include <algorithm>
@@ -94,16 +95,8 @@ void Session::resume_from(Survey survey, std::vector<Measurement> recorded) {
 }
 
 void Session::check_position(const Position& p, const InstrumentInfo& info) {
-  if (!is_finite(p))
-    throw ProposalError("proposed position (" + fmt(p.row) + ", " + fmt(p.col) +
-                        ") is not finite");
-  // Pixel centres are at integer coordinates; the scanned field spans half a pixel beyond them.
-  const double rmax = static_cast<double>(info.field_rows) - 0.5;
-  const double cmax = static_cast<double>(info.field_cols) - 0.5;
-  if (p.row < -0.5 || p.row >= rmax || p.col < -0.5 || p.col >= cmax)
-    throw ProposalError("proposed position (row " + fmt(p.row) + ", col " + fmt(p.col) +
-                        ") is outside the field [-0.5, " + fmt(rmax) + ") x [-0.5, " +
-                        fmt(cmax) + ")");
+  if (!inside_field(p, info.field_rows, info.field_cols))
+    throw ProposalError(outside_field_message("proposed position", p, info.field_rows, info.field_cols));
 }
 
 // One experiment, step by step. Session::run reads as the list of these steps; each member
