@@ -15,6 +15,14 @@ namespace autostem::datasets {
 
 namespace {
 
+// The attributes signal_kind and signal_shape ("E" or "ky,kx") of /measurements.
+void write_signal_shape(hid_t measurements, const SignalShape& shape) {
+  h5::set_attr(measurements, "signal_kind", to_string(shape.kind));
+  std::string dims;
+  for (std::size_t d : shape.dims) dims += (dims.empty() ? "" : ",") + std::to_string(d);
+  h5::set_attr(measurements, "signal_shape", dims);
+}
+
 constexpr hsize_t row_chunk = 64;
 
 // {"key": "value", …} (the layout docs/results-format.md shows), quoted by nlohmann_json.
@@ -192,13 +200,11 @@ void ResultsWriter::on_begin(const RunInfo& info, const Survey& survey) {
     im.exposure = create_extendible(g, "exposure_s", H5T_IEEE_F64LE, 0);
     im.current = create_extendible(g, "probe_current_pA", H5T_IEEE_F64LE, 0);
     // What one row of `signal` is: a spectrum (E) or a diffraction pattern (ky, kx), C-order.
+    // (Written at the first measurement when the instrument does not say its channels.)
     const SignalShape& shape = info.instrument.signal;
-    h5::set_attr(g, "signal_kind", to_string(shape.kind));
-    std::string dims;
-    for (std::size_t d : shape.dims.empty() ? std::vector<std::size_t>{info.instrument.energy.channels}
-                                            : shape.dims)
-      dims += (dims.empty() ? "" : ",") + std::to_string(d);
-    h5::set_attr(g, "signal_shape", dims);
+    if (!shape.dims.empty()) write_signal_shape(g, shape);
+    else if (info.instrument.energy.channels > 0)
+      write_signal_shape(g, SignalShape::spectrum(info.instrument.energy.channels));
   }
   im.channels = info.instrument.signal.dims.empty() ? info.instrument.energy.channels
                                                     : info.instrument.signal.elements();
@@ -226,6 +232,7 @@ void ResultsWriter::on_measurement(const Measurement& m) {
                                            " has an empty signal"));
     im.channels = m.signal.size();
     im.create_signal_dataset();
+    write_signal_shape(h5::open_group(im.file, "measurements"), m.signal_shape());
     h5::Handle e = h5::open_group(im.file, "energy_axis");
     h5::set_attr(e, "channels", static_cast<long long>(im.channels));
   }
@@ -346,49 +353,72 @@ ImageArray read_image(hid_t loc, const std::string& name, const std::string& whe
 
 }  // namespace
 
-RunRecord read_results(const std::filesystem::path& path) {
-  if (!std::filesystem::exists(path)) throw std::runtime_error(path.string() + ": no such file");
-  h5::Handle file = h5::open_file(path, false);
-  const std::string where = path.string();
-  RunRecord rec;
-  h5::Handle root = h5::open_group(file, "/");
-  for (const auto& a : h5::attribute_names(root))
-    if (auto t = h5::attr_text(root, a)) rec.attributes[a] = *t;
-  if (rec.attributes.count("complete") == 0)
-    throw std::runtime_error(where + ": not an autostem results file (no root attribute 'complete')");
-  rec.complete = rec.attributes["complete"] == "1";
+namespace {
 
-  if (h5::is_group(file, "strategy_parameters")) {
-    h5::Handle g = h5::open_group(file, "strategy_parameters");
-    for (const auto& a : h5::attribute_names(g))
-      if (auto t = h5::attr_text(g, a)) rec.strategy_parameters[a] = *t;
+// /survey/image and its attributes.
+void read_survey(hid_t file, const std::string& where, RunRecord& rec) {
+  h5::Handle g = h5::open_group(file, "survey");
+  rec.survey.image.data = read_image(g, "image", where);
+  h5::Handle img = h5::open_dataset(g, "image");
+  rec.survey.image.name = h5::attr_string(img, "name").value_or("");
+  rec.survey.image.units = h5::attr_string(img, "units").value_or("");
+  rec.survey.image.calibration.pixel_size_nm = h5::attr_double(img, "pixel_size_nm").value_or(1.0);
+  rec.survey.image.calibration.origin_row_nm = h5::attr_double(img, "origin_row_nm").value_or(0.0);
+  rec.survey.image.calibration.origin_col_nm = h5::attr_double(img, "origin_col_nm").value_or(0.0);
+  rec.survey.dwell_s = h5::attr_double(img, "dwell_s").value_or(0.0);
+  rec.survey.probe_current_pA = h5::attr_double(img, "probe_current_pA").value_or(0.0);
+  rec.survey.detector = h5::attr_string(img, "detector").value_or("");
+  rec.survey.t_start_s = h5::attr_double(img, "t_start_s").value_or(0.0);
+  rec.survey.t_end_s = h5::attr_double(img, "t_end_s").value_or(0.0);
+  rec.survey.dose_e_per_A2 = h5::attr_double(img, "dose_e_per_A2").value_or(0.0);
+}
+
+// The attributes signal_kind and signal_shape ("E" or "ky,kx") of /measurements; dims empty when
+// the file predates them. Throws std::runtime_error naming the file on a malformed value.
+SignalShape read_signal_shape(hid_t measurements, const std::string& where) {
+  SignalShape shape = SignalShape::spectrum(0);
+  shape.dims.clear();
+  try {
+    if (auto kind = h5::attr_string(measurements, "signal_kind")) shape.kind = signal_kind_from_string(*kind);
+    if (auto dims = h5::attr_string(measurements, "signal_shape")) {
+      std::size_t start = 0;
+      while (start < dims->size()) {
+        const std::size_t end = std::min(dims->find(',', start), dims->size());
+        const std::string item = dims->substr(start, end - start);
+        std::size_t used = 0;
+        const unsigned long long d = std::stoull(item, &used);
+        if (used != item.size() || d == 0) throw std::invalid_argument("'" + *dims + "'");
+        shape.dims.push_back(static_cast<std::size_t>(d));
+        start = end + 1;
+      }
+    }
+  } catch (const std::exception& e) {
+    throw std::runtime_error(where + ": measurements/signal_kind or signal_shape is malformed (" +
+                             e.what() + "); expected spectrum|diffraction|image and \"E\" or \"KY,KX\"");
   }
-  if (!h5::is_dataset(file, "survey/image")) {
-    // Killed before on_begin: a valid but empty record.
-    return rec;
-  }
-  {
-    h5::Handle g = h5::open_group(file, "survey");
-    rec.survey.image.data = read_image(g, "image", where);
-    h5::Handle img = h5::open_dataset(g, "image");
-    rec.survey.image.name = h5::attr_string(img, "name").value_or("");
-    rec.survey.image.units = h5::attr_string(img, "units").value_or("");
-    rec.survey.image.calibration.pixel_size_nm = h5::attr_double(img, "pixel_size_nm").value_or(1.0);
-    rec.survey.image.calibration.origin_row_nm = h5::attr_double(img, "origin_row_nm").value_or(0.0);
-    rec.survey.image.calibration.origin_col_nm = h5::attr_double(img, "origin_col_nm").value_or(0.0);
-    rec.survey.dwell_s = h5::attr_double(img, "dwell_s").value_or(0.0);
-    rec.survey.probe_current_pA = h5::attr_double(img, "probe_current_pA").value_or(0.0);
-    rec.survey.detector = h5::attr_string(img, "detector").value_or("");
-    rec.survey.t_start_s = h5::attr_double(img, "t_start_s").value_or(0.0);
-    rec.survey.t_end_s = h5::attr_double(img, "t_end_s").value_or(0.0);
-    rec.survey.dose_e_per_A2 = h5::attr_double(img, "dose_e_per_A2").value_or(0.0);
-  }
-  if (h5::is_group(file, "energy_axis")) {
-    h5::Handle e = h5::open_group(file, "energy_axis");
-    rec.energy.offset_eV = h5::attr_double(e, "offset_eV").value_or(0.0);
-    rec.energy.dispersion_eV = h5::attr_double(e, "dispersion_eV").value_or(1.0);
-    rec.energy.channels = static_cast<std::size_t>(h5::attr_int(e, "channels").value_or(0));
-  }
+  return shape;
+}
+
+// Rows [0, n) of the (N, channels) float32 signal dataset.
+std::vector<std::vector<float>> read_signals(hid_t sig, hsize_t n, hsize_t channels, const std::string& where) {
+  std::vector<std::vector<float>> out;
+  if (n == 0) return out;
+  std::vector<float> flat(n * channels);
+  h5::Handle fspace(H5Dget_space(sig), H5Sclose);
+  std::array<hsize_t, 2> start{0, 0}, count{n, channels};
+  H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+  h5::Handle mspace(H5Screate_simple(2, count.data(), nullptr), H5Sclose);
+  if (H5Dread(sig, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, flat.data()) < 0)
+    throw std::runtime_error(where + ": cannot read 'measurements/signal'");
+  for (hsize_t i = 0; i < n; ++i)
+    out.emplace_back(flat.begin() + static_cast<std::ptrdiff_t>(i * channels),
+                     flat.begin() + static_cast<std::ptrdiff_t>((i + 1) * channels));
+  return out;
+}
+
+// /measurements: the rows every dataset has (a run killed between extending two datasets leaves
+// them uneven by one row).
+void read_measurements(hid_t file, const std::string& where, RunRecord& rec) {
   if (!h5::is_group(file, "measurements"))
     throw std::runtime_error(where + ": has a survey but no 'measurements' group");
   h5::Handle g = h5::open_group(file, "measurements");
@@ -402,17 +432,7 @@ RunRecord read_results(const std::filesystem::path& path) {
     d.push_back(h5::open_dataset(g, c));
     n = std::min(n, rows_of(d.back()));
   }
-  rec.signal_shape = SignalShape::spectrum(0);
-  if (auto kind = h5::attr_string(g, "signal_kind")) rec.signal_shape.kind = signal_kind_from_string(*kind);
-  if (auto dims = h5::attr_string(g, "signal_shape")) {
-    rec.signal_shape.dims.clear();
-    std::size_t start = 0;
-    while (start < dims->size()) {
-      const std::size_t end = std::min(dims->find(',', start), dims->size());
-      rec.signal_shape.dims.push_back(std::stoull(dims->substr(start, end - start)));
-      start = end + 1;
-    }
-  }
+  rec.signal_shape = read_signal_shape(g, where);
   h5::Handle sig;
   hsize_t channels = 0;
   if (h5::is_dataset(g, "signal")) {
@@ -423,6 +443,9 @@ RunRecord read_results(const std::filesystem::path& path) {
     H5Sget_simple_extent_dims(s, dims.data(), nullptr);
     channels = dims[1];
     if (rec.signal_shape.dims.empty()) rec.signal_shape.dims = {static_cast<std::size_t>(channels)};
+    if (rec.signal_shape.elements() != channels)
+      throw std::runtime_error(where + ": measurements/signal has " + std::to_string(channels) +
+                               " values per row but its signal_shape is " + rec.signal_shape.describe());
   } else {
     n = 0;
   }
@@ -441,18 +464,37 @@ RunRecord read_results(const std::filesystem::path& path) {
     rec.requested.push_back({req[2 * i], req[2 * i + 1]});
     rec.actual.push_back({act[2 * i], act[2 * i + 1]});
   }
-  if (n > 0) {
-    std::vector<float> flat(n * channels);
-    h5::Handle fspace(H5Dget_space(sig), H5Sclose);
-    std::array<hsize_t, 2> start{0, 0}, count{n, channels};
-    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
-    h5::Handle mspace(H5Screate_simple(2, count.data(), nullptr), H5Sclose);
-    if (H5Dread(sig, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, flat.data()) < 0)
-      throw std::runtime_error(where + ": cannot read 'measurements/signal'");
-    for (hsize_t i = 0; i < n; ++i)
-      rec.signals.emplace_back(flat.begin() + static_cast<std::ptrdiff_t>(i * channels),
-                               flat.begin() + static_cast<std::ptrdiff_t>((i + 1) * channels));
+  rec.signals = read_signals(sig, n, channels, where);
+}
+
+}  // namespace
+
+RunRecord read_results(const std::filesystem::path& path) {
+  if (!std::filesystem::exists(path)) throw std::runtime_error(path.string() + ": no such file");
+  h5::Handle file = h5::open_file(path, false);
+  const std::string where = path.string();
+  RunRecord rec;
+  h5::Handle root = h5::open_group(file, "/");
+  for (const auto& a : h5::attribute_names(root))
+    if (auto t = h5::attr_text(root, a)) rec.attributes[a] = *t;
+  if (rec.attributes.count("complete") == 0)
+    throw std::runtime_error(where + ": not an autostem results file (no root attribute 'complete')");
+  rec.complete = rec.attributes["complete"] == "1";
+
+  if (h5::is_group(file, "strategy_parameters")) {
+    h5::Handle g = h5::open_group(file, "strategy_parameters");
+    for (const auto& a : h5::attribute_names(g))
+      if (auto t = h5::attr_text(g, a)) rec.strategy_parameters[a] = *t;
   }
+  if (!h5::is_dataset(file, "survey/image")) return rec;  // killed before on_begin: valid, empty
+  read_survey(file, where, rec);
+  if (h5::is_group(file, "energy_axis")) {
+    h5::Handle e = h5::open_group(file, "energy_axis");
+    rec.energy.offset_eV = h5::attr_double(e, "offset_eV").value_or(0.0);
+    rec.energy.dispersion_eV = h5::attr_double(e, "dispersion_eV").value_or(1.0);
+    rec.energy.channels = static_cast<std::size_t>(h5::attr_int(e, "channels").value_or(0));
+  }
+  read_measurements(file, where, rec);
   if (h5::is_dataset(file, "dose_map")) rec.dose_map = read_image(file, "dose_map", where);
   if (h5::is_group(file, "predictions")) {
     h5::Handle p = h5::open_group(file, "predictions");
