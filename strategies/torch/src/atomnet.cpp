@@ -1,6 +1,9 @@
 // AtomNet: the ensemble U-Net of atomnet.hpp (LibTorch). Design notes in docs/dcnn.md.
 #include <autostem/strategies/atomnet.hpp>
 
+#include <autostem/core/random.hpp>
+
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
@@ -87,9 +90,11 @@ void init_model_slice(const torch::nn::Conv2d& conv, int n, int model, std::uint
   torch::NoGradGuard guard;
   const auto out = conv->weight.size(0) / n;
   const auto fan_in = conv->weight.size(1) * conv->weight.size(2) * conv->weight.size(3);
-  torch::manual_seed(seed);
+  // A generator of our own, seeded as torch::manual_seed(seed) would seed the global one (same
+  // numbers), so that models built on parallel threads do not share LibTorch's global state.
+  const at::Generator gen = at::detail::createCPUGenerator(seed);
   auto w = conv->weight.narrow(0, model * out, out);
-  w.copy_(torch::randn(w.sizes()) * std::sqrt(2.0 / static_cast<double>(fan_in)));  // Kaiming normal (He 2015)
+  w.copy_(torch::randn(w.sizes(), gen) * std::sqrt(2.0 / static_cast<double>(fan_in)));  // Kaiming normal (He 2015)
   conv->bias.narrow(0, model * out, out).zero_();
 }
 
@@ -209,13 +214,9 @@ struct Prepared {
   torch::Tensor labels;  // (h, w) int64
 };
 
-std::uint64_t splitmix(std::uint64_t& s) {
-  std::uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-double uniform(std::uint64_t& s) { return static_cast<double>(splitmix(s) >> 11) * 0x1.0p-53; }
+using random::splitmix64;
+/// Uniform on [0, 1) from the top 53 bits of one splitmix64 step (the training stream).
+double uniform(std::uint64_t& s) { return static_cast<double>(splitmix64(s) >> 11) * 0x1.0p-53; }
 
 }  // namespace
 
@@ -367,8 +368,8 @@ struct AtomNet::Impl {
             if (uniform(rng) < 0.5) { pi = pi.flip({1}); pl = pl.flip({1}); }
             const double gain = 0.7 + 0.6 * uniform(rng), offset = 0.6 * uniform(rng) - 0.3;
             const double noise = 0.25 * uniform(rng);
-            torch::manual_seed(splitmix(rng));
-            input[b][m].copy_(pi * gain + offset + noise * torch::randn({P, P}));
+            const at::Generator noise_gen = at::detail::createCPUGenerator(splitmix64(rng));
+            input[b][m].copy_(pi * gain + offset + noise * torch::randn({P, P}, noise_gen));
             target[b][m].copy_(pl);
           }
       }

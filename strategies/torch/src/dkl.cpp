@@ -1,6 +1,7 @@
 // DKL model (LibTorch MLP + Eigen exact GP) and the "dkl" / "gp" strategies.
 #include <autostem/strategies/dkl.hpp>
 
+#include <autostem/core/random.hpp>
 #include <autostem/imaging/acquisition.hpp>
 #include <autostem/imaging/scalarizer.hpp>
 #include <autostem/strategies/registry.hpp>
@@ -195,12 +196,12 @@ DklModel::DklModel(std::size_t input_dim, DklOptions options) : impl_(std::make_
   for (std::size_t l = 0; l < widths.size(); ++l) {
     torch::nn::Linear lin(fan_in, widths[l]);
     const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
-    std::uniform_real_distribution<float> u(static_cast<float>(-bound), static_cast<float>(bound));
+    const auto lo = static_cast<float>(-bound), hi = static_cast<float>(bound);
     torch::NoGradGuard ng;
     for (auto* t : {&lin->weight, &lin->bias}) {
       auto flat = t->view({-1});
       auto acc = flat.accessor<float, 1>();
-      for (long i = 0; i < flat.size(0); ++i) acc[i] = u(rng);
+      for (long i = 0; i < flat.size(0); ++i) acc[i] = random::uniform_real(rng, lo, hi);
     }
     net->push_back(lin);
     if (l + 1 < widths.size()) net->push_back(torch::nn::ReLU());

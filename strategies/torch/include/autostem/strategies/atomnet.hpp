@@ -81,8 +81,10 @@ struct AtomNetFindOptions {
 
 class AtomNet {
  public:
-  /// A freshly initialised ensemble: model i's weights are drawn from seed + i (Kaiming uniform,
-  /// LibTorch's default). Throws std::invalid_argument on an invalid architecture.
+  /// A freshly initialised ensemble: model i's weights are drawn from seeds derived from seed and i (Kaiming normal,
+  /// zero biases) by a generator of the model's own, never LibTorch's global one, so that models
+  /// built on parallel threads are reproducible. Throws std::invalid_argument on an invalid
+  /// architecture.
   AtomNet(const AtomNetArchitecture& architecture, std::uint64_t seed);
   /// Loads a model directory written by save(). Throws std::runtime_error naming the directory
   /// and the problem: missing directory or files, a manifest of another format or version, or

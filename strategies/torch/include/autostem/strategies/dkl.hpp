@@ -153,7 +153,7 @@ struct DklOptions {
   int embedding = 2;                ///< output (feature) dimension fed to the GP
   gp::KernelKind kernel = gp::KernelKind::rbf;
   double learning_rate = 0.01;      ///< Adam step
-  std::uint64_t seed = 0;           ///< weights' initialisation (torch::manual_seed)
+  std::uint64_t seed = 0;           ///< weights' initialisation (own generator)
   double min_noise = 1e-4;          ///< σ_n² floor (units of standardised y)
   double weight_decay = 0.0;        ///< L2 penalty on the MLP weights (Adam weight_decay;
                                     ///< a Gaussian prior on the weights); not on the GP
