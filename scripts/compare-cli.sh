@@ -18,14 +18,14 @@ fail=0
 cmds=(
   "run --phantom nanowire --strategy edge --profile rsi2024-remote --seed 1 --compute fixed:0 --out OUT/edge.h5"
   "run --phantom nanowire --strategy random --budget-points 200 --seed 3 --compute fixed:0 --out OUT/random.h5 --json"
-  "run --phantom nanowire:48x48 --strategy grid --compute fixed:0 --out OUT/grid.h5"
-  "run --phantom nanoparticles:64x64 --strategy cs --param fraction=0.1,reconstruction=tv --seed 2 --compute fixed:0 --out OUT/cs.h5"
+  "run --phantom nanowire --phantom-shape 48x48 --strategy grid --compute fixed:0 --out OUT/grid.h5"
+  "run --phantom nanoparticles --phantom-shape 64x64 --strategy cs --param fraction=0.1,reconstruction=tv --seed 2 --compute fixed:0 --out OUT/cs.h5"
   "reconstruct OUT/cs.h5 --method tv --out OUT/cs_tv.npy"
   "reconstruct OUT/cs.h5 --method fista --out OUT/cs_fista.npy"
   "reconstruct OUT/cs.h5 --method biharmonic --spectrum-image --components 4 --out OUT/cs_si.npy"
-  "run --phantom lattice:96x96 --strategy atoms --seed 4 --compute fixed:0 --out OUT/atoms.h5"
-  "run --phantom nanoparticles:32x32 --strategy dkl --scalarizer band_mean:3.3:3.7 --budget-points 25 --seed 1 --compute fixed:0.5 --out OUT/dkl.h5"
-  "run --phantom lattice:128x128 --strategy dcnn --param target=defects --seed 2 --compute fixed:0 --out OUT/dcnn.h5"
+  "run --phantom lattice --phantom-shape 96x96 --strategy atoms --seed 4 --compute fixed:0 --out OUT/atoms.h5"
+  "run --phantom nanoparticles --phantom-shape 32x32 --strategy dkl --scalarizer band_mean:3.3:3.7 --budget-points 25 --seed 1 --compute fixed:0.5 --out OUT/dkl.h5"
+  "run --phantom lattice --phantom-shape 128x128 --strategy dcnn --param target=defects --seed 2 --compute fixed:0 --out OUT/dcnn.h5"
   "estimate --profile rsi2024-remote --strategy grid --shape 128x128"
   "estimate --profile rsi2024-remote --points 137"
   "atoms $data/haadf/graphene/G-Si-2nm.npy --method log --out OUT/gsi_log.csv"
@@ -37,7 +37,9 @@ mask() {  # wall-clock figures and the per-binary output folder
   sed -E -e "s#$work/(old|new)#OUT#g" \
          -e 's/[0-9.]+ (ms|s) wall/WALL/g' -e 's/in [0-9.]+ s/in T s/g' \
          -e 's/"wall_s": *[0-9.e+-]+/"wall_s": W/g' -e 's/latency[^,]*[0-9.e+-]+/latency L/g' \
-         -e 's/(decision|wall)[^0-9]*[0-9.e+-]+ ?(ms|s)/\1 T/g'
+         -e 's/(decision|wall)[^0-9]*[0-9.e+-]+ ?(ms|s)/\1 T/g' \
+         -e 's/p95 [0-9.e+-]+ s/p95 T s/g' -e 's/, [0-9.]+ s;/, T s;/g' \
+         -e 's/[0-9.]+e-0[5-9]/LAT/g'  # sub-10-µs decision latencies in the bench table
 }
 
 i=0
