@@ -29,6 +29,18 @@ struct InstrumentInfo {
   double default_exposure_s = 0.0;  ///< spectrum exposure used when PointSettings leaves it 0
   double default_probe_current_pA = 0.0;
   double max_exposure_s = 0.0;      ///< hard limit per spectrum
+  /// Capability: acquire_patch() works (a drift reference can be re-scanned).
+  bool can_scan_patch = false;
+};
+
+/// A rectangular sub-scan of the field, e.g. a drift reference (issue 16). Pixel (i, j) of the
+/// patch is commanded at survey-frame position (row0 + i + offset.row, col0 + j + offset.col):
+/// `offset` (pixels, fractional) is the drift correction in force, so a correct correction
+/// gives back the survey's patch. rows, cols ≥ 2 and the rectangle inside the field.
+struct PatchScan {
+  std::size_t row0 = 0, col0 = 0, rows = 0, cols = 0;
+  Position offset{0.0, 0.0};
+  SurveySettings settings;  ///< dwell, probe current, detector (0/empty = the defaults)
 };
 
 /// Predicted cost of one more spectrum, used by the Session to keep within budgets before it
@@ -87,6 +99,14 @@ class Instrument {
 
   /// Total electrons delivered to the sample so far (survey included).
   virtual double total_electrons() const = 0;
+
+  /// Scans a patch of the field (a drift reference) and returns it as a Survey (image of
+  /// (scan.rows, scan.cols), its timing and the dose it delivered, which also counts in
+  /// dose_map() and total_electrons()). Blocks like acquire_survey; nothing may be in flight.
+  /// Throws std::invalid_argument on a rectangle outside the field, rows/cols < 2, a non-finite
+  /// offset or impossible settings; std::logic_error when describe().can_scan_patch is false
+  /// (this default).
+  virtual Survey acquire_patch(const PatchScan& scan);
 };
 
 }  // namespace autostem

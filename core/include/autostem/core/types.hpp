@@ -204,6 +204,9 @@ struct Survey {
 struct Measurement {
   std::size_t index = 0;               ///< 0-based order of arrival within the session
   Position requested;                  ///< as proposed by the strategy (survey pixel frame)
+  /// Where the beam was sent (survey pixel frame): `requested` minus the drift correction the
+  /// Session applied (DriftCorrection); equal to `requested` when no correction runs.
+  Position commanded = unknown_position();
   Position actual = unknown_position();///< where the probe really was (drift), NaN when unknown
   std::vector<float> signal;           ///< the values (counts), C-order in `shape`
   /// What `signal` is and its dims: (E) spectrum, (ky, kx) diffraction pattern. Empty dims mean
