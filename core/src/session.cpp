@@ -83,6 +83,8 @@ void Session::set_progress(std::function<void(const SessionProgress&)> callback)
 
 void Session::set_prediction_interval(std::size_t every) { prediction_every_ = every; }
 
+void Session::set_drift_correction(DriftCorrection& correction) { drift_ = &correction; }
+
 void Session::resume_from(Survey survey, std::vector<Measurement> recorded) {
   if (survey.image.data.size() == 0)
     throw std::invalid_argument("resume: the earlier run's survey is empty");
@@ -139,6 +141,9 @@ class Session::Run {
   bool cycle();
   void observe(std::span<const Measurement> batch);
   void publish_prediction_if_due(std::size_t arrived);
+  void rescan_drift_reference_if_due();
+  void submit(const std::vector<Position>& positions);
+  void deliver_one(Measurement& m);
   void report_progress();
 
   Session& s_;
@@ -163,6 +168,9 @@ class Session::Run {
   // Resume: recorded measurements wait (by requested position) for the strategy to propose them.
   std::map<std::pair<double, double>, std::deque<Measurement>> replay_;
   std::size_t replay_left_ = 0;
+  // Positions as the strategy proposed them, in submission order (instruments acquire FIFO):
+  // each arriving measurement gets its `requested` back, its `commanded` is what was sent.
+  std::deque<Position> submitted_;
 };
 
 // Charges strategy computation (wall seconds) to session time (DESIGN.md §5 "Compute").
@@ -177,17 +185,66 @@ void Session::Run::charge(double wall_s, bool decision) {
 }
 
 void Session::Run::deliver(std::vector<Measurement>& ms) {
-  for (auto& m : ms) {
-    m.index = count_++;
-    for (auto* sink : s_.sinks_) sink->on_measurement(m);
+  for (auto& m : ms) deliver_one(m);
+}
+
+void Session::Run::deliver_one(Measurement& m) {
+  if (!submitted_.empty()) {  // acquired now (not replayed from a resumed run's file)
+    if (!is_finite(m.commanded)) m.commanded = m.requested;
+    m.requested = submitted_.front();
+    submitted_.pop_front();
   }
+  m.index = count_++;
+  for (auto* sink : s_.sinks_) sink->on_measurement(m);
+}
+
+// Sends a batch to the instrument, each position corrected by the predicted drift at the time
+// it is expected to be acquired (DriftCorrection; positions unchanged without it).
+void Session::Run::submit(const std::vector<Position>& positions) {
+  submitted_.insert(submitted_.end(), positions.begin(), positions.end());
+  if (!s_.drift_) {
+    instrument_.submit(positions, config_.point, mode_);
+    return;
+  }
+  std::vector<Position> commanded;
+  commanded.reserve(positions.size());
+  const double t0 = instrument_.now_s();
+  const double max_r = static_cast<double>(info_.field_rows) - 1.0;
+  const double max_c = static_cast<double>(info_.field_cols) - 1.0;
+  for (std::size_t i = 0; i < positions.size(); ++i) {
+    const double t = t0 + cost_.time_s * (static_cast<double>(i) + 0.5);
+    const Position d = s_.drift_->predicted_px(t);
+    Position c{positions[i].row - d.row, positions[i].col - d.col};
+    if (!is_finite(c)) c = positions[i];  // a broken prediction never moves the beam
+    const Position clamped{std::clamp(c.row, 0.0, max_r), std::clamp(c.col, 0.0, max_c)};
+    if (!(clamped == c)) ++summary_.drift_clamped;
+    commanded.push_back(clamped);
+  }
+  instrument_.submit(commanded, config_.point, mode_);
+}
+
+// Drift correction: re-scans the reference between batches when it is due (nothing in flight).
+void Session::Run::rescan_drift_reference_if_due() {
+  if (!s_.drift_ || instrument_.in_flight() > 0) return;
+  if (!s_.drift_->due(count_, instrument_.now_s())) return;
+  instrument_.blank();
+  const double t0 = instrument_.now_s();
+  DriftRecord record = s_.drift_->update(instrument_, count_);
+  ++summary_.drift_rescans;
+  summary_.drift_time_s += instrument_.now_s() - t0;
+  if (!record.warning.empty()) ++summary_.drift_warnings;
+  for (auto* sink : s_.sinks_) sink->on_drift(record);
 }
 
 void Session::Run::start() {
+  if (s_.drift_ && !info_.can_scan_patch)
+    throw std::invalid_argument("drift correction needs an instrument that can re-scan a reference patch; '" +
+                                info_.name + "' cannot (run without --drift-correction)");
   // The instrument always scans a survey (a live server sets up its scan frame with it); a
   // resumed run's strategy sees the earlier run's survey, as it did then.
   Survey survey = instrument_.acquire_survey(config_.survey);
   summary_.survey_time_s = survey.t_end_s - survey.t_start_s;
+  if (s_.drift_) s_.drift_->begin(survey, info_);  // the reference comes from this scan
   if (s_.resume_survey_) survey = *s_.resume_survey_;
 
   StrategyContext context{info_, config_.seed, budget_points_, config_.point};
@@ -329,7 +386,10 @@ bool Session::Run::cycle() {
     return false;
   }
   std::vector<Measurement> batch = take_recorded(next_);
-  if (!next_.empty()) instrument_.submit(next_, config_.point, mode_);
+  if (!next_.empty()) {
+    rescan_drift_reference_if_due();
+    submit(next_);
+  }
   if (config_.overlap) {
     // Decide the next batch from what is known now, while this one is acquired.
     auto [n, why] = affordable();

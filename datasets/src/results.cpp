@@ -93,7 +93,7 @@ struct ResultsWriter::Impl {
   ResultsProvenance provenance;
   h5::Handle file;
   h5::Handle root;
-  h5::Handle requested, actual, signal, t_start, t_end, dose, exposure, current;
+  h5::Handle requested, commanded, actual, signal, t_start, t_end, dose, exposure, current;
   hsize_t channels = 0;
   hsize_t rows_written = 0;
   bool begun = false;
@@ -193,6 +193,7 @@ void ResultsWriter::on_begin(const RunInfo& info, const Survey& survey) {
   {
     h5::Handle g = h5::create_group(im.file, "measurements");
     im.requested = create_extendible(g, "position_px", H5T_IEEE_F64LE, 2);
+    im.commanded = create_extendible(g, "commanded_position_px", H5T_IEEE_F64LE, 2);
     im.actual = create_extendible(g, "actual_position_px", H5T_IEEE_F64LE, 2);
     im.t_start = create_extendible(g, "t_start_s", H5T_IEEE_F64LE, 0);
     im.t_end = create_extendible(g, "t_end_s", H5T_IEEE_F64LE, 0);
@@ -243,11 +244,13 @@ void ResultsWriter::on_measurement(const Measurement& m) {
                                          std::to_string(im.channels)));
   const hsize_t row = im.rows_written;
   const double req[2] = {m.requested.row, m.requested.col};
+  const double cmd[2] = {m.commanded.row, m.commanded.col};
   const double act[2] = {m.actual.row, m.actual.col};
   // The signal goes first and the 1-D columns last: a reader takes the shortest length, so a
   // row is only visible once all of it is on disk.
   append_row(im.signal, H5T_NATIVE_FLOAT, row, im.channels, m.signal.data(), "signal");
   append_row(im.requested, H5T_NATIVE_DOUBLE, row, 2, req, "position_px");
+  append_row(im.commanded, H5T_NATIVE_DOUBLE, row, 2, cmd, "commanded_position_px");
   append_row(im.actual, H5T_NATIVE_DOUBLE, row, 2, act, "actual_position_px");
   append_row(im.exposure, H5T_NATIVE_DOUBLE, row, 0, &m.exposure_s, "exposure_s");
   append_row(im.current, H5T_NATIVE_DOUBLE, row, 0, &m.probe_current_pA, "probe_current_pA");
@@ -278,6 +281,34 @@ void ResultsWriter::on_prediction(std::size_t step, const Prediction& p) {
   im.flush();
 }
 
+void ResultsWriter::on_drift(const DriftRecord& d) {
+  auto& im = *impl_;
+  if (!im.begun || im.ended) return;
+  h5::Handle g = h5::require_group(im.file, "drift");
+  const long long k = h5::attr_int(g, "rescans").value_or(0);
+  char name[32];
+  std::snprintf(name, sizeof name, "rescan_%04lld", k);
+  h5::Handle r = h5::create_group(g, name);
+  h5::set_attr(r, "after_measurements", static_cast<long long>(d.after_measurements));
+  h5::set_attr(r, "t_start_s", d.t_start_s);
+  h5::set_attr(r, "t_end_s", d.t_end_s);
+  h5::set_attr(r, "offset_row_px", d.offset.row);
+  h5::set_attr(r, "offset_col_px", d.offset.col);
+  h5::set_attr(r, "measured_row_px", d.measured.row);
+  h5::set_attr(r, "measured_col_px", d.measured.col);
+  h5::set_attr(r, "predicted_row_px", d.predicted.row);
+  h5::set_attr(r, "predicted_col_px", d.predicted.col);
+  h5::set_attr(r, "confidence", d.confidence);
+  h5::set_attr(r, "dose_e_per_A2", d.dose_e_per_A2);
+  h5::set_attr(r, "warning", d.warning);
+  h5::set_attr(r, "row0", static_cast<long long>(d.row0));
+  h5::set_attr(r, "col0", static_cast<long long>(d.col0));
+  if (d.patch.data.size() > 0) write_image(r, "patch", d.patch.data);
+  h5::set_attr(g, "rescans", k + 1);
+  im.last_time_s = std::max(im.last_time_s, d.t_end_s);
+  im.flush();
+}
+
 void ResultsWriter::on_end(const RunSummary& summary, const std::optional<Image>& dose_map) {
   auto& im = *impl_;
   if (im.ended) return;
@@ -302,10 +333,16 @@ void ResultsWriter::on_end(const RunSummary& summary, const std::optional<Image>
   h5::set_attr(r, "decision_latency_p95_s", summary.latency_p95_s());
   h5::set_attr(r, "stop_reason", to_string(summary.stop_reason));
   h5::set_attr(r, "message", summary.message);
+  if (summary.drift_rescans > 0) {
+    h5::set_attr(r, "drift_rescans", static_cast<long long>(summary.drift_rescans));
+    h5::set_attr(r, "drift_time_s", summary.drift_time_s);
+    h5::set_attr(r, "drift_warnings", static_cast<long long>(summary.drift_warnings));
+    h5::set_attr(r, "drift_clamped", static_cast<long long>(summary.drift_clamped));
+  }
   h5::set_attr(r, "complete", 1LL);
   im.flush();
   // Close everything so the file is final and other processes see a clean file.
-  im.requested.reset(); im.actual.reset(); im.signal.reset(); im.t_start.reset();
+  im.requested.reset(); im.commanded.reset(); im.actual.reset(); im.signal.reset(); im.t_start.reset();
   im.t_end.reset(); im.dose.reset(); im.exposure.reset(); im.current.reset();
   im.root.reset();
   im.file.reset();
@@ -449,8 +486,15 @@ void read_measurements(hid_t file, const std::string& where, RunRecord& rec) {
   } else {
     n = 0;
   }
+  // commanded_position_px: files written before drift correction lack it (= requested).
+  std::optional<h5::Handle> cmd_d;
+  if (h5::is_dataset(g, "commanded_position_px")) {
+    cmd_d = h5::open_dataset(g, "commanded_position_px");
+    n = std::min(n, rows_of(*cmd_d));
+  }
   auto req = read_rows(d[0], n, 2);
   auto act = read_rows(d[1], n, 2);
+  auto cmd = cmd_d ? read_rows(*cmd_d, n, 2) : req;
   rec.t_start_s = read_rows(d[2], n, 0);
   rec.t_end_s = read_rows(d[3], n, 0);
   rec.dose_e_per_A2 = read_rows(d[4], n, 0);
@@ -463,8 +507,39 @@ void read_measurements(hid_t file, const std::string& where, RunRecord& rec) {
   for (hsize_t i = 0; i < n; ++i) {
     rec.requested.push_back({req[2 * i], req[2 * i + 1]});
     rec.actual.push_back({act[2 * i], act[2 * i + 1]});
+    rec.commanded.push_back({cmd[2 * i], cmd[2 * i + 1]});
   }
   rec.signals = read_signals(sig, n, channels, where);
+}
+
+// /drift/rescan_NNNN groups (drift correction), in order.
+void read_drift(hid_t file, const std::string& where, RunRecord& rec) {
+  if (!h5::is_group(file, "drift")) return;
+  h5::Handle g = h5::open_group(file, "drift");
+  std::vector<std::string> names;
+  for (const auto& name : h5::children(g))
+    if (name.rfind("rescan_", 0) == 0) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (const auto& name : names) {
+    h5::Handle r = h5::open_group(g, name);
+    DriftRecord d;
+    d.after_measurements = static_cast<std::size_t>(h5::attr_int(r, "after_measurements").value_or(0));
+    d.t_start_s = h5::attr_double(r, "t_start_s").value_or(nan);
+    d.t_end_s = h5::attr_double(r, "t_end_s").value_or(nan);
+    d.offset = {h5::attr_double(r, "offset_row_px").value_or(nan), h5::attr_double(r, "offset_col_px").value_or(nan)};
+    d.measured = {h5::attr_double(r, "measured_row_px").value_or(nan),
+                  h5::attr_double(r, "measured_col_px").value_or(nan)};
+    d.predicted = {h5::attr_double(r, "predicted_row_px").value_or(nan),
+                   h5::attr_double(r, "predicted_col_px").value_or(nan)};
+    d.confidence = h5::attr_double(r, "confidence").value_or(nan);
+    d.dose_e_per_A2 = h5::attr_double(r, "dose_e_per_A2").value_or(nan);
+    d.warning = h5::attr_string(r, "warning").value_or("");
+    d.row0 = static_cast<std::size_t>(h5::attr_int(r, "row0").value_or(0));
+    d.col0 = static_cast<std::size_t>(h5::attr_int(r, "col0").value_or(0));
+    if (h5::is_dataset(r, "patch")) d.patch.data = read_image(r, "patch", where + ": drift/" + name);
+    rec.drift.push_back(std::move(d));
+  }
 }
 
 }  // namespace
@@ -496,6 +571,7 @@ RunRecord read_results(const std::filesystem::path& path) {
   }
   read_measurements(file, where, rec);
   if (h5::is_dataset(file, "dose_map")) rec.dose_map = read_image(file, "dose_map", where);
+  read_drift(file, where, rec);
   if (h5::is_group(file, "predictions")) {
     h5::Handle p = h5::open_group(file, "predictions");
     for (const auto& name : h5::children(p))

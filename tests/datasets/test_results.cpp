@@ -272,3 +272,60 @@ TEST(Results, NotAResultsFile) {
   EXPECT_THROW(ds::read_results(p), std::runtime_error);
   fs::remove(p);
 }
+
+TEST(Results, CommandedPositionsAndDriftRescansAreRecordedAndReadBack) {
+  const fs::path path = temp_path("drift.h5");
+  {
+    ds::ResultsWriter w(path, {});
+    w.on_begin(run_info(), survey());
+    for (std::size_t i = 0; i < 3; ++i) {
+      auto m = measurement(i);
+      m.commanded = {m.requested.row - 0.5 * static_cast<double>(i), m.requested.col + 0.25};
+      w.on_measurement(m);
+    }
+    autostem::DriftRecord d;
+    d.after_measurements = 2;
+    d.t_start_s = 5.0;
+    d.t_end_s = 5.5;
+    d.offset = {-0.5, 0.25};
+    d.measured = {0.75, -0.5};
+    d.predicted = {0.8, -0.45};
+    d.confidence = 0.9;
+    d.dose_e_per_A2 = 12.5;
+    d.row0 = 1;
+    d.col0 = 2;
+    d.patch.data = autostem::ImageArray::Constant(3, 4, 7.0);
+    w.on_drift(d);
+    d.warning = "reference has no texture; kept the prediction";
+    d.measured = autostem::unknown_position();
+    d.patch.data.resize(0, 0);
+    w.on_drift(d);
+    autostem::RunSummary s;
+    s.measurements = 3;
+    s.drift_rescans = 2;
+    s.drift_warnings = 1;
+    s.drift_time_s = 1.0;
+    w.on_end(s, std::nullopt);
+  }
+  const auto rec = ds::read_results(path);
+  ASSERT_EQ(rec.commanded.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(rec.commanded[i].row, rec.requested[i].row - 0.5 * static_cast<double>(i));
+    EXPECT_EQ(rec.commanded[i].col, rec.requested[i].col + 0.25);
+  }
+  ASSERT_EQ(rec.drift.size(), 2u);
+  EXPECT_EQ(rec.drift[0].after_measurements, 2u);
+  EXPECT_EQ(rec.drift[0].measured, (autostem::Position{0.75, -0.5}));
+  EXPECT_EQ(rec.drift[0].predicted, (autostem::Position{0.8, -0.45}));
+  EXPECT_EQ(rec.drift[0].offset, (autostem::Position{-0.5, 0.25}));
+  EXPECT_EQ(rec.drift[0].row0, 1u);
+  EXPECT_EQ(rec.drift[0].patch.data.rows(), 3);
+  EXPECT_EQ(rec.drift[0].patch.data(2, 3), 7.0);
+  EXPECT_TRUE(rec.drift[0].warning.empty());
+  EXPECT_FALSE(autostem::is_finite(rec.drift[1].measured));
+  EXPECT_EQ(rec.drift[1].warning, "reference has no texture; kept the prediction");
+  EXPECT_EQ(rec.drift[1].patch.data.size(), 0);
+  EXPECT_EQ(rec.attribute("drift_rescans"), "2");
+  EXPECT_EQ(rec.attribute("drift_warnings"), "1");
+  fs::remove(path);
+}

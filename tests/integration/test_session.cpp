@@ -193,3 +193,126 @@ TEST(Session, RejectsImpossibleSettings) {
   cfg.budget.max_time_s = std::numeric_limits<double>::quiet_NaN();
   EXPECT_THROW(Session(inst, grid, cfg), std::invalid_argument);
 }
+
+namespace {
+
+/// A DriftCorrection with a known prediction d̂(t) = (0.1·t, −0.05·t) px, due every 3
+/// measurements; counts its calls.
+class LinearDrift final : public DriftCorrection {
+ public:
+  void begin(const Survey&, const InstrumentInfo& info) override {
+    began = true;
+    EXPECT_TRUE(info.can_scan_patch);
+  }
+  bool due(std::size_t measurements, double) const override { return measurements >= last_ + 3; }
+  DriftRecord update(Instrument& instrument, std::size_t measurements) override {
+    last_ = measurements;
+    PatchScan scan{0, 0, 4, 4, {0.0, 0.0}, {}};
+    Survey p = instrument.acquire_patch(scan);
+    DriftRecord r;
+    r.after_measurements = measurements;
+    r.t_start_s = p.t_start_s;
+    r.t_end_s = p.t_end_s;
+    r.predicted = predicted_px(p.t_end_s);
+    if (measurements == 6) r.warning = "test warning";
+    return r;
+  }
+  Position predicted_px(double t) const override { return {0.1 * t, -0.05 * t}; }
+  bool began = false;
+
+ private:
+  std::size_t last_ = 0;
+};
+
+}  // namespace
+
+TEST(Session, DriftCorrectionCommandsEachPositionMinusThePredictedDriftAndKeepsTheRequestedOne) {
+  FakeInstrument inst(20, 20);
+  std::vector<std::vector<Position>> script;
+  for (int i = 0; i < 10; ++i) script.push_back({{10.0 + i * 0.5, 10.0}});
+  ScriptedStrategy strategy(script);
+  SessionConfig cfg;
+  cfg.compute.kind = ComputeTiming::Kind::fixed;
+  cfg.compute.value = 0.0;
+  Session session(inst, strategy, cfg);
+  LinearDrift drift;
+  session.set_drift_correction(drift);
+  struct DriftSink final : MeasurementSink {
+    std::vector<Measurement> ms;
+    std::vector<DriftRecord> drift;
+    void on_begin(const RunInfo&, const Survey&) override {}
+    void on_measurement(const Measurement& m) override { ms.push_back(m); }
+    void on_drift(const DriftRecord& r) override { drift.push_back(r); }
+    void on_end(const RunSummary&, const std::optional<Image>&) override {}
+  } sink;
+  session.add_sink(sink);
+  const RunSummary s = session.run();
+  EXPECT_TRUE(drift.began);
+  ASSERT_EQ(sink.ms.size(), 10u);
+  // Re-scans after 3, 6 and 9 measurements, before the next batch, each 2 s.
+  ASSERT_EQ(sink.drift.size(), 3u);
+  EXPECT_EQ(inst.patches, 3u);
+  EXPECT_EQ(s.drift_rescans, 3u);
+  EXPECT_EQ(s.drift_warnings, 1u);
+  EXPECT_DOUBLE_EQ(s.drift_time_s, 6.0);
+  EXPECT_DOUBLE_EQ(s.time_s, 10.0 + 6.0);
+  for (std::size_t i = 0; i < 10; ++i) {
+    const Measurement& m = sink.ms[i];
+    EXPECT_EQ(m.requested, script[i][0]) << i;  // the strategy's position is kept
+    // Commanded at p − d̂(t) with t the middle of the expected exposure (1 s per point).
+    const double t = m.t_start_s + 0.5;
+    EXPECT_NEAR(m.commanded.row, script[i][0].row - 0.1 * t, 1e-12) << i;
+    EXPECT_NEAR(m.commanded.col, script[i][0].col + 0.05 * t, 1e-12) << i;
+    EXPECT_EQ(inst.submitted[i], m.commanded);  // what the instrument was sent
+  }
+}
+
+TEST(Session, WithoutDriftCorrectionTheCommandedPositionIsTheRequestedOne) {
+  FakeInstrument inst(4, 4);
+  strategies::GridStrategy grid;
+  SessionConfig cfg;
+  cfg.compute.kind = ComputeTiming::Kind::fixed;
+  cfg.compute.value = 0.0;
+  Session session(inst, grid, cfg);
+  RecordingSink sink;
+  session.add_sink(sink);
+  session.run();
+  ASSERT_EQ(sink.measurements.size(), 16u);
+  for (const auto& m : sink.measurements) EXPECT_EQ(m.commanded, m.requested);
+  EXPECT_EQ(inst.patches, 0u);
+}
+
+TEST(Session, DriftCorrectionOnAnInstrumentThatCannotScanAPatchIsRefused) {
+  // The default Instrument::acquire_patch throws std::logic_error naming the instrument.
+  struct NoPatch final : Instrument {
+    FakeInstrument f{4, 4};
+    InstrumentInfo describe() const override { auto i = f.describe(); i.can_scan_patch = false; return i; }
+    Survey acquire_survey(const SurveySettings& s) override { return f.acquire_survey(s); }
+    void submit(std::span<const Position> p, const PointSettings& s, AcquisitionMode m) override { f.submit(p, s, m); }
+    std::size_t in_flight() const override { return f.in_flight(); }
+    std::vector<Measurement> collect(bool w) override { return f.collect(w); }
+    void elapse(double s) override { f.elapse(s); }
+    void blank() override {}
+    double now_s() const override { return f.now_s(); }
+    CostEstimate estimate_point(const PointSettings& s, AcquisitionMode m) const override { return f.estimate_point(s, m); }
+    double total_electrons() const override { return f.total_electrons(); }
+  } inst;
+  try {
+    inst.acquire_patch(PatchScan{0, 0, 2, 2, {0, 0}, {}});
+    FAIL() << "expected std::logic_error";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("'fake' cannot scan a reference patch"), std::string::npos) << e.what();
+  }
+  // The Session refuses before the survey, with the reason.
+  ScriptedStrategy strategy({{{1.0, 1.0}}});
+  Session session(inst, strategy, SessionConfig{});
+  LinearDrift drift;
+  session.set_drift_correction(drift);
+  try {
+    session.run();
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'fake' cannot"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(drift.began);
+}

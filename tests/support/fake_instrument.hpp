@@ -20,6 +20,8 @@ class FakeInstrument final : public Instrument {
   std::size_t fail_on_collect = 0;  ///< 1-based collect() call that throws; 0 = never
   std::vector<Position> submitted;  ///< every position the instrument was asked for
   std::size_t blanks = 0;
+  std::size_t patches = 0;          ///< acquire_patch calls
+  double patch_time_s = 2.0;        ///< session time per patch scan
   /// What acquire_survey() returns: (rows, cols); empty = zeros.
   ImageArray survey_image;
 
@@ -32,6 +34,7 @@ class FakeInstrument final : public Instrument {
     i.default_exposure_s = 0.1;
     i.default_dwell_s = 1e-6;
     i.max_exposure_s = 10.0;
+    i.can_scan_patch = true;
     return i;
   }
   Survey acquire_survey(const SurveySettings&) override {
@@ -64,6 +67,16 @@ class FakeInstrument final : public Instrument {
       m.signal[c] = static_cast<float>(m.requested.row * 1000 + m.requested.col + c);
     out.push_back(std::move(m));
     return out;
+  }
+  Survey acquire_patch(const PatchScan& scan) override {
+    if (!queue_.empty()) throw std::invalid_argument("fake instrument: patch scan while acquiring");
+    ++patches;
+    Survey s;
+    s.image.data = ImageArray::Zero(static_cast<Eigen::Index>(scan.rows), static_cast<Eigen::Index>(scan.cols));
+    s.t_start_s = now_;
+    now_ += patch_time_s;
+    s.t_end_s = now_;
+    return s;
   }
   void elapse(double s) override { now_ += s; }
   void blank() override { ++blanks; }

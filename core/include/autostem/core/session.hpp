@@ -5,6 +5,7 @@
 // the instrument sees it, hands each measurement to the sinks as it arrives, and stops cleanly on
 // budget, on the strategy's word, on an operator's stop or on an error.
 
+#include <autostem/core/drift.hpp>
 #include <autostem/core/instrument.hpp>
 #include <autostem/core/strategy.hpp>
 
@@ -78,6 +79,13 @@ struct RunSummary {
   std::size_t resume_unused = 0;
   std::vector<double> decision_latency_s;  ///< wall time of each propose()+observe() cycle
   std::size_t decisions = 0;
+  /// Drift correction (Session::set_drift_correction): re-scans of the reference, the session
+  /// time they took, and how many of them warned (rejected estimate or fallback).
+  std::size_t drift_rescans = 0;
+  double drift_time_s = 0.0;
+  std::size_t drift_warnings = 0;
+  /// Corrected positions that fell outside the field and were moved to its edge.
+  std::size_t drift_clamped = 0;
   /// Median and 95th percentile of decision_latency_s (0 when empty).
   double latency_median_s() const;
   double latency_p95_s() const;
@@ -92,6 +100,8 @@ class MeasurementSink {
   virtual void on_measurement(const Measurement& m) = 0;
   /// Called at chosen steps with the strategy's prediction (if it has one).
   virtual void on_prediction(std::size_t /*step*/, const Prediction& /*p*/) {}
+  /// Called after each re-scan of the drift reference (only with drift correction on).
+  virtual void on_drift(const DriftRecord& /*record*/) {}
   /// Called exactly once, also when the run ended by error or operator stop.
   virtual void on_end(const RunSummary& summary, const std::optional<Image>& dose_map) = 0;
 };
@@ -140,6 +150,16 @@ class Session {
   /// when the survey is empty or a recorded position is not finite.
   void resume_from(Survey survey, std::vector<Measurement> recorded);
 
+  /// Turns drift correction on (issue 16, docs/drift.md): after the survey the Session calls
+  /// correction.begin(); before each batch, when correction.due(), it re-scans the reference
+  /// (correction.update(), between batches, nothing in flight) and hands the record to the
+  /// sinks (on_drift); every position is commanded at p − correction.predicted_px(t) (clamped
+  /// to the field), and each Measurement keeps `requested` = the strategy's position and
+  /// `commanded` = where the beam was sent. The re-scans' time and dose count against the
+  /// budgets. run() throws std::invalid_argument before the survey when the instrument cannot
+  /// scan a patch (InstrumentInfo::can_scan_patch). Not owned; must outlive run().
+  void set_drift_correction(DriftCorrection& correction);
+
   /// How often (in measurements) the strategy's prediction is passed to sinks; 0 = never.
   void set_prediction_interval(std::size_t every_n_measurements);
 
@@ -163,6 +183,7 @@ class Session {
   std::vector<MeasurementSink*> sinks_;
   std::function<void(const SessionProgress&)> progress_;
   std::size_t prediction_every_ = 0;
+  DriftCorrection* drift_ = nullptr;
   std::optional<Survey> resume_survey_;
   std::vector<Measurement> resume_recorded_;
 };

@@ -28,12 +28,17 @@ struct ResultsProvenance {
 ///   /survey/image (rows, cols) float64, attrs dwell_s, probe_current_pA, detector,
 ///       pixel_size_nm, origin_row_nm, origin_col_nm, t_start_s, t_end_s, dose_e_per_A2, name, units
 ///   /energy_axis (group) attrs offset_eV, dispersion_eV, channels
-///   /measurements/{position_px, actual_position_px} (N, 2) float64 (row, col; NaN = unknown)
+///   /measurements/{position_px, commanded_position_px, actual_position_px} (N, 2) float64
+///       (row, col; NaN = unknown): as the strategy proposed, where the beam was sent (minus the
+///       drift correction), where it landed (simulated drift)
 ///   /measurements/signal (N, channels) float32; each row C-order in the shape named by the
 ///       measurements group's attrs signal_kind (spectrum | diffraction) and signal_shape
 ///       ("E" or "ky,kx"; channels = their product)
 ///   /measurements/{t_start_s, t_end_s, dose_e_per_A2, exposure_s, probe_current_pA} (N) float64
 ///   /predictions/step_K/{mean, uncertainty, acquisition} (rows, cols) float64
+///   /drift/rescan_NNNN (drift correction): attrs after_measurements, t_start_s, t_end_s,
+///       offset_{row,col}_px, measured_{row,col}_px, predicted_{row,col}_px, confidence,
+///       dose_e_per_A2, warning, row0, col0; dataset patch (rows, cols) float64
 ///   /dose_map (rows, cols) float64 e⁻/Å², written at the end when the instrument knows it
 ///   /strategy_parameters (group) one string attribute per parameter
 ///   root attrs: strategy, strategy_parameters (JSON text), seed, instrument, profile, dataset,
@@ -60,6 +65,8 @@ class ResultsWriter final : public MeasurementSink {
   void on_measurement(const Measurement& m) override;
   /// Writes /predictions/step_<step>/{mean,uncertainty,acquisition} (the non-empty maps).
   void on_prediction(std::size_t step, const Prediction& p) override;
+  /// Writes /drift/rescan_NNNN (attributes and the patch) and flushes.
+  void on_drift(const DriftRecord& record) override;
   /// Writes the dose map and the summary attributes, sets complete = 1, and closes the file.
   void on_end(const RunSummary& summary, const std::optional<Image>& dose_map) override;
 
@@ -77,6 +84,8 @@ struct RunRecord {
   EnergyAxis energy;
   std::vector<Position> requested;      ///< (N) as proposed, survey pixel frame
   std::vector<Position> actual;         ///< (N) NaN where unknown
+  std::vector<Position> commanded;      ///< (N) where the beam was sent (= requested in old files)
+  std::vector<DriftRecord> drift;       ///< the drift reference re-scans, in order
   std::vector<std::vector<float>> signals;  ///< (N) × channels (each C-order in signal_shape)
   /// What each signal is: spectrum (E) or diffraction pattern (ky, kx), from the attributes
   /// measurements/signal_kind and signal_shape; files written before them read as a spectrum
