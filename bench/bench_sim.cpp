@@ -2,7 +2,7 @@
 // experiment it runs: a 128×128 spectrum image with 162-channel spectra (the CuZn tutorial
 // dataset's channel count) through the SimulatedInstrument, submitted in batches of one scan
 // line and collected, should run ≥ 10,000× faster than the ≈70 min it simulates
-// (counter sim_s_per_wall_s). Also the engine's raw event rate.
+// (counter sim_s_per_wall_s). Also the engine's raw event rate and a drift-reference patch scan.
 #include <autostem/sim/engine.hpp>
 #include <autostem/sim/simulated_instrument.hpp>
 
@@ -100,6 +100,24 @@ void BM_EngineChain(benchmark::State& state) {
       benchmark::Counter(double(n) * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_EngineChain)->Arg(100000)->UseRealTime();
+
+// A 64×64 drift-reference patch (issue 16) on a 128×128 field with the after-stage-move drift
+// preset (random walk and jumps sampled at every pixel) and noise: the cost a drift-corrected
+// run pays per re-scan. Counter: patch pixels per wall second.
+void BM_PatchScan64(benchmark::State& state) {
+  const GroundTruth truth = make_truth(128, 1);
+  SimConfig config = SimConfig::from_profile(TimingProfile::load("rsi2024-remote"), 1);
+  config.drift = drift_preset("after-stage-move", 1);
+  SimulatedInstrument inst(truth, config);
+  const PatchScan scan{32, 32, 64, 64, {0.0, 0.0}, {}};
+  for (auto _ : state) {
+    const Survey p = inst.acquire_patch(scan);
+    benchmark::DoNotOptimize(p.image.data.data());
+  }
+  state.counters["pixels_per_s"] =
+      benchmark::Counter(64.0 * 64.0 * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PatchScan64)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 

@@ -42,6 +42,11 @@ SimConfig SimConfig::from_profile(TimingProfile profile, std::uint64_t seed) {
   c.drift.random_walk_nm_per_sqrt_s = profile.drift_random_walk_nm_per_sqrt_s;
   c.drift.jitter_amplitude_nm = profile.drift_jitter_amplitude_nm;
   c.drift.jitter_period_s = profile.drift_jitter_period_s;
+  c.drift.settling_velocity_row_nm_per_s = profile.drift_settling_velocity_row_nm_per_s;
+  c.drift.settling_velocity_col_nm_per_s = profile.drift_settling_velocity_col_nm_per_s;
+  c.drift.settling_tau_s = profile.drift_settling_tau_s;
+  c.drift.jumps_per_s = profile.drift_jumps_per_s;
+  c.drift.jump_nm = profile.drift_jump_nm;
   c.profile = std::move(profile);
   c.seed = seed;
   return c;
@@ -52,6 +57,7 @@ SimulatedInstrument::SimulatedInstrument(GroundTruth truth, SimConfig config)
       config_(std::move(config)),
       survey_rng_(component_stream(config_.seed, static_cast<std::uint64_t>(Stream::survey_noise))),
       spectrum_rng_(component_stream(config_.seed, static_cast<std::uint64_t>(Stream::spectrum_noise))),
+      patch_rng_(component_stream(config_.seed, static_cast<std::uint64_t>(Stream::patch_noise))),
       drift_(config_.drift, component_stream(config_.seed, static_cast<std::uint64_t>(Stream::drift))) {
   truth_.validate();
   config_.profile.validate("SimConfig.profile '" + config_.profile.name + "'");
@@ -97,6 +103,7 @@ InstrumentInfo SimulatedInstrument::describe() const {
   info.default_probe_current_pA =
       config_.probe_current_pA > 0.0 ? config_.probe_current_pA : config_.profile.probe_current_pA;
   info.max_exposure_s = config_.profile.max_exposure_s;
+  info.can_scan_patch = true;
   return info;
 }
 
@@ -115,16 +122,23 @@ void SimulatedInstrument::ensure_connected(double& t) {
   }
 }
 
-Survey SimulatedInstrument::acquire_survey(const SurveySettings& settings) {
+std::pair<double, double> SimulatedInstrument::survey_conditions(const SurveySettings& settings,
+                                                                 const char* what) const {
   if (!std::isfinite(settings.dwell_s) || settings.dwell_s < 0.0)
-    throw std::invalid_argument("SurveySettings.dwell_s = " + fmt(settings.dwell_s) +
+    throw std::invalid_argument(std::string(what) + ".dwell_s = " + fmt(settings.dwell_s) +
                                 "; expected a finite number > 0 (0 = default)");
-  const double current = resolve_current(settings.probe_current_pA, "SurveySettings");
+  const double current = resolve_current(settings.probe_current_pA, what);
   const std::string detector = describe().detectors.front();
   if (!settings.detector.empty() && settings.detector != detector)
-    throw std::invalid_argument("SurveySettings.detector = '" + settings.detector +
+    throw std::invalid_argument(std::string(what) + ".detector = '" + settings.detector +
                                 "'; this simulated instrument has only '" + detector + "'");
   const double dwell = settings.dwell_s > 0.0 ? settings.dwell_s : config_.profile.default_dwell_s;
+  return {dwell, current};
+}
+
+Survey SimulatedInstrument::acquire_survey(const SurveySettings& settings) {
+  const auto [dwell, current] = survey_conditions(settings, "SurveySettings");
+  const std::string detector = describe().detectors.front();
 
   // The scan waits for the spectra already queued.
   while (busy_ || !queue_.empty())
@@ -193,23 +207,31 @@ double SimulatedInstrument::spectrum_scale(double current_pA, double exposure_s)
   return ratio(current_pA, truth_.recorded.probe_current_pA) * ratio(exposure_s, recorded_time);
 }
 
-std::vector<double> SimulatedInstrument::expected_signal(const Position& actual, double scale) const {
+SimulatedInstrument::Bilinear SimulatedInstrument::bilinear(const Position& actual,
+                                                             double scale) const {
   const double max_r = static_cast<double>(truth_.rows() - 1);
   const double max_c = static_cast<double>(truth_.cols() - 1);
   // Clamp at the field edge: a probe that drifted out of the field sees the edge pixels.
   const double r = std::clamp(std::isfinite(actual.row) ? actual.row : 0.0, 0.0, max_r);
   const double c = std::clamp(std::isfinite(actual.col) ? actual.col : 0.0, 0.0, max_c);
-  const std::size_t r0 = static_cast<std::size_t>(std::floor(r));
-  const std::size_t c0 = static_cast<std::size_t>(std::floor(c));
-  const std::size_t r1 = std::min(r0 + 1, truth_.rows() - 1);
-  const std::size_t c1 = std::min(c0 + 1, truth_.cols() - 1);
-  const double fr = r - static_cast<double>(r0), fc = c - static_cast<double>(c0);
+  Bilinear b;
+  b.r0 = static_cast<std::size_t>(std::floor(r));
+  b.c0 = static_cast<std::size_t>(std::floor(c));
+  b.r1 = std::min(b.r0 + 1, truth_.rows() - 1);
+  b.c1 = std::min(b.c0 + 1, truth_.cols() - 1);
+  const double fr = r - static_cast<double>(b.r0), fc = c - static_cast<double>(b.c0);
   const auto i = [](std::size_t v) { return static_cast<Eigen::Index>(v); };
   const auto& D = config_.damage;
-  const double w00 = (1 - fr) * (1 - fc) * scale * D.factor(dose_(i(r0), i(c0)));
-  const double w01 = (1 - fr) * fc * scale * D.factor(dose_(i(r0), i(c1)));
-  const double w10 = fr * (1 - fc) * scale * D.factor(dose_(i(r1), i(c0)));
-  const double w11 = fr * fc * scale * D.factor(dose_(i(r1), i(c1)));
+  b.w00 = (1 - fr) * (1 - fc) * scale * D.factor(dose_(i(b.r0), i(b.c0)));
+  b.w01 = (1 - fr) * fc * scale * D.factor(dose_(i(b.r0), i(b.c1)));
+  b.w10 = fr * (1 - fc) * scale * D.factor(dose_(i(b.r1), i(b.c0)));
+  b.w11 = fr * fc * scale * D.factor(dose_(i(b.r1), i(b.c1)));
+  return b;
+}
+
+std::vector<double> SimulatedInstrument::expected_signal(const Position& actual, double scale) const {
+  const auto [r0, c0, r1, c1, w00, w01, w10, w11] = bilinear(actual, scale);
+  const auto i = [](std::size_t v) { return static_cast<Eigen::Index>(v); };
 
   std::vector<double> out(channels());
   // Spectra and diffraction patterns are interpolated alike between the four nearest pixels.
@@ -230,6 +252,83 @@ std::vector<double> SimulatedInstrument::expected_signal(const Position& actual,
              w11 * d(i(r1), i(c1));
   }
   return out;
+}
+
+void SimulatedInstrument::add_dose(const Position& actual, double dose_e_per_A2) {
+  const auto clampi = [](double v, std::size_t n) {
+    const double x = std::isfinite(v) ? std::round(v) : 0.0;
+    return static_cast<Eigen::Index>(std::clamp(x, 0.0, static_cast<double>(n - 1)));
+  };
+  dose_(clampi(actual.row, truth_.rows()), clampi(actual.col, truth_.cols())) += dose_e_per_A2;
+}
+
+Survey SimulatedInstrument::acquire_patch(const PatchScan& scan) {
+  if (in_flight() > 0)
+    throw std::invalid_argument("SimulatedInstrument::acquire_patch: " +
+                                std::to_string(in_flight()) +
+                                " acquisitions in flight; collect them before scanning a patch");
+  if (scan.rows < 2 || scan.cols < 2)
+    throw std::invalid_argument("PatchScan: rows = " + std::to_string(scan.rows) + ", cols = " +
+                                std::to_string(scan.cols) + "; a patch needs at least 2 x 2 pixels");
+  if (scan.row0 >= truth_.rows() || scan.rows > truth_.rows() - scan.row0 ||
+      scan.col0 >= truth_.cols() || scan.cols > truth_.cols() - scan.col0)
+    throw std::invalid_argument(
+        "PatchScan: rectangle rows [" + std::to_string(scan.row0) + ", " +
+        std::to_string(scan.row0 + scan.rows) + ") x cols [" + std::to_string(scan.col0) + ", " +
+        std::to_string(scan.col0 + scan.cols) + ") is not inside the " +
+        std::to_string(truth_.rows()) + " x " + std::to_string(truth_.cols()) + " field");
+  if (!std::isfinite(scan.offset.row) || !std::isfinite(scan.offset.col))
+    throw std::invalid_argument("PatchScan.offset = (" + fmt(scan.offset.row) + ", " +
+                                fmt(scan.offset.col) + ") px; expected finite values");
+  const auto [dwell, current] = survey_conditions(scan.settings, "PatchScan.settings");
+
+  Survey s;
+  s.t_start_s = sim_.now_s();
+  double lead = 0.0;  // seconds before the beam reaches the first pixel
+  ensure_connected(lead);
+  const double duration = lead + config_.profile.survey_time_s(scan.rows, scan.cols, dwell);
+  const double line_s = static_cast<double>(scan.cols) * dwell + config_.profile.line_flyback_s;
+  const double t_end_s = to_seconds(sim_.now() + from_seconds(duration));
+
+  // Every pixel's value is computed with the dose held before the patch (as the survey), the
+  // dose is added afterwards where each pixel landed.
+  const double scale = ratio(current, truth_.recorded.probe_current_pA) *
+                       ratio(dwell, truth_.recorded.dwell_s);
+  const auto& d = truth_.survey.data;
+  const auto ix = [](std::size_t v) { return static_cast<Eigen::Index>(v); };
+  s.image.calibration = truth_.survey.calibration;
+  s.image.name = truth_.survey.name;
+  s.image.units = truth_.survey.units;
+  s.image.data.resize(ix(scan.rows), ix(scan.cols));
+  std::vector<Position> landed;
+  landed.reserve(scan.rows * scan.cols);
+  for (std::size_t i = 0; i < scan.rows; ++i)
+    for (std::size_t j = 0; j < scan.cols; ++j) {
+      // Clamped to the end of the scan (the clock is in whole ns): the drift must never be
+      // sampled after a time the clock has not reached.
+      const double t = std::min(s.t_start_s + lead + static_cast<double>(i) * line_s +
+                                    static_cast<double>(j) * dwell,
+                                t_end_s);
+      const Position commanded{static_cast<double>(scan.row0 + i) + scan.offset.row,
+                               static_cast<double>(scan.col0 + j) + scan.offset.col};
+      const Position at = drifted(commanded, t);
+      const auto [r0, c0, r1, c1, w00, w01, w10, w11] = bilinear(at, scale);
+      s.image.data(ix(i), ix(j)) = w00 * d(ix(r0), ix(c0)) + w01 * d(ix(r0), ix(c1)) +
+                                   w10 * d(ix(r1), ix(c0)) + w11 * d(ix(r1), ix(c1));
+      landed.push_back(at);
+    }
+  std::span<double> values(s.image.data.data(), static_cast<std::size_t>(s.image.data.size()));
+  apply_noise(config_.noise, patch_rng_, values);
+  sim_.run_for(from_seconds(duration));
+  s.t_end_s = sim_.now_s();
+  s.dwell_s = dwell;
+  s.probe_current_pA = current;
+  s.detector = describe().detectors.front();
+  s.dose_e_per_A2 = electrons(current, dwell) / truth_.survey.calibration.pixel_area_A2();
+  for (const Position& p : landed) add_dose(p, s.dose_e_per_A2);
+  total_electrons_ += electrons(current, dwell * static_cast<double>(scan.rows * scan.cols));
+  blanked_ = true;
+  return s;
 }
 
 void SimulatedInstrument::start_next() {
@@ -268,6 +367,7 @@ void SimulatedInstrument::start_next() {
     Measurement m;
     m.index = next_index_++;
     m.requested = job.requested;
+    m.commanded = job.requested;
     m.actual = drifted(job.requested, to_seconds(t_beam));
     m.exposure_s = job.exposure_s;
     m.probe_current_pA = job.current_pA;
@@ -282,11 +382,7 @@ void SimulatedInstrument::start_next() {
     // Dose lands in the pixel the drifted probe was in (clamped to the field).
     const double e = electrons(job.current_pA, job.exposure_s);
     m.dose_e_per_A2 = e / truth_.survey.calibration.pixel_area_A2();
-    const auto clampi = [](double v, std::size_t n) {
-      const double x = std::isfinite(v) ? std::round(v) : 0.0;
-      return static_cast<Eigen::Index>(std::clamp(x, 0.0, static_cast<double>(n - 1)));
-    };
-    dose_(clampi(m.actual.row, truth_.rows()), clampi(m.actual.col, truth_.cols())) += m.dose_e_per_A2;
+    add_dose(m.actual, m.dose_e_per_A2);
     total_electrons_ += e;
     blanked_ = true;
 

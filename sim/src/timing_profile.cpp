@@ -62,11 +62,18 @@ constexpr Key kKeys[] = {
     {"drift_random_walk_nm_per_sqrt_s", &TimingProfile::drift_random_walk_nm_per_sqrt_s, "nm/sqrt(s)", "random-walk drift coefficient", false, Range::non_negative},
     {"drift_jitter_amplitude_nm", &TimingProfile::drift_jitter_amplitude_nm, "nm", "periodic jitter amplitude", false, Range::non_negative},
     {"drift_jitter_period_s", &TimingProfile::drift_jitter_period_s, "s", "periodic jitter period", false, Range::non_negative},
+    {"drift_settling_velocity_row_nm_per_s", &TimingProfile::drift_settling_velocity_row_nm_per_s, "nm/s", "settling drift at t = 0, row axis", false, Range::non_negative},
+    {"drift_settling_velocity_col_nm_per_s", &TimingProfile::drift_settling_velocity_col_nm_per_s, "nm/s", "settling drift at t = 0, column axis", false, Range::non_negative},
+    {"drift_settling_tau_s", &TimingProfile::drift_settling_tau_s, "s", "settling drift decay time constant", false, Range::non_negative},
+    {"drift_jumps_per_s", &TimingProfile::drift_jumps_per_s, "1/s", "rate of sudden drift jumps", false, Range::non_negative},
+    {"drift_jump_nm", &TimingProfile::drift_jump_nm, "nm", "rms length of a drift jump", false, Range::non_negative},
 };
 
 bool is_velocity(const Key& k) {
   return k.field == &TimingProfile::drift_velocity_row_nm_per_s ||
-         k.field == &TimingProfile::drift_velocity_col_nm_per_s;
+         k.field == &TimingProfile::drift_velocity_col_nm_per_s ||
+         k.field == &TimingProfile::drift_settling_velocity_row_nm_per_s ||
+         k.field == &TimingProfile::drift_settling_velocity_col_nm_per_s;
 }
 
 std::string join(const std::vector<std::string>& v) {

@@ -18,13 +18,18 @@ struct SimulatedOptions {
   double probe_current_pA = 0.0;           ///< 0 = the profile's default
   std::uint64_t seed = 0;
   bool noise = true;                       ///< false: expected counts, no shot/readout noise
-  /// Drift overrides (nm/s, nm/√s); std::nullopt = the profile's default.
+  /// Drift preset (sim::drift_preset_names(): off, settled, after-stage-move; direction drawn
+  /// from `seed`); empty = no drift (this factory does not read a profile's drift_* keys). The
+  /// overrides below apply on top.
+  std::string drift_preset;
+  /// Drift overrides (nm/s, nm/√s); std::nullopt = the preset's value (0 without one).
   std::optional<double> drift_velocity_row_nm_per_s, drift_velocity_col_nm_per_s;
   std::optional<double> drift_random_walk_nm_per_sqrt_s;
 };
 
 /// A simulated instrument over truth. Throws std::invalid_argument on an unknown profile (listing
-/// the built-in ones), bad options, or an invalid ground truth.
+/// the built-in ones) or drift preset (listing the presets), bad options, or an invalid ground
+/// truth.
 std::unique_ptr<Instrument> make_simulated_instrument(GroundTruth truth,
                                                       const SimulatedOptions& options);
 

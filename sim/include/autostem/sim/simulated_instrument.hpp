@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace autostem::sim {
@@ -32,7 +33,7 @@ struct SimConfig {
 };
 
 /// Random-stream ids of the components (component_stream(seed, id)).
-enum class Stream : std::uint64_t { survey_noise = 1, spectrum_noise = 2, drift = 3 };
+enum class Stream : std::uint64_t { survey_noise = 1, spectrum_noise = 2, drift = 3, patch_noise = 4 };
 
 class SimulatedInstrument final : public autostem::Instrument {
  public:
@@ -53,6 +54,24 @@ class SimulatedInstrument final : public autostem::Instrument {
   /// Throws std::invalid_argument on a negative/non-finite dwell or current or a detector other
   /// than the survey's.
   Survey acquire_survey(const SurveySettings& settings) override;
+
+  /// Scans a patch of the field (a drift reference; Instrument::acquire_patch). Pixel (i, j)
+  /// (0 ≤ i < scan.rows, 0 ≤ j < scan.cols) is commanded at c = (row0 + i + offset.row,
+  /// col0 + j + offset.col) and lands at c + d(t_ij)/pixel_size_nm, the drift sampled when the
+  /// beam reaches that pixel, so drift during the patch distorts it (scan distortion). Timing:
+  /// the survey's equation for a rows×cols frame (TimingProfile::survey_time_s, plus the
+  /// connection when none was made yet); pixel (i, j) is reached at t_start (+ connection) +
+  /// i·(cols·dwell + line_flyback_s) + j·dwell (frame overhead and transfer after the last
+  /// line). Value: the ground-truth survey at the landed position (bilinear, clamped at the
+  /// field edge, as expected_signal; faded by the DamageModel with the dose held before the
+  /// patch), scaled by (current × dwell)/(recorded current × recorded dwell) as acquire_survey,
+  /// with the NoiseModel applied from its own stream (Stream::patch_noise). Dose: current ×
+  /// dwell electrons per pixel into the survey pixel the probe landed in (rounded, clamped);
+  /// Survey::dose_e_per_A2 is that per-pixel areal dose. Result image (scan.rows, scan.cols),
+  /// the survey's calibration, name and units.
+  /// Throws std::invalid_argument when something is in flight, rows or cols < 2, the rectangle
+  /// is not inside the field, the offset is not finite, or on settings acquire_survey rejects.
+  Survey acquire_patch(const PatchScan& scan) override;
 
   /// Queues the positions; they are acquired one after another on the engine (time advances only
   /// in collect(), elapse() or acquire_survey()). Throws std::invalid_argument naming the first
@@ -111,12 +130,22 @@ class SimulatedInstrument final : public autostem::Instrument {
   double spectrum_scale(double current_pA, double exposure_s) const;
   Position drifted(const Position& p, double t_s);
   std::size_t channels() const;
+  /// Bilinear weights (already × scale × damage factor) of the 4 pixels around a position,
+  /// clamped at the field edge (expected_signal's interpolation).
+  struct Bilinear {
+    std::size_t r0, c0, r1, c1;
+    double w00, w01, w10, w11;
+  };
+  Bilinear bilinear(const Position& actual, double scale) const;
+  /// Dwell (s) and current (pA) of survey settings after defaults; throws as acquire_survey.
+  std::pair<double, double> survey_conditions(const SurveySettings& settings, const char* what) const;
+  void add_dose(const Position& actual, double dose_e_per_A2);
   SignalShape signal_shape() const;  ///< spectrum (channels) or diffraction (ky, kx)
 
   GroundTruth truth_;
   SimConfig config_;
   Simulation sim_;
-  Rng survey_rng_, spectrum_rng_;
+  Rng survey_rng_, spectrum_rng_, patch_rng_;
   DriftProcess drift_;
 
   std::deque<Job> queue_;

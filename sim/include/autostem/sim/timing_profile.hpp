@@ -70,6 +70,11 @@ struct TimingProfile {
   double drift_random_walk_nm_per_sqrt_s = 0.0;
   double drift_jitter_amplitude_nm = 0.0;
   double drift_jitter_period_s = 0.0;
+  double drift_settling_velocity_row_nm_per_s = 0.0;
+  double drift_settling_velocity_col_nm_per_s = 0.0;
+  double drift_settling_tau_s = 0.0;
+  double drift_jumps_per_s = 0.0;
+  double drift_jump_nm = 0.0;
 
   /// Reads a profile. name_or_path is a built-in name (one of builtin_names(), read from
   /// AUTOSTEM_PROFILE_DIR/<name>.ini) or a path to an .ini file. Every timing key is required;
