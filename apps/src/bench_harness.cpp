@@ -63,7 +63,10 @@ class ScoringSink final : public MeasurementSink {
   ScoringSink(const Scalarizer& s, RecordingConditions recorded) : scalarizer_(s), recorded_(recorded) {}
   void on_begin(const RunInfo&, const Survey&) override {}
   void on_measurement(const Measurement& m) override {
-    positions.push_back(m.requested);
+    // Scored where the probe landed: with drift, the requested position may miss the feature.
+    positions.push_back(is_finite(m.actual) ? m.actual : m.requested);
+    requested.push_back(m.requested);
+    commanded.push_back(is_finite(m.commanded) ? m.commanded : m.requested);
     const double measured_dose = m.probe_current_pA * m.exposure_s;
     const double recorded_dose = recorded_.probe_current_pA * recorded_.exposure_s;
     if (recorded_dose > 0.0 && measured_dose > 0.0) {
@@ -76,7 +79,7 @@ class ScoringSink final : public MeasurementSink {
     }
   }
   void on_end(const RunSummary&, const std::optional<Image>&) override {}
-  std::vector<Position> positions;
+  std::vector<Position> positions, requested, commanded;
   std::vector<double> values;
 
  private:
@@ -112,7 +115,7 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
                   std::uint64_t seed, const GroundTruth* shared_truth) {
   RunResult r;
   r.dataset = d.label;
-  r.strategy = st.name;
+  r.strategy = st.shown();
   r.seed = seed;
   GroundTruth truth = shared_truth ? *shared_truth : load(d, seed);
   if (!truth.spectrum_image)
@@ -162,8 +165,13 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
     sc.batch_size = instrument->describe().field_cols;
   Session session(*instrument, *strategy, sc);
   session.set_prediction_interval(cfg.prediction_every);
+  std::unique_ptr<DriftCorrector> drift;
+  if (st.drift_correction) {
+    drift = std::make_unique<DriftCorrector>(*st.drift_correction);
+    session.set_drift_correction(*drift);
+  }
 
-  r.file = cfg.out_dir / "runs" / (d.label + "_" + st.name + "_seed" + std::to_string(seed) + ".h5");
+  r.file = cfg.out_dir / "runs" / (d.label + "_" + file_label(st.shown()) + "_seed" + std::to_string(seed) + ".h5");
   std::unique_ptr<datasets::ResultsWriter> writer;
   {
     std::lock_guard l(hdf5_mutex());
@@ -186,6 +194,8 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
   }
 
   r.positions = scoring.positions;
+  r.requested = std::move(scoring.requested);
+  r.commanded = std::move(scoring.commanded);
   // A specimen without a region of interest (e.g. a lattice seed with no dopant or vacancy) has no
   // recall: NaN with a note, not a failed run.
   const bool roi_empty = !(mask.maxCoeff() > 0.0);
@@ -353,7 +363,7 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
     csv << "dataset,strategy,seed,measurements,sampling_fraction,time_s,survey_time_s,"
            "dose_e_per_A2,max_dose_e_per_A2,latency_median_s,latency_p95_s,recall,n_recall95,"
            "final_regret,n_regret0,n_top1pct,nrmse,psnr_dB,ssim,wall_s,stop_reason,file,error,note,"
-           "site_recall,n_sites90\n";
+           "site_recall,n_sites90,drift_rescans,drift_time_s,drift_warnings\n";
     csv.precision(10);
     for (const auto& r : results) {
       const auto& s = r.summary;
@@ -368,7 +378,8 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
           << r.recall << "," << r.n_recall95 << "," << r.final_regret << "," << r.n_regret0 << ","
           << r.n_top1 << "," << r.nrmse << "," << r.psnr << "," << r.ssim << "," << s.wall_s << ","
           << to_string(s.stop_reason) << "," << r.file.filename().string() << ",\"" << err << "\",\""
-          << note << "\"," << r.site_recall << "," << r.n_sites90 << "\n";
+          << note << "\"," << r.site_recall << "," << r.n_sites90 << "," << s.drift_rescans << ","
+          << s.drift_time_s << "," << s.drift_warnings << "\n";
     }
   }
   std::ofstream md(cfg.out_dir / "summary.md");
@@ -384,6 +395,14 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
         "core/metrics.hpp) against the ground-truth map (undefined for a constant map: the note column of "
         "summary.csv says why, the run's other figures stand). Scalarizer: "
      << (cfg.scalarizer.empty() ? "total counts (whole energy axis)" : cfg.scalarizer) << ".\n\n";
+  bool any_correction = false;
+  for (const auto& st : cfg.strategies) any_correction = any_correction || st.drift_correction.has_value();
+  if (!cfg.sim.drift_preset.empty() || any_correction) {
+    md << "Specimen drift: " << (cfg.sim.drift_preset.empty() ? "off" : cfg.sim.drift_preset)
+       << " (docs/models.md). Recall is scored where each measurement landed. A strategy named "
+          "NAME+dc:SPEC ran with drift correction SPEC (docs/drift.md); its time and dose include the "
+          "reference re-scans (summary.csv: drift_rescans, drift_time_s).\n\n";
+  }
   md << "| dataset | strategy | measurements | fraction | time (s) | dose (e⁻/Å²) | recall | n95 | "
         "sites | n90 sites | ntop1 | regret | NRMSE | PSNR (dB) | SSIM | latency p95 (s) | failed |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
@@ -392,7 +411,7 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
       std::map<std::string, std::vector<double>> c;
       std::size_t failed = 0;
       for (const auto& r : results) {
-        if (r.dataset != d.label || r.strategy != st.name) continue;
+        if (r.dataset != d.label || r.strategy != st.shown()) continue;
         if (!r.error.empty()) ++failed;
         const auto& s = r.summary;
         c["n"].push_back(double(s.measurements));
@@ -411,7 +430,7 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
         c["ssim"].push_back(r.ssim);
         c["lat"].push_back(s.latency_p95_s());
       }
-      md << "| " << d.label << " | " << st.name << " | " << cell(c["n"], 6) << " | " << cell(c["f"], 3)
+      md << "| " << d.label << " | " << st.shown() << " | " << cell(c["n"], 6) << " | " << cell(c["f"], 3)
          << " | " << cell(c["t"]) << " | " << cell(c["d"], 3) << " | " << cell(c["recall"], 3)
          << " | " << censored_cell(c["n95"]) << " | " << cell(c["sites"], 3) << " | "
          << censored_cell(c["n90s"]) << " | " << censored_cell(c["ntop1"]) << " | " << cell(c["regret"], 3)

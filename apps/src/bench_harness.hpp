@@ -6,6 +6,7 @@
 #include <autostem/backends/simulated.hpp>
 #include <autostem/core/ground_truth.hpp>
 #include <autostem/core/session.hpp>
+#include <autostem/imaging/drift_corrector.hpp>
 
 #include <filesystem>
 #include <functional>
@@ -25,7 +26,20 @@ struct BenchDataset {
 struct BenchStrategy {
   std::string name;
   Parameters params;
+  /// How the strategy is named in the outputs: name, or name+"+dc:"+spec for a drift-correction
+  /// variant (`--drift-correction off/every:50`). Empty = name.
+  std::string label;
+  /// Drift correction for this variant (std::nullopt = off).
+  std::optional<DriftCorrectorOptions> drift_correction;
+  const std::string& shown() const { return label.empty() ? name : label; }
 };
+
+/// A strategy label as a file-name part: ':', ',', '/' and ' ' become '-'.
+inline std::string file_label(std::string s) {
+  for (char& c : s)
+    if (c == ':' || c == ',' || c == '/' || c == ' ') c = '-';
+  return s;
+}
 
 struct BenchConfig {
   std::vector<BenchDataset> datasets;
@@ -63,7 +77,9 @@ struct RunResult {
   std::vector<double> recall_curve;     ///< (measurements)
   std::vector<double> regret_curve;     ///< (measurements)
   std::vector<std::pair<std::size_t, double>> nrmse_curve;  ///< (measurements, NRMSE) checkpoints
-  std::vector<Position> positions;      ///< requested, in order
+  std::vector<Position> positions;      ///< where each measurement landed (actual; requested when unknown), in order
+  std::vector<Position> requested;      ///< as the strategy proposed
+  std::vector<Position> commanded;      ///< where the beam was sent (drift correction applied)
   std::filesystem::path file;           ///< the run's HDF5 file
   std::string error;                    ///< non-empty when the run failed
 };

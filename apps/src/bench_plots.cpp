@@ -7,6 +7,7 @@
 #include <autostem/imaging/metrics.hpp>
 #include <autostem/datasets/results.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -127,7 +128,7 @@ std::vector<const RunResult*> first_seed_runs(const BenchConfig& cfg, const Benc
   std::vector<const RunResult*> firsts;
   for (const auto& st : cfg.strategies)
     for (const auto& r : results)
-      if (r.dataset == d.label && r.strategy == st.name && r.seed == cfg.seeds.front() && r.error.empty())
+      if (r.dataset == d.label && r.strategy == st.shown() && r.seed == cfg.seeds.front() && r.error.empty())
         firsts.push_back(&r);
   return firsts;
 }
@@ -152,7 +153,7 @@ fs::path plot_visited_points(const fs::path& dir, const BenchDataset& d, std::ui
     << "set yrange [" << rec.survey.image.rows() - 0.5 << ":-0.5]\n"
     << "set xlabel 'col (px)'\nset ylabel 'row (px)'\n";
   for (const RunResult* r : firsts) {
-    const fs::path pts = dir / (d.label + "_" + r->strategy + "_points.dat");
+    const fs::path pts = dir / (d.label + "_" + file_label(r->strategy) + "_points.dat");
     {
       std::ofstream f(pts);
       for (const auto& p : r->positions) f << p.col << " " << p.row << "\n";
@@ -160,6 +161,57 @@ fs::path plot_visited_points(const fs::path& dir, const BenchDataset& d, std::ui
     g << "set title " << quoted(r->strategy + ": " + std::to_string(r->positions.size()) + " points") << "\n"
       << "plot " << quoted(survey_dat.string()) << " using 1:2:3 with image notitle, "
       << quoted(pts.string()) << " using 1:2 with points pt 7 ps 0.35 lc rgb '#e8400c' notitle\n";
+  }
+  g << "unset multiplot\n";
+  g.close();
+  run_gnuplot(gp);
+  return png;
+}
+
+/// Drift (issue 16): per first-seed run, the true drift at each measurement (actual − commanded),
+/// the correction applied (requested − commanded, the predicted drift) and the remaining error
+/// |actual − requested|, in px against the measurement index. Empty path when no run drifted.
+fs::path plot_drift(const fs::path& dir, const BenchDataset& d, std::uint64_t seed,
+                    const std::vector<const RunResult*>& firsts) {
+  std::vector<const RunResult*> drifted;
+  for (const RunResult* r : firsts) {
+    bool moved = false;
+    for (std::size_t i = 0; i < r->positions.size() && i < r->requested.size() && !moved; ++i)
+      moved = std::abs(r->positions[i].row - r->requested[i].row) > 1e-9 ||
+              std::abs(r->positions[i].col - r->requested[i].col) > 1e-9;
+    if (moved) drifted.push_back(r);
+  }
+  if (drifted.empty()) return {};
+  const fs::path png = dir / (d.label + "_drift.png");
+  const fs::path gp = dir / (d.label + "_drift.gp");
+  std::ofstream g(gp);
+  const std::size_t n = drifted.size();
+  g << "set terminal pngcairo size " << 460 * n << ",420 font 'sans,10'\n"
+    << "set termoption noenhanced\n"
+    << "set output " << quoted(png.string()) << "\n"
+    << "set multiplot layout 1," << n << " title "
+    << quoted("Drift: where the beam landed vs where it was meant to — " + d.label + " (seed " +
+              std::to_string(seed) + ")") << "\n"
+    << "set xlabel 'measurement'\nset ylabel 'px (survey frame)'\nset key top left\nset grid\n";
+  for (const RunResult* r : drifted) {
+    const fs::path dat = dir / (d.label + "_" + file_label(r->strategy) + "_drift.dat");
+    {
+      std::ofstream f(dat);
+      f << "# index true_drift_row true_drift_col correction_row correction_col error_px\n";
+      for (std::size_t i = 0; i < r->positions.size(); ++i) {
+        const Position& a = r->positions[i];
+        const Position& q = r->requested[i];
+        const Position& c = i < r->commanded.size() ? r->commanded[i] : q;
+        f << i + 1 << " " << a.row - c.row << " " << a.col - c.col << " " << q.row - c.row << " "
+          << q.col - c.col << " " << std::hypot(a.row - q.row, a.col - q.col) << "\n";
+      }
+    }
+    g << "set title " << quoted(r->strategy) << "\n"
+      << "plot " << quoted(dat.string()) << " using 1:2 with lines lw 2 lc rgb '#1f77b4' title 'true drift (row)', "
+      << quoted(dat.string()) << " using 1:3 with lines lw 2 lc rgb '#ff7f0e' title 'true drift (col)', "
+      << quoted(dat.string()) << " using 1:4 with lines dt 2 lw 2 lc rgb '#1f77b4' title 'correction (row)', "
+      << quoted(dat.string()) << " using 1:5 with lines dt 2 lw 2 lc rgb '#ff7f0e' title 'correction (col)', "
+      << quoted(dat.string()) << " using 1:6 with lines lw 1 lc rgb '#d62728' title '|landed − requested|'\n";
   }
   g << "unset multiplot\n";
   g.close();
@@ -190,22 +242,22 @@ fs::path plot_curves(const fs::path& dir, const BenchConfig& cfg, const BenchDat
     std::vector<const std::vector<double>*> curves;
     std::map<std::size_t, std::vector<double>> err;
     for (const auto& r : results)
-      if (r.dataset == d.label && r.strategy == st.name && r.error.empty()) {
+      if (r.dataset == d.label && r.strategy == st.shown() && r.error.empty()) {
         curves.push_back(&r.recall_curve);
         for (auto [k, e] : r.nrmse_curve) err[k].push_back(e);
       }
     if (curves.empty()) continue;
-    const fs::path rdat = dir / (d.label + "_" + st.name + "_recall.dat");
+    const fs::path rdat = dir / (d.label + "_" + file_label(st.shown()) + "_recall.dat");
     write_recall_dat(rdat, median_curve(curves));
-    const fs::path edat = dir / (d.label + "_" + st.name + "_nrmse.dat");
+    const fs::path edat = dir / (d.label + "_" + file_label(st.shown()) + "_nrmse.dat");
     {
       std::ofstream f(edat);
       for (auto& [k, v] : err) f << k << " " << percentile(v, 50.0) << "\n";
     }
     recall_plot << (any ? ", " : "plot ") << quoted(rdat.string()) << " using 1:2 with lines lw 2 title "
-                << quoted(st.name);
+                << quoted(st.shown());
     error_plot << (any ? ", " : "plot ") << quoted(edat.string())
-               << " using 1:2 with linespoints lw 2 pt 7 ps 0.6 title " << quoted(st.name);
+               << " using 1:2 with linespoints lw 2 pt 7 ps 0.6 title " << quoted(st.shown());
     any = true;
   }
   if (!any) return {};
@@ -235,11 +287,11 @@ fs::path plot_time_dose(const fs::path& dir, const BenchConfig& cfg, const Bench
     for (const auto& st : cfg.strategies) {
       std::vector<double> t, dose;
       for (const auto& r : results)
-        if (r.dataset == d.label && r.strategy == st.name && r.error.empty()) {
+        if (r.dataset == d.label && r.strategy == st.shown() && r.error.empty()) {
           t.push_back(r.summary.time_s / 60.0);
           dose.push_back(r.summary.dose_e_per_A2);
         }
-      if (!t.empty()) f << quoted(st.name) << " " << percentile(t, 50.0) << " " << percentile(dose, 50.0) << "\n";
+      if (!t.empty()) f << quoted(st.shown()) << " " << percentile(t, 50.0) << " " << percentile(dose, 50.0) << "\n";
     }
   }
   const fs::path tpng = dir / (d.label + "_time_dose.png");
@@ -270,6 +322,7 @@ std::vector<fs::path> write_plots(const BenchConfig& cfg, const std::vector<RunR
   for (const auto& d : cfg.datasets) {
     const auto firsts = first_seed_runs(cfg, d, results);
     if (!firsts.empty()) written.push_back(plot_visited_points(dir, d, cfg.seeds.front(), firsts));
+    if (auto png = plot_drift(dir, d, cfg.seeds.front(), firsts); !png.empty()) written.push_back(png);
     // Prediction-map snapshots of the model strategies (first seed).
     for (const RunResult* r : firsts)
       if (auto png = plot_prediction_snapshots(dir, d.label, *r); !png.empty()) written.push_back(png);

@@ -4,6 +4,7 @@
 #include "bench_harness.hpp"
 #include "cli.hpp"
 #include "session_options.hpp"
+#include "drift_options.hpp"
 
 #include <autostem/datasets/phantoms.hpp>
 #include <autostem/strategies/registry.hpp>
@@ -141,7 +142,18 @@ std::vector<BenchStrategy> bench_strategies(const po::variables_map& vm, const s
       if (!found) throw UsageError("--param '" + item + "': strategy '" + strat + "' is not in --strategies");
     }
   for (auto& s : out) apply_model_options(vm, s.name, scalarizer, s.params);
-  return out;
+  // --drift-correction off/every:50 runs each strategy once per variant, labelled edge+dc:every:50.
+  const auto variants = drift_correction_variants(vm);
+  if (variants.size() == 1 && !variants.front().second) return out;
+  std::vector<BenchStrategy> expanded;
+  for (const auto& s : out)
+    for (const auto& [spec, options] : variants) {
+      BenchStrategy v = s;
+      v.drift_correction = options;
+      v.label = options ? s.name + "+dc:" + spec : s.name;
+      expanded.push_back(std::move(v));
+    }
+  return expanded;
 }
 
 BenchConfig bench_config(const po::variables_map& vm) {

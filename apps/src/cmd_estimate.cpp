@@ -4,6 +4,7 @@
 
 #include "cli.hpp"
 #include "session_options.hpp"
+#include "drift_options.hpp"
 
 #include <autostem/backends/simulated.hpp>
 #include <autostem/sim/timing_profile.hpp>
@@ -76,6 +77,12 @@ int cmd_estimate(const std::vector<std::string>& args) {
   const AcquisitionMode mode = config.mode.value_or(strategy->preferred_mode());
   if (vm["batch"].defaulted() && mode == AcquisitionMode::si_scan) config.batch_size = cols;
   Session session(*instrument, *strategy, config);
+  // Drift correction on a blank field: the re-scans are timed and dosed, no drift is measured.
+  std::unique_ptr<DriftCorrection> drift;
+  if (auto o = drift_correction_options(vm)) {
+    drift = make_timing_only_drift_correction(*o);
+    session.set_drift_correction(*drift);
+  }
   const RunSummary s = session.run();
   print_summary(s,
                 "autostem estimate: " + strategy_name + " (" + to_string(mode) + ") on a " +

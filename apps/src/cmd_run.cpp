@@ -4,6 +4,7 @@
 #include "cli.hpp"
 #include "backend_options.hpp"
 #include "session_options.hpp"
+#include "drift_options.hpp"
 
 #include <autostem/config.hpp>
 #include <autostem/datasets/ground_truth.hpp>
@@ -167,7 +168,10 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
     throw UsageError("--backend " + vm["backend"].as<std::string>() +
                      " measures a real sample: --phantom/--dataset/--survey do not apply");
 
+  if (live && !vm["drift"].defaulted() && drift_preset(vm) != "off")
+    throw UsageError("--drift simulates specimen drift; a live specimen drifts by itself (use --drift-correction)");
   SessionConfig config = session_config(vm);
+  const std::optional<DriftCorrectorOptions> drift_options = drift_correction_options(vm);
   std::string strategy_name = vm["strategy"].as<std::string>();
   Parameters params = strategy_parameters(vm);
   std::optional<datasets::RunRecord> resumed = load_resumed(vm, strategy_name, params, config);
@@ -183,6 +187,11 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
   if (vm["batch"].defaulted() && mode == AcquisitionMode::si_scan) config.batch_size = info.field_cols;
   Session session(*instrument, *strategy, config);
   session.set_prediction_interval(vm["prediction-every"].as<std::size_t>());
+  std::unique_ptr<DriftCorrector> drift;
+  if (drift_options) {
+    drift = std::make_unique<DriftCorrector>(*drift_options);
+    session.set_drift_correction(*drift);
+  }
   if (resumed) resume_session(session, *resumed, info);
   const std::string out = vm["out"].as<std::string>();
   datasets::ResultsWriter writer(

@@ -1,9 +1,12 @@
 #include "session_options.hpp"
 
+#include "drift_options.hpp"
+
 #include <autostem/strategies/registry.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -32,6 +35,7 @@ void add_acquisition_options(po::options_description& o) {
       ("overlap", po::bool_switch(), "let the strategy decide while the previous spectrum is "
                                      "acquired (otherwise the beam is blanked while it thinks)")
       ("no-noise", po::bool_switch(), "expected counts without shot/readout noise");
+  add_drift_options(o);
 }
 
 void add_session_options(po::options_description& o, const std::string& default_strategy) {
@@ -133,6 +137,7 @@ backends::SimulatedOptions simulated_options(const po::variables_map& vm) {
   if (vm.count("current")) o.probe_current_pA = vm["current"].as<double>();
   if (vm.count("seed")) o.seed = vm["seed"].as<std::uint64_t>();
   o.noise = !vm["no-noise"].as<bool>();
+  if (const std::string preset = drift_preset(vm); preset != "off") o.drift_preset = preset;
   return o;
 }
 
@@ -154,6 +159,12 @@ void print_summary(const RunSummary& s, const std::string& what, const std::stri
         {"profile", info.profile},
         {"field", {info.field_rows, info.field_cols}},
     };
+    if (s.drift_rescans > 0) {
+      j["drift_rescans"] = s.drift_rescans;
+      j["drift_time_s"] = s.drift_time_s;
+      j["drift_warnings"] = s.drift_warnings;
+      j["drift_clamped"] = s.drift_clamped;
+    }
     if (!out_path.empty()) j["out"] = out_path;
     if (!s.message.empty()) j["error"] = s.message;
     std::cout << j.dump() << std::endl;
@@ -169,6 +180,10 @@ void print_summary(const RunSummary& s, const std::string& what, const std::stri
               s.dose_e_per_A2, s.max_dose_e_per_A2);
   std::printf("  decision latency        median %.3g s, p95 %.3g s (%zu decisions)\n",
               s.latency_median_s(), s.latency_p95_s(), s.decisions);
+  if (s.drift_rescans > 0)
+    std::printf("  drift correction        %zu reference re-scans, %.3g s (%.2g %% of the time)%s\n",
+                s.drift_rescans, s.drift_time_s, 100.0 * s.drift_time_s / std::max(s.time_s, 1e-300),
+                s.drift_warnings ? (", " + std::to_string(s.drift_warnings) + " warned (see /drift in the results)").c_str() : "");
   std::printf("  wall time               %.3g s\n", s.wall_s);
   std::printf("  stopped                 %s%s%s\n", to_string(s.stop_reason),
               s.message.empty() ? "" : ": ", s.message.c_str());
