@@ -51,19 +51,31 @@ double freq(std::size_t k, std::size_t n) {
   return k < (n + 1) / 2 ? static_cast<double>(k) : static_cast<double>(k) - static_cast<double>(n);
 }
 
-/// Mean-removed, windowed image as a complex array, transformed in place (forward).
-std::vector<cd> windowed_spectrum(const ImageArray& a, const std::vector<double>& wr,
-                                  const std::vector<double>& wc) {
+/// Mean-removed, windowed image as a complex array, transformed in place (forward), into f.
+void windowed_spectrum(const ImageArray& a, const std::vector<double>& wr, const std::vector<double>& wc,
+                       std::vector<cd>& f) {
   const auto rows = static_cast<std::size_t>(a.rows()), cols = static_cast<std::size_t>(a.cols());
   const double mean = a.mean();
-  std::vector<cd> f(rows * cols);
+  f.resize(rows * cols);
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t c = 0; c < cols; ++c)
       f[r * cols + c] = (a(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)) - mean) * wr[r] * wc[c];
   imaging::detail::fft2_cached(f.data(), rows, cols, false);
   f[0] = 0.0;  // the windowed mean: no information about the shift
+}
+
+std::vector<cd> windowed_spectrum(const ImageArray& a, const std::vector<double>& wr, const std::vector<double>& wc) {
+  std::vector<cd> f;
+  windowed_spectrum(a, wr, wc, f);
   return f;
 }
+
+/// Per-thread scratch of estimate_shift: arrays of 128×128 complex exceed malloc's mmap threshold,
+/// and mapping / faulting them afresh on every call cost more than the FFTs.
+struct Workspace {
+  std::vector<cd> fr, fm, X, c;
+  CMatrix R;
+};
 
 /// Texture SNR of a spectrum: (total variance − noise variance) / noise variance, the white noise
 /// level taken as the mean power of the outer quarter (|k_r| > rows/4 and |k_c| > cols/4).
@@ -181,8 +193,11 @@ ShiftEstimate estimate_shift(const ImageArray& reference, const ImageArray& movi
   const auto rows = static_cast<std::size_t>(reference.rows()), cols = static_cast<std::size_t>(reference.cols());
   const std::size_t n = rows * cols;
   const auto wr = tukey(rows, o.window_alpha), wc = tukey(cols, o.window_alpha);
-  const std::vector<cd> fr = windowed_spectrum(reference, wr, wc);
-  const std::vector<cd> fm = windowed_spectrum(moving, wr, wc);
+  thread_local Workspace ws;
+  windowed_spectrum(reference, wr, wc, ws.fr);
+  windowed_spectrum(moving, wr, wc, ws.fm);
+  const std::vector<cd>& fr = ws.fr;
+  const std::vector<cd>& fm = ws.fm;
 
   ShiftEstimate est;
   est.texture_snr = spectrum_texture_snr(fr, rows, cols);
@@ -190,19 +205,22 @@ ShiftEstimate estimate_shift(const ImageArray& reference, const ImageArray& movi
 
   // Cross-power X = F_m·conj(F_r): its inverse DFT peaks at the shift (moving(x) = reference(x − s)
   // gives X = |F_r|² e^{−2πi k·s/N}).
-  std::vector<cd> X(n);
+  std::vector<cd>& X = ws.X;
+  X.resize(n);
   double mean_abs = 0.0;
   for (std::size_t i = 0; i < n; ++i) {
     X[i] = fm[i] * std::conj(fr[i]);
-    mean_abs += std::abs(X[i]);
+    mean_abs += std::sqrt(std::norm(X[i]));
   }
   mean_abs /= static_cast<double>(n);
-  CMatrix R(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
+  CMatrix& R = ws.R;
+  R.resize(static_cast<Eigen::Index>(rows), static_cast<Eigen::Index>(cols));
   const double floor_abs = o.regularisation * mean_abs + std::numeric_limits<double>::min();
-  for (std::size_t i = 0; i < n; ++i) R.data()[i] = X[i] / (std::abs(X[i]) + floor_abs);
+  for (std::size_t i = 0; i < n; ++i) R.data()[i] = X[i] / (std::sqrt(std::norm(X[i])) + floor_abs);
 
   // Integer peak within the search window.
-  std::vector<cd> c(R.data(), R.data() + n);
+  std::vector<cd>& c = ws.c;
+  c.assign(R.data(), R.data() + n);
   imaging::detail::fft2_cached(c.data(), rows, cols, true);
   const double half_r = static_cast<double>(rows) / 2.0 - 1.0, half_c = static_cast<double>(cols) / 2.0 - 1.0;
   const double lim_r = o.max_shift_px > 0.0 ? std::min(std::floor(o.max_shift_px), half_r) : half_r;
