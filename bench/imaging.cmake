@@ -17,3 +17,6 @@ target_link_libraries(cs_compare_data PRIVATE autostem::datasets autostem_warnin
 # Low-rank spectrum-image check on the nanoparticles phantom (numbers in docs/compressed-sensing.md).
 add_executable(cs_lowrank_check ${CMAKE_CURRENT_LIST_DIR}/cs_lowrank_check.cpp)
 target_link_libraries(cs_lowrank_check PRIVATE autostem::datasets autostem::imaging autostem_warnings)
+# Registration for drift correction (issue 16): one 128×128 estimate_shift (docs/drift.md).
+autostem_add_benchmark(bench_registration SOURCES ${CMAKE_CURRENT_LIST_DIR}/bench_registration.cpp
+  LIBS autostem::imaging)

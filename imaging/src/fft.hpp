@@ -16,4 +16,10 @@ namespace autostem::imaging::detail {
 /// on a zero extent and std::runtime_error if FFTW cannot plan.
 void fft2(std::complex<double>* data, std::size_t rows, std::size_t cols, bool inverse);
 
+/// The same transform as fft2 but WITHOUT the 1/(rows·cols) factor on the inverse, with the plan
+/// made once per (rows, cols, direction) and kept for the life of the process (FFTW_ESTIMATE |
+/// FFTW_UNALIGNED, executed with fftw_execute_dft, which is thread-safe): for transforms repeated
+/// many times at one size (registration, issue 16). Throws as fft2.
+void fft2_cached(std::complex<double>* data, std::size_t rows, std::size_t cols, bool inverse);
+
 }  // namespace autostem::imaging::detail
