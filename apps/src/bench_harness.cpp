@@ -46,6 +46,10 @@ class LockedSink final : public MeasurementSink {
     std::lock_guard l(hdf5_mutex());
     inner_.on_prediction(step, p);
   }
+  void on_drift(const DriftRecord& r) override {
+    std::lock_guard l(hdf5_mutex());
+    inner_.on_drift(r);
+  }
   void on_end(const RunSummary& s, const std::optional<Image>& d) override {
     std::lock_guard l(hdf5_mutex());
     inner_.on_end(s, d);

@@ -244,7 +244,11 @@ DriftRecord DriftCorrector::update(Instrument& instrument, std::size_t measureme
   const auto problem = [&](const ImageArray& ref, const ImageArray& scanned, const ShiftOptions& opt,
                            ShiftEstimate& est) -> std::string {
     try {
-      est = estimate_shift(ref, scanned, opt);
+      // The reference patch is found in the survey around its corner (two-stage, no pull towards
+      // zero); the full-field fallback compares two same-size images.
+      est = (&ref == &reference_image_)
+                ? locate_patch(survey_.image.data, reference_.row0, reference_.col0, scanned, opt.max_shift_px, opt)
+                : estimate_shift(ref, scanned, opt);
     } catch (const std::invalid_argument& e) {
       return std::string("re-scan unusable: ") + e.what();
     }

@@ -305,4 +305,52 @@ ImageArray fourier_shift(const ImageArray& image, Position shift) {
   return out;
 }
 
+ShiftEstimate locate_patch(const ImageArray& survey, std::size_t row0, std::size_t col0,
+                           const ImageArray& patch, double max_shift_px, const ShiftOptions& options) {
+  const auto h = static_cast<std::size_t>(patch.rows()), w = static_cast<std::size_t>(patch.cols());
+  const auto R = static_cast<std::size_t>(survey.rows()), C = static_cast<std::size_t>(survey.cols());
+  if (h < 8 || w < 8) throw std::invalid_argument("locate_patch: the patch is smaller than 8 px a side");
+  if (row0 + h > R || col0 + w > C)
+    throw std::invalid_argument("locate_patch: the reference window leaves the survey");
+  if (!(max_shift_px >= 0.0) || !std::isfinite(max_shift_px))
+    throw std::invalid_argument("locate_patch: max_shift_px must be finite and >= 0");
+  if (!patch.allFinite()) throw std::invalid_argument("locate_patch: the patch has a non-finite value");
+  const auto m = static_cast<long>(std::floor(max_shift_px));
+  const double n = static_cast<double>(h * w);
+  const double pm = patch.mean();
+  const ImageArray pc = patch - pm;
+  const double pss = pc.square().sum();
+  // Integer stage: normalised cross-correlation over every window that stays inside the survey.
+  double best = -2.0;
+  long best_r = 0, best_c = 0;
+  for (long dr = -m; dr <= m; ++dr) {
+    const long r0 = static_cast<long>(row0) + dr;
+    if (r0 < 0 || r0 + static_cast<long>(h) > static_cast<long>(R)) continue;
+    for (long dc = -m; dc <= m; ++dc) {
+      const long c0 = static_cast<long>(col0) + dc;
+      if (c0 < 0 || c0 + static_cast<long>(w) > static_cast<long>(C)) continue;
+      const auto win = survey.block(r0, c0, static_cast<Eigen::Index>(h), static_cast<Eigen::Index>(w));
+      const double wm = win.sum() / n;
+      const double wss = win.square().sum() - n * wm * wm;
+      const double dot = (win * pc).sum();  // Σ (w − w̄)(p − p̄) = Σ w (p − p̄)
+      const double ncc = (wss > 0.0 && pss > 0.0) ? dot / std::sqrt(wss * pss) : -1.0;
+      if (ncc > best) {
+        best = ncc;
+        best_r = dr;
+        best_c = dc;
+      }
+    }
+  }
+  // Sub-pixel stage on the integer-aligned pair (residual within ±1 px: no window bias to speak of).
+  const ImageArray aligned = survey.block(static_cast<Eigen::Index>(static_cast<long>(row0) + best_r),
+                                          static_cast<Eigen::Index>(static_cast<long>(col0) + best_c),
+                                          static_cast<Eigen::Index>(h), static_cast<Eigen::Index>(w));
+  ShiftOptions sub = options;
+  sub.max_shift_px = 2.0;
+  ShiftEstimate est = estimate_shift(aligned, patch, sub);
+  est.shift = {est.shift.row - static_cast<double>(best_r), est.shift.col - static_cast<double>(best_c)};
+  est.at_window_edge = m > 0 && (std::abs(best_r) == m || std::abs(best_c) == m);
+  return est;
+}
+
 }  // namespace autostem

@@ -98,4 +98,20 @@ TextureMeasure measure_texture(const ImageArray& image, double window_alpha = 0.
 /// std::invalid_argument on an empty image or a non-finite shift.
 ImageArray fourier_shift(const ImageArray& image, Position shift);
 
+/// Where a re-scanned patch (h, w) lies in the survey (R, C) — the drift reference's two-stage
+/// registration: the integer shift (dr, dc), |dr|, |dc| ≤ max_shift_px, maximising the normalised
+/// cross-correlation of the patch with the survey window at (row0 + dr, col0 + dc) (windows that
+/// would leave the survey are skipped), then estimate_shift between that window and the patch for
+/// the sub-pixel residual. Unlike estimate_shift on the window at (row0, col0), nothing of the
+/// patch falls outside the compared region and the apodisation window sits on the aligned pair,
+/// so a shift of many pixels is not pulled towards zero (measured on the nanowire phantom,
+/// docs/drift.md). Returns the shift in estimate_shift's convention between the survey window at
+/// (row0, col0) and the patch (a feature at p in that window appears at p + shift in the patch),
+/// with at_window_edge when the best integer shift lies on the border of the search and
+/// confidence, sigma_px and texture flags from the sub-pixel stage. Cost O((2·max_shift+1)²·h·w).
+/// Throws std::invalid_argument when the patch is < 8 px a side or has a non-finite value, the
+/// window at (row0, col0) leaves the survey, or max_shift_px is negative or not finite.
+ShiftEstimate locate_patch(const ImageArray& survey, std::size_t row0, std::size_t col0,
+                           const ImageArray& patch, double max_shift_px, const ShiftOptions& options = {});
+
 }  // namespace autostem
