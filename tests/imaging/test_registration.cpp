@@ -254,6 +254,57 @@ TEST(EstimateShift, MatchesSkimageMethodNoiseFree) {
   EXPECT_NEAR(e.shift.col, 3.46, 1e-9);
 }
 
+// The drift reference: a 64 px patch re-scanned several pixels away from where the survey saw it.
+// locate_patch finds it in the survey around its corner; comparing the two same-size windows
+// (estimate_shift) loses the part that moved out and is pulled towards zero on smooth content.
+TEST(LocatePatch, LargeShiftsOnSmoothAndLatticeImagesWithPoissonNoise) {
+  // Smooth content (a few broad blobs, like particles or a wire's bends: 6–14 px wide) and the
+  // SrTiO3 lattice.
+  ImageArray blobs = ImageArray::Constant(256, 256, 0.1);
+  const double centres[6][3] = {{90, 100, 9}, {130, 150, 12}, {150, 95, 7}, {110, 130, 6}, {170, 170, 14}, {100, 160, 8}};
+  for (Eigen::Index r = 0; r < 256; ++r)
+    for (Eigen::Index c = 0; c < 256; ++c)
+      for (const auto& b : centres)
+        blobs(r, c) += std::exp(-(std::pow(static_cast<double>(r) - b[0], 2) + std::pow(static_cast<double>(c) - b[1], 2)) /
+                                (2.0 * b[2] * b[2]));
+  // Smooth content at a fast-scan dose is noise-limited (≈ 0.4 px); the lattice is not.
+  const std::pair<ImageArray, double> cases[] = {{blobs, 0.45}, {sto_crop(), 0.05}};
+  for (const auto& [image, limit] : cases) {
+    const ImageArray counts = to_counts(image);
+    const ImageArray ext = mirror_extend(counts);
+    std::mt19937_64 g(7);
+    double err_locate = 0.0, err_same = 0.0;
+    const int n = 12;
+    for (int k = 0; k < n; ++k) {
+      const Position truth{random::uniform_real(g, -7.0, 7.0), random::uniform_real(g, -7.0, 7.0)};
+      const ImageArray survey = poisson(counts, g);
+      const ImageArray patch = poisson(fourier_shift(ext, truth).block(96, 96, 64, 64).max(0.0), g);
+      const ShiftEstimate a = locate_patch(survey, 96, 96, patch, 16.0);
+      EXPECT_FALSE(a.at_window_edge);
+      err_locate += std::pow(a.shift.row - truth.row, 2) + std::pow(a.shift.col - truth.col, 2);
+      ShiftOptions o;
+      o.max_shift_px = 16.0;
+      const ShiftEstimate b = estimate_shift(survey.block(96, 96, 64, 64), patch, o);
+      err_same += std::pow(b.shift.row - truth.row, 2) + std::pow(b.shift.col - truth.col, 2);
+    }
+    err_locate = std::sqrt(err_locate / (2.0 * n));
+    err_same = std::sqrt(err_same / (2.0 * n));
+    EXPECT_LE(err_locate, limit) << "same-size windows: " << err_same;
+    EXPECT_LT(err_locate, err_same);
+  }
+}
+
+TEST(LocatePatch, ShiftBeyondTheSearchIsAtTheEdgeAndBadInputIsRefused) {
+  const ImageArray counts = to_counts(sto_crop());
+  const ImageArray ext = mirror_extend(counts);
+  const ImageArray patch = fourier_shift(ext, {20.0, 0.0}).block(96, 96, 64, 64);
+  EXPECT_TRUE(locate_patch(counts, 96, 96, patch, 8.0).at_window_edge ||
+              locate_patch(counts, 96, 96, patch, 8.0).low_confidence);
+  EXPECT_THROW(locate_patch(counts, 200, 96, patch, 8.0), std::invalid_argument);  // window leaves the survey
+  EXPECT_THROW(locate_patch(counts, 96, 96, ImageArray::Zero(4, 4), 8.0), std::invalid_argument);
+  EXPECT_THROW(locate_patch(counts, 96, 96, patch, -1.0), std::invalid_argument);
+}
+
 TEST(EstimateShift, TexturelessReferenceIsFlagged) {
   std::mt19937_64 g(7);
   const ImageArray flat = ImageArray::Constant(64, 64, 30.0);
