@@ -367,7 +367,7 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
     csv << "dataset,strategy,seed,measurements,sampling_fraction,time_s,survey_time_s,"
            "dose_e_per_A2,max_dose_e_per_A2,latency_median_s,latency_p95_s,recall,n_recall95,"
            "final_regret,n_regret0,n_top1pct,nrmse,psnr_dB,ssim,wall_s,stop_reason,file,error,note,"
-           "site_recall,n_sites90,drift_rescans,drift_time_s,drift_warnings\n";
+           "site_recall,n_sites90,drift_rescans,drift_time_s,drift_warnings,drift_clamped\n";
     csv.precision(10);
     for (const auto& r : results) {
       const auto& s = r.summary;
@@ -383,7 +383,7 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
           << r.n_top1 << "," << r.nrmse << "," << r.psnr << "," << r.ssim << "," << s.wall_s << ","
           << to_string(s.stop_reason) << "," << r.file.filename().string() << ",\"" << err << "\",\""
           << note << "\"," << r.site_recall << "," << r.n_sites90 << "," << s.drift_rescans << ","
-          << s.drift_time_s << "," << s.drift_warnings << "\n";
+          << s.drift_time_s << "," << s.drift_warnings << "," << s.drift_clamped << "\n";
     }
   }
   std::ofstream md(cfg.out_dir / "summary.md");
@@ -405,7 +405,19 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
     md << "Specimen drift: " << (cfg.sim.drift_preset.empty() ? "off" : cfg.sim.drift_preset)
        << " (docs/models.md). Recall is scored where each measurement landed. A strategy named "
           "NAME+dc:SPEC ran with drift correction SPEC (docs/drift.md); its time and dose include the "
-          "reference re-scans (summary.csv: drift_rescans, drift_time_s).\n\n";
+          "reference re-scans (summary.csv: drift_rescans, drift_time_s).";
+    std::size_t clamped = 0, runs_clamped = 0, warned = 0;
+    for (const auto& r : results) {
+      clamped += r.summary.drift_clamped;
+      runs_clamped += r.summary.drift_clamped > 0;
+      warned += r.summary.drift_warnings;
+    }
+    if (warned > 0) md << " " << warned << " re-scan(s) warned (summary.csv drift_warnings; /drift in the run files).";
+    if (clamped > 0)
+      md << " In " << runs_clamped << " run(s) " << clamped
+         << " corrected position(s) fell outside the scan field and were moved to its edge: the specimen drifted "
+            "further than the field allows (summary.csv drift_clamped; docs/drift.md \"Limits\").";
+    md << "\n\n";
   }
   md << "| dataset | strategy | measurements | fraction | time (s) | dose (e⁻/Å²) | recall | n95 | "
         "sites | n90 sites | ntop1 | regret | NRMSE | PSNR (dB) | SSIM | latency p95 (s) | failed |\n"

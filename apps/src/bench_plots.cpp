@@ -64,7 +64,7 @@ fs::path plot_prediction_snapshots(const fs::path& dir, const std::string& label
   const std::size_t k = steps_all.size();
   for (std::size_t i : {std::size_t(0), k / 3, 2 * k / 3, k - 1})
     if (steps.empty() || steps.back() != steps_all[i]) steps.push_back(steps_all[i]);
-  const std::string stem = label + "_" + r.strategy + "_predictions";
+  const std::string stem = label + "_" + file_label(r.strategy) + "_predictions";
   const fs::path png = dir / (stem + ".png"), gp = dir / (stem + ".gp");
   std::ofstream g(gp);
   g << "set terminal pngcairo size 1260," << 380 * steps.size() << " font 'sans,9'\n"

@@ -184,6 +184,10 @@ void print_summary(const RunSummary& s, const std::string& what, const std::stri
     std::printf("  drift correction        %zu reference re-scans, %.3g s (%.2g %% of the time)%s\n",
                 s.drift_rescans, s.drift_time_s, 100.0 * s.drift_time_s / std::max(s.time_s, 1e-300),
                 s.drift_warnings ? (", " + std::to_string(s.drift_warnings) + " warned (see /drift in the results)").c_str() : "");
+  if (s.drift_clamped > 0)
+    std::printf("  drift clamped           %zu corrected positions fell outside the scan field and were moved to its edge\n"
+                "                          (the specimen drifted further than the field allows; docs/drift.md \"Limits\")\n",
+                s.drift_clamped);
   std::printf("  wall time               %.3g s\n", s.wall_s);
   std::printf("  stopped                 %s%s%s\n", to_string(s.stop_reason),
               s.message.empty() ? "" : ": ", s.message.c_str());
