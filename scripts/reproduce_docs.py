@@ -597,6 +597,23 @@ def _perf_sim(ctx: Ctx):
     return rows
 
 
+@recipe("perf-drift", "performance", timing_cols=(1, 2), minutes=0.5,
+        command="build/bench/bench_registration and build/bench/bench_sim --benchmark_filter=PatchScan "
+                "--benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_format=json")
+def _perf_drift(ctx: Ctx):
+    r = gb(ctx, "bench_registration")
+    s = ctx.gbench("bench/bench_sim", *REPS, "--benchmark_filter=PatchScan")
+    rows = [["operation (issue 16 target)", "wall", "CPU"]]
+    for res, key, label in ((r, "BM_EstimateShift128/100", "estimate_shift 128×128, upsampled ×100 (≤ 2 ms on one core)"),
+                            (r, "BM_EstimateShift128/1", "estimate_shift 128×128, integer peak only"),
+                            (r, "BM_LocatePatch64/16", "locate_patch: 64×64 re-scan in the survey, ±16 px search (default)"),
+                            (r, "BM_LocatePatch64/4", "locate_patch, ±4 px search"),
+                            (s, "BM_PatchScan64", "simulated 64×64 patch scan with per-pixel drift")):
+        b = pick(res, key)
+        rows.append([label, dur(b["real_s"]), dur(b["cpu_s"])])
+    return rows
+
+
 METRIC_ROWS = [  # benchmark binary, name, label
     ("bench_metrics", "BM_Ssim256", "SSIM 256×256"),
     ("bench_metrics", "BM_NrmsePsnr256", "NRMSE + PSNR 256×256"),

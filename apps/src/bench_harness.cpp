@@ -412,6 +412,10 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
       runs_clamped += r.summary.drift_clamped > 0;
       warned += r.summary.drift_warnings;
     }
+    if (cfg.session.compute.kind == ComputeTiming::Kind::measured)
+      md << " Compute time was measured on this computer (--compute measured): with drift, where a spectrum "
+            "lands depends on when it is taken, so model-based strategies' figures vary with this computer's "
+            "speed and load; --compute fixed:S makes them reproducible.";
     if (warned > 0) md << " " << warned << " re-scan(s) warned (summary.csv drift_warnings; /drift in the run files).";
     if (clamped > 0)
       md << " In " << runs_clamped << " run(s) " << clamped
