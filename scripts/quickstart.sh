@@ -5,8 +5,12 @@
 # time the full 128×128 grid would have taken, for comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+start=$(date +%s)
+echo "quickstart: 1/3 installing the Debian packages (apt-get; skipped when all are present)"
 bash scripts/install-deps.sh
-bash scripts/build.sh
+echo "quickstart: 2/3 building the autostem tool only (tests and benchmarks build with scripts/test.sh)"
+bash scripts/build.sh --target autostem
+echo "quickstart: 3/3 the main job ($(( $(date +%s) - start )) s so far)"
 mkdir -p out
 ./build/apps/autostem run --phantom nanowire --strategy edge --profile rsi2024-remote --seed 1 \
   --out out/quickstart_edge.h5

@@ -168,7 +168,7 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
   if (cfg.batch_defaulted && mode == AcquisitionMode::si_scan)
     sc.batch_size = instrument->describe().field_cols;
   Session session(*instrument, *strategy, sc);
-  session.set_prediction_interval(cfg.prediction_every);
+  session.set_prediction_interval(cfg.prediction_every, cfg.prediction_budget);
   std::unique_ptr<DriftCorrector> drift;
   if (st.drift_correction) {
     drift = std::make_unique<DriftCorrector>(*st.drift_correction);

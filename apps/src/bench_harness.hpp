@@ -57,6 +57,7 @@ struct BenchConfig {
   std::size_t threads = 0;       ///< 0 = TBB's default (all cores)
   /// Prediction maps stored every N measurements (strategies with a model); 0 = never.
   std::size_t prediction_every = 0;
+  double prediction_budget = 0.1;  ///< Session::set_prediction_interval's max_wall_fraction
 };
 
 /// Everything measured about one run.

@@ -174,6 +174,7 @@ BenchConfig bench_config(const po::variables_map& vm) {
   cfg.datasets = bench_datasets(vm);
   cfg.strategies = bench_strategies(vm, cfg.scalarizer);
   cfg.prediction_every = vm["prediction-every"].as<std::size_t>();
+  cfg.prediction_budget = vm["prediction-budget"].as<double>();
   return cfg;
 }
 

@@ -186,7 +186,7 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
   // A synchronized SI scan is driven a scan line at a time unless the user chose a batch size.
   if (vm["batch"].defaulted() && mode == AcquisitionMode::si_scan) config.batch_size = info.field_cols;
   Session session(*instrument, *strategy, config);
-  session.set_prediction_interval(vm["prediction-every"].as<std::size_t>());
+  session.set_prediction_interval(vm["prediction-every"].as<std::size_t>(), vm["prediction-budget"].as<double>());
   std::unique_ptr<DriftCorrector> drift;
   if (drift_options) {
     drift = std::make_unique<DriftCorrector>(*drift_options);

@@ -66,7 +66,11 @@ void add_model_options(po::options_description& o, bool scalarizer) {
        "dkl, gp: retrain after every K new measurements (default 1)")
       ("prediction-every", po::value<std::size_t>()->default_value(10),
        "store the strategy's prediction maps (mean, uncertainty, acquisition) every N "
-       "measurements, for strategies with a model (0 = never)");
+       "measurements, for strategies with a model (0 = never); see --prediction-budget")
+      ("prediction-budget", po::value<double>()->default_value(0.1),
+       "at most this fraction (0, 1] of the run's wall time goes to computing and storing "
+       "prediction maps: a due map is skipped while the maps took more (the first and the last "
+       "are always stored)");
 }
 
 void apply_model_options(const po::variables_map& vm, const std::string& strategy,
@@ -188,6 +192,9 @@ void print_summary(const RunSummary& s, const std::string& what, const std::stri
     std::printf("  drift clamped           %zu corrected positions fell outside the scan field and were moved to its edge\n"
                 "                          (the specimen drifted further than the field allows; docs/drift.md \"Limits\")\n",
                 s.drift_clamped);
+  if (s.predictions_skipped > 0)
+    std::printf("  prediction maps         %zu stored, %zu skipped to keep them under --prediction-budget\n",
+                s.predictions_stored, s.predictions_skipped);
   std::printf("  wall time               %.3g s\n", s.wall_s);
   std::printf("  stopped                 %s%s%s\n", to_string(s.stop_reason),
               s.message.empty() ? "" : ": ", s.message.c_str());

@@ -81,7 +81,13 @@ void Session::set_progress(std::function<void(const SessionProgress&)> callback)
   progress_ = std::move(callback);
 }
 
-void Session::set_prediction_interval(std::size_t every) { prediction_every_ = every; }
+void Session::set_prediction_interval(std::size_t every, double max_wall_fraction) {
+  if (!(max_wall_fraction > 0.0 && max_wall_fraction <= 1.0))
+    throw std::invalid_argument("Session: prediction wall-time fraction " + std::to_string(max_wall_fraction) +
+                                " is not in (0, 1]");
+  prediction_every_ = every;
+  prediction_wall_fraction_ = max_wall_fraction;
+}
 
 void Session::set_drift_correction(DriftCorrection& correction) { drift_ = &correction; }
 
@@ -141,6 +147,7 @@ class Session::Run {
   bool cycle();
   void observe(std::span<const Measurement> batch);
   void publish_prediction_if_due(std::size_t arrived);
+  void publish_prediction();
   void rescan_drift_reference_if_due();
   void submit(const std::vector<Position>& positions);
   void deliver_one(Measurement& m);
@@ -162,6 +169,8 @@ class Session::Run {
   CostEstimate cost_;
   std::size_t count_ = 0;             // measurements delivered to the sinks
   std::size_t since_prediction_ = 0;  // measurements since the last prediction reached the sinks
+  double prediction_wall_s_ = 0.0;    // wall time spent in prediction() and the sinks' on_prediction
+  std::size_t skipped_mark_ = 0;      // since_prediction_ when the last skipped map was counted
   double pending_latency_ = 0.0;      // wall seconds of the current decision cycle
   std::vector<Position> next_;        // the batch decided ahead (overlap)
   bool have_next_ = false;
@@ -356,9 +365,28 @@ void Session::Run::observe(std::span<const Measurement> batch) {
 void Session::Run::publish_prediction_if_due(std::size_t arrived) {
   since_prediction_ += arrived;
   if (s_.prediction_every_ == 0 || since_prediction_ < s_.prediction_every_) return;
+  // Over the wall-time cap: skip, but keep counting so the next arrival checks again and the
+  // final map (finish) is still stored.
+  if (summary_.predictions_stored > 0 &&
+      prediction_wall_s_ > s_.prediction_wall_fraction_ * seconds_since(wall0_)) {
+    if (since_prediction_ - skipped_mark_ >= s_.prediction_every_) {  // one more interval passed
+      ++summary_.predictions_skipped;
+      skipped_mark_ = since_prediction_;
+    }
+    return;
+  }
   since_prediction_ = 0;
-  if (auto p = strategy_.prediction())
+  skipped_mark_ = 0;
+  publish_prediction();
+}
+
+void Session::Run::publish_prediction() {
+  const auto t0 = Clock::now();
+  if (auto p = strategy_.prediction()) {
     for (auto* sink : s_.sinks_) sink->on_prediction(count_, *p);
+    ++summary_.predictions_stored;
+  }
+  prediction_wall_s_ += seconds_since(t0);
 }
 
 void Session::Run::report_progress() {
@@ -443,9 +471,7 @@ RunSummary Session::Run::finish() {
   std::optional<Image> dose_map = instrument_.dose_map();
   if (dose_map && dose_map->data.size() > 0) summary_.max_dose_e_per_A2 = dose_map->data.maxCoeff();
   summary_.wall_s = seconds_since(wall0_);
-  if (s_.prediction_every_ > 0 && since_prediction_ > 0)
-    if (auto p = strategy_.prediction())
-      for (auto* sink : s_.sinks_) sink->on_prediction(count_, *p);
+  if (s_.prediction_every_ > 0 && since_prediction_ > 0) publish_prediction();
   for (auto* sink : s_.sinks_) sink->on_end(summary_, dose_map);
   if (summary_.stop_reason == StopReason::error) throw SessionError(summary_);
   return summary_;

@@ -339,6 +339,10 @@ void ResultsWriter::on_end(const RunSummary& summary, const std::optional<Image>
     h5::set_attr(r, "drift_warnings", static_cast<long long>(summary.drift_warnings));
     h5::set_attr(r, "drift_clamped", static_cast<long long>(summary.drift_clamped));
   }
+  if (summary.predictions_skipped > 0) {
+    h5::set_attr(r, "predictions_stored", static_cast<long long>(summary.predictions_stored));
+    h5::set_attr(r, "predictions_skipped", static_cast<long long>(summary.predictions_skipped));
+  }
   h5::set_attr(r, "complete", 1LL);
   im.flush();
   // Close everything so the file is final and other processes see a clean file.

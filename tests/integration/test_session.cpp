@@ -9,8 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 using namespace autostem;
 using autostem::testing::FakeInstrument;
@@ -315,4 +317,82 @@ TEST(Session, DriftCorrectionOnAnInstrumentThatCannotScanAPatchIsRefused) {
     EXPECT_NE(std::string(e.what()).find("'fake' cannot"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(drift.began);
+}
+
+namespace {
+
+/// One point per call along the first row(s); prediction() costs 3 ms of wall time.
+class SlowPredictionStrategy final : public Strategy {
+ public:
+  explicit SlowPredictionStrategy(std::size_t n) : n_(n) {}
+  std::string name() const override { return "slow-prediction"; }
+  Parameters parameters() const override { return {}; }
+  void begin(const Survey& s, const StrategyContext&) override { cols_ = s.image.cols(); next_ = 0; }
+  std::vector<Position> propose(std::size_t) override {
+    if (next_ >= n_) return {};
+    const std::size_t i = next_++;
+    return {Position{double(i / cols_), double(i % cols_)}};
+  }
+  void observe(std::span<const Measurement>) override {}
+  std::optional<Prediction> prediction() const override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    return Prediction{ImageArray::Zero(2, 2), ImageArray::Zero(2, 2), ImageArray::Zero(2, 2)};
+  }
+
+ private:
+  std::size_t n_, cols_ = 1, next_ = 0;
+};
+
+class PredictionSink final : public MeasurementSink {
+ public:
+  std::vector<std::size_t> steps;
+  void on_begin(const RunInfo&, const Survey&) override {}
+  void on_measurement(const Measurement&) override {}
+  void on_prediction(std::size_t step, const Prediction&) override { steps.push_back(step); }
+  void on_end(const RunSummary&, const std::optional<Image>&) override {}
+};
+
+RunSummary run_with_prediction_budget(double fraction, PredictionSink& sink) {
+  FakeInstrument inst(10, 10);
+  SlowPredictionStrategy st(60);
+  SessionConfig cfg;
+  cfg.compute.kind = ComputeTiming::Kind::fixed;
+  cfg.compute.value = 0.0;
+  Session session(inst, st, cfg);
+  session.add_sink(sink);
+  session.set_prediction_interval(5, fraction);
+  return session.run();
+}
+
+}  // namespace
+
+TEST(Session, PredictionMapsStayUnderTheirWallTimeBudgetAndTheLastIsAlwaysStored) {
+  // fraction 1: the maps may take all the wall time, so every due one (each 5 measurements) is stored.
+  PredictionSink all;
+  const RunSummary a = run_with_prediction_budget(1.0, all);
+  EXPECT_EQ(a.predictions_skipped, 0u);
+  ASSERT_EQ(all.steps.size(), 12u);
+  EXPECT_EQ(all.steps.front(), 5u);
+  EXPECT_EQ(all.steps.back(), 60u);
+  EXPECT_EQ(a.predictions_stored, 12u);
+
+  // fraction 0.1: the measurements cost next to nothing, the 3-ms maps dominate: after the first,
+  // due maps are skipped, and the final state is still stored.
+  PredictionSink capped;
+  const RunSummary c = run_with_prediction_budget(0.1, capped);
+  ASSERT_GE(capped.steps.size(), 2u);
+  EXPECT_LT(capped.steps.size(), 6u);
+  EXPECT_EQ(capped.steps.front(), 5u);
+  EXPECT_EQ(capped.steps.back(), 60u);
+  EXPECT_EQ(c.predictions_stored, capped.steps.size());
+  // 12 due maps: each is stored or counted as skipped once; the final one is stored.
+  EXPECT_EQ(c.predictions_stored + c.predictions_skipped, 13u);
+
+  PredictionSink unused;
+  FakeInstrument inst(4, 4);
+  SlowPredictionStrategy st(4);
+  Session session(inst, st, SessionConfig{});
+  EXPECT_THROW(session.set_prediction_interval(5, 0.0), std::invalid_argument);
+  EXPECT_THROW(session.set_prediction_interval(5, 1.5), std::invalid_argument);
+  EXPECT_THROW(session.set_prediction_interval(5, std::nan("")), std::invalid_argument);
 }

@@ -86,6 +86,8 @@ struct RunSummary {
   std::size_t drift_warnings = 0;
   /// Corrected positions that fell outside the field and were moved to its edge.
   std::size_t drift_clamped = 0;
+  std::size_t predictions_stored = 0;   ///< prediction maps passed to the sinks
+  std::size_t predictions_skipped = 0;  ///< due but skipped by the wall-time cap (set_prediction_interval)
   /// Median and 95th percentile of decision_latency_s (0 when empty).
   double latency_median_s() const;
   double latency_p95_s() const;
@@ -161,7 +163,12 @@ class Session {
   void set_drift_correction(DriftCorrection& correction);
 
   /// How often (in measurements) the strategy's prediction is passed to sinks; 0 = never.
-  void set_prediction_interval(std::size_t every_n_measurements);
+  /// max_wall_fraction (0 < f ≤ 1, default 0.1) caps the cost: a due prediction is skipped while
+  /// the wall time spent computing and storing predictions exceeds f × the run's wall time so
+  /// far (a biharmonic reconstruction of a 256×256 field costs ~1 s: every 10 measurements it
+  /// would dominate the run). The first due one and the final one are always passed.
+  /// Throws std::invalid_argument when f is not in (0, 1].
+  void set_prediction_interval(std::size_t every_n_measurements, double max_wall_fraction = 0.1);
 
   /// Runs the experiment: survey, then propose/acquire/observe until a stop condition. If stop
   /// is given and becomes true, the session blanks the beam, collects what is in flight, and
@@ -183,6 +190,7 @@ class Session {
   std::vector<MeasurementSink*> sinks_;
   std::function<void(const SessionProgress&)> progress_;
   std::size_t prediction_every_ = 0;
+  double prediction_wall_fraction_ = 0.1;
   DriftCorrection* drift_ = nullptr;
   std::optional<Survey> resume_survey_;
   std::vector<Measurement> resume_recorded_;
