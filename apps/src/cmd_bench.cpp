@@ -99,6 +99,7 @@ std::vector<BenchDataset> bench_datasets(const po::variables_map& vm) {
       const auto colon = p.find(':');
       d.phantom = p.substr(0, colon);
       if (colon != std::string::npos) std::tie(d.rows, d.cols) = parse_shape(p.substr(colon + 1));
+      check_phantom_memory(d.rows, d.cols);
       d.label = d.phantom + "_" + std::to_string(d.rows) + "x" + std::to_string(d.cols);
       out.push_back(d);
     }

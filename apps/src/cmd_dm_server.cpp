@@ -56,6 +56,10 @@ int cmd_dm_server(const std::vector<std::string>& args) {
   if (vm.count("phantom") && (vm.count("dataset") || vm.count("survey")))
     throw UsageError("give either --phantom or --dataset/--survey, not both");
 
+  if (vm.count("lifetime-s") && !(vm["lifetime-s"].as<double>() > 0.0))
+    throw UsageError("--lifetime-s must be > 0 seconds");
+  if (vm["realtime"].as<double>() < 0.0)
+    throw UsageError("--realtime must be ≥ 0 (0 = as fast as possible; 1 = real time)");
   nlohmann::json fake = {{"profile", vm["profile"].as<std::string>()},
                          {"seed", vm["seed"].as<std::uint64_t>()},
                          {"noise", !vm["no-noise"].as<bool>()},
@@ -72,6 +76,7 @@ int cmd_dm_server(const std::vector<std::string>& args) {
   } else {
     const std::string name = vm.count("phantom") ? vm["phantom"].as<std::string>() : "nanowire";
     const auto [rows, cols] = parse_shape(vm["phantom-shape"].as<std::string>());
+    check_phantom_memory(rows, cols);
     truth = datasets::make_phantom(name, vm["seed"].as<std::uint64_t>(), rows, cols);
     fake["phantom"] = name;
     fake["rows"] = rows;

@@ -92,6 +92,7 @@ std::unique_ptr<Instrument> make_instrument(const po::variables_map& vm, const B
   } else {
     const std::string name = vm.count("phantom") ? vm["phantom"].as<std::string>() : "nanowire";
     const auto [rows, cols] = parse_shape(vm["phantom-shape"].as<std::string>());
+    check_phantom_memory(rows, cols);
     truth = datasets::make_phantom(name, seed, rows, cols);
   }
   dataset_label = truth.source;

@@ -257,6 +257,9 @@ void ResultsWriter::on_measurement(const Measurement& m) {
   append_row(im.dose, H5T_NATIVE_DOUBLE, row, 0, &m.dose_e_per_A2, "dose_e_per_A2");
   append_row(im.t_start, H5T_NATIVE_DOUBLE, row, 0, &m.t_start_s, "t_start_s");
   append_row(im.t_end, H5T_NATIVE_DOUBLE, row, 0, &m.t_end_s, "t_end_s");
+  // The rows reach the file before the attribute that counts them: a run killed between the two
+  // leaves a count one short, never one too many (issue 21's SIGKILL trials).
+  im.flush();
   im.rows_written = row + 1;
 
   im.electrons += electrons(m.probe_current_pA, m.exposure_s);

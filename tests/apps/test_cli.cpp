@@ -179,6 +179,47 @@ TEST(Cli, BadInputGivesOneLineThatNamesTheProblem) {
   }
 }
 
+TEST(Cli, ImpossibleSizesCountsAndNumbersAreRefusedBeforeAnyWork) {
+  // Issue 21's audit: each of these ran unbounded or was accepted silently. Refused by option type
+  // (negative counts, non-finite reals, cli::check_numbers) or by the memory estimate.
+  const fs::path out = temp_file("limits.h5");
+  const fs::path samples = temp_file("samples.npy");
+  {
+    // 1 sample (row, col, value) as a float64 (1, 3) .npy.
+    std::ofstream f(samples, std::ios::binary);
+    const std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 3), }";
+    std::string h = header + std::string(128 - 10 - header.size() - 1, ' ') + "\n";
+    f.write("\x93NUMPY\x01\x00", 8);
+    const unsigned short n = static_cast<unsigned short>(h.size());
+    f.write(reinterpret_cast<const char*>(&n), 2);
+    f << h;
+    const double v[3] = {1.0, 2.0, 3.0};
+    f.write(reinterpret_cast<const char*>(v), sizeof v);
+  }
+  const std::string o = " --out '" + out.string() + "'";
+  struct Case {
+    std::string args, expect;
+  };
+  for (const Case& c : {
+           Case{"run --phantom nanowire --phantom-shape 20000x20000" + o, "GiB of memory"},
+           Case{"bench --phantom nanowire:20000x20000 --out '" + temp_file("b").string() + "'", "GiB of memory"},
+           Case{"reconstruct '" + samples.string() + "' --shape 20000x20000 --out '" + temp_file("m.npy").string() + "'",
+                "GiB of memory"},
+           Case{"run --phantom nanowire --phantom-shape -5x20" + o, "-5x20"},
+           Case{"bench --seeds -1 --out '" + temp_file("b").string() + "'", "--seeds '-1'"},
+           Case{"run --phantom nanowire --budget-points -1" + o, "--budget-points '-1'"},
+           Case{"run --phantom nanowire --batch -1" + o, "--batch '-1'"},
+           Case{"run --phantom nanowire --exposure nan" + o, "--exposure 'nan' is not a finite number"},
+           Case{"dm-server --fake --realtime nan --port 1 --key-file /nonexistent", "--realtime 'nan'"},
+           Case{"dm-server --fake --lifetime-s -1 --port 1 --key-file /nonexistent", "--lifetime-s"},
+       }) {
+    const Result r = run_cli(c.args);
+    EXPECT_NE(r.status, 0) << c.args;
+    EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.args << " → " << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << c.args << " → " << r.out;
+  }
+}
+
 TEST(Cli, HspyWithoutAxesIsRefusedByName) {
   AUTOSTEM_REQUIRE_DATA(si, "eels/cuzn_si/CuZn_EELS_mapping_tutorial.hspy");
   // Copy the real file and delete one axis group with h5py-free HDF5 tools: use h5copy of the
