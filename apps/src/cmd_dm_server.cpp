@@ -3,6 +3,7 @@
 // whole live session can be rehearsed, and tested, without a microscope (docs/live.md).
 
 #include "cli.hpp"
+#include "drift_options.hpp"
 
 #include <autostem/config.hpp>
 #include <autostem/datasets/ground_truth.hpp>
@@ -32,6 +33,9 @@ int cmd_dm_server(const std::vector<std::string>& args) {
       ("profile", po::value<std::string>()->default_value("rsi2024-remote"), "timing profile")
       ("seed", po::value<std::uint64_t>()->default_value(0), "simulator seed")
       ("no-noise", po::bool_switch(), "expected counts, no noise")
+      ("drift", po::value<std::string>()->default_value("off"),
+       "simulated specimen drift, as for `autostem run --drift` (off | settled | "
+       "after-stage-move; docs/models.md): a rehearsal of --drift-correction")
       ("realtime", po::value<double>()->default_value(0.0),
        "sleep this factor x the simulated time of each acquisition (0: as fast as possible)")
       ("port", po::value<unsigned>()->required(), "TCP port (0: any free port, see --port-file)")
@@ -46,6 +50,7 @@ int cmd_dm_server(const std::vector<std::string>& args) {
   if (parse(args, o, vm,
             "usage: autostem dm-server --fake [--dataset FILE | --phantom NAME] --port N\n"
             "                          --key-file K [--settings FILE] [--seed N] [--realtime F]\n"
+            "                          [--drift PRESET]\n"
             "Runs backends/dm/server/autostem_dm_server.py, the script that runs inside\n"
             "DigitalMicrograph, against the simulated microscope: rehearse a live session with\n"
             "`autostem run --backend dm --port N --key-file K ...` (docs/live.md)."))
@@ -63,6 +68,7 @@ int cmd_dm_server(const std::vector<std::string>& args) {
   nlohmann::json fake = {{"profile", vm["profile"].as<std::string>()},
                          {"seed", vm["seed"].as<std::uint64_t>()},
                          {"noise", !vm["no-noise"].as<bool>()},
+                         {"drift", drift_preset(vm)},
                          {"realtime", vm["realtime"].as<double>()}};
   GroundTruth truth;
   if (vm.count("dataset") || vm.count("survey")) {

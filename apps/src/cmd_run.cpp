@@ -182,6 +182,13 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
   std::string dataset_label;
   std::unique_ptr<Instrument> instrument = make_instrument(vm, *backend, config.seed, dataset_label);
   const InstrumentInfo info = instrument->describe();
+  if (drift_options && !info.can_scan_patch)
+    throw UsageError("--drift-correction re-scans a reference patch, which " + info.name +
+                     " cannot do" +
+                     (live ? " (its server does not announce the scan_patch capability: an "
+                             "autostem_dm_server.py older than this autostem; update the script in "
+                             "DigitalMicrograph, docs/live.md)"
+                           : ""));
 
   const AcquisitionMode mode = config.mode.value_or(strategy->preferred_mode());
   // A synchronized SI scan is driven a scan line at a time unless the user chose a batch size.

@@ -26,10 +26,11 @@ class FakeMicroscope {
  public:
   /// phantom: a built-in phantom name (then dataset/survey are ignored) or empty; dataset/survey:
   /// ground-truth files as for `autostem run --dataset/--survey`. rows, cols: phantom size.
+  /// drift: a drift preset as for `autostem run --drift` ("" or "off": none).
   /// Throws std::invalid_argument (ValueError in Python) on bad options, as the factory does.
   FakeMicroscope(const std::string& phantom, const std::string& dataset, const std::string& survey,
                  std::size_t rows, std::size_t cols, const std::string& profile,
-                 std::uint64_t seed, bool noise) {
+                 std::uint64_t seed, bool noise, const std::string& drift) {
     autostem::GroundTruth truth;
     if (!phantom.empty()) {
       truth = autostem::datasets::make_phantom(phantom, seed, rows, cols);
@@ -45,6 +46,8 @@ class FakeMicroscope {
     o.profile = profile;
     o.seed = seed;
     o.noise = noise;
+    // As the command line does (apps/src/session_options.cpp): "off" is no preset.
+    if (drift != "off") o.drift_preset = drift;
     inst_ = autostem::backends::make_simulated_instrument(std::move(truth), o);
   }
 
@@ -96,6 +99,34 @@ class FakeMicroscope {
     return py::make_tuple(a, m.actual.row, m.actual.col, m.t_start_s, m.t_end_s, m.dose_e_per_A2);
   }
 
+  /// A drift-reference patch (Instrument::acquire_patch): rows x cols pixels whose corner is
+  /// commanded at (row0 + offset_row, col0 + offset_col), dwell_s per pixel (0 = default):
+  /// ((rows, cols) float64 image, t_start_s, t_end_s, dose_e_per_A2 per pixel). Throws
+  /// ValueError on a rectangle outside the field, rows/cols < 2 or a non-finite offset.
+  py::tuple acquire_patch(std::size_t row0, std::size_t col0, std::size_t rows, std::size_t cols,
+                          double offset_row, double offset_col, double dwell_s) {
+    autostem::PatchScan scan;
+    scan.row0 = row0;
+    scan.col0 = col0;
+    scan.rows = rows;
+    scan.cols = cols;
+    scan.offset = {offset_row, offset_col};
+    scan.settings.dwell_s = dwell_s;
+    autostem::Survey p = inst_->acquire_patch(scan);
+    py::array_t<double> a({p.image.data.rows(), p.image.data.cols()});
+    std::memcpy(a.mutable_data(), p.image.data.data(),
+                sizeof(double) * static_cast<std::size_t>(p.image.data.size()));
+    return py::make_tuple(a, p.t_start_s, p.t_end_s, p.dose_e_per_A2);
+  }
+
+  /// Session time one more point-mode spectrum of exposure_s adds (Instrument::estimate_point),
+  /// seconds.
+  double estimate_point_s(double exposure_s) const {
+    autostem::PointSettings s;
+    s.exposure_s = exposure_s;
+    return inst_->estimate_point(s, autostem::AcquisitionMode::point).time_s;
+  }
+
   void blank() { inst_->blank(); }
   double now_s() const { return inst_->now_s(); }
   double total_electrons() const { return inst_->total_electrons(); }
@@ -111,14 +142,18 @@ PYBIND11_MODULE(autostem_sim, m) {
   m.doc() = "autostem's simulated microscope (for the fake DigitalMicrograph module)";
   py::class_<FakeMicroscope>(m, "FakeMicroscope")
       .def(py::init<const std::string&, const std::string&, const std::string&, std::size_t,
-                    std::size_t, const std::string&, std::uint64_t, bool>(),
+                    std::size_t, const std::string&, std::uint64_t, bool, const std::string&>(),
            py::arg("phantom") = "", py::arg("dataset") = "", py::arg("survey") = "",
            py::arg("rows") = 128, py::arg("cols") = 128, py::arg("profile") = "rsi2024-remote",
-           py::arg("seed") = 0, py::arg("noise") = true)
+           py::arg("seed") = 0, py::arg("noise") = true, py::arg("drift") = "")
       .def("describe", &FakeMicroscope::describe)
       .def("survey", &FakeMicroscope::survey, py::arg("dwell_s"), py::arg("detector") = "")
       .def("spectrum", &FakeMicroscope::spectrum, py::arg("row"), py::arg("col"),
            py::arg("exposure_s"))
+      .def("acquire_patch", &FakeMicroscope::acquire_patch, py::arg("row0"), py::arg("col0"),
+           py::arg("rows"), py::arg("cols"), py::arg("offset_row"), py::arg("offset_col"),
+           py::arg("dwell_s"))
+      .def("estimate_point_s", &FakeMicroscope::estimate_point_s, py::arg("exposure_s"))
       .def("blank", &FakeMicroscope::blank)
       .def("now_s", &FakeMicroscope::now_s)
       .def("total_electrons", &FakeMicroscope::total_electrons);

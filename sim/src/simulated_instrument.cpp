@@ -309,8 +309,11 @@ Survey SimulatedInstrument::acquire_patch(const PatchScan& scan) {
       const double t = std::min(s.t_start_s + lead + static_cast<double>(i) * line_s +
                                     static_cast<double>(j) * dwell,
                                 t_end_s);
-      const Position commanded{static_cast<double>(scan.row0 + i) + scan.offset.row,
-                               static_cast<double>(scan.col0 + j) + scan.offset.col};
+      // The corner first, then whole pixels: (row0 + offset) + i, as a scan over the rectangle
+      // whose corner is row0 + offset (DigiScan's sub-region scan, docs/live-protocol.md), so a
+      // rehearsal that receives only that corner lands every pixel on the same double.
+      const Position commanded{(static_cast<double>(scan.row0) + scan.offset.row) + static_cast<double>(i),
+                               (static_cast<double>(scan.col0) + scan.offset.col) + static_cast<double>(j)};
       const Position at = drifted(commanded, t);
       const auto [r0, c0, r1, c1, w00, w01, w10, w11] = bilinear(at, scale);
       s.image.data(ix(i), ix(j)) = w00 * d(ix(r0), ix(c0)) + w01 * d(ix(r0), ix(c1)) +

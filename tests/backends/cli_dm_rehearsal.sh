@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The rehearsal of docs/live.md §4 through the command line: `autostem dm-server --fake` on
 # loopback and `autostem run --backend dm` against it; the results file must hold the budget of
-# points with read-back positions. Bounded: the server exits after 120 s at the latest, every
+# points with read-back positions; then a drift-corrected run rehearsed against a drifting fake
+# must equal the simulated run. Bounded: the server exits after 120 s at the latest, every
 # command runs under `timeout`, and the server is killed (by its pid) on the way out.
 # usage: cli_dm_rehearsal.sh AUTOSTEM_EXECUTABLE
 set -euo pipefail
@@ -33,4 +34,33 @@ if timeout 60 "$autostem" run --backend dm --port "$(cat "$work/port")" --key-fi
   echo "a wrong key was accepted"; exit 1
 fi
 grep -q "authentication" "$work/wrong.err" || { cat "$work/wrong.err"; exit 1; }
+kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
+# Drift correction rehearsed (issue 16): a fresh fake server whose simulator drifts as
+# `run --drift after-stage-move` does, `run --backend dm --drift-correction every:50` against it,
+# and the same run in-process. The commanded positions and every re-scan of the drift reference
+# (offset, measured and predicted drift, times, dose, the patch itself) must be bit-identical:
+# the fake drives the same simulator in the same order, on the simulator's clock, and numbers
+# cross the link exactly (docs/live-protocol.md, Rehearsal). --compute fixed:0: strategy compute
+# measured in wall time would move the simulated clock differently in each run.
+same=(--seed 3 --profile rsi2024-remote --strategy random --exposure 0.05 --dwell 1e-5 --mode point
+      --compute fixed:0 --budget-points 120 --drift-correction every:50 --drift-patch 16)
+timeout 150 "$autostem" dm-server --fake --phantom nanowire --phantom-shape 48x48 --seed 3 \
+  --profile rsi2024-remote --drift after-stage-move \
+  --port 0 --port-file "$work/port2" --key-file "$work/key" --lifetime-s 120 \
+  > "$work/server2.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 600); do [ -s "$work/port2" ] && break; sleep 0.1; done
+[ -s "$work/port2" ] || { echo "server did not start"; cat "$work/server2.log"; exit 1; }
+timeout 120 "$autostem" run --backend dm --port "$(cat "$work/port2")" --key-file "$work/key" \
+  "${same[@]}" --out "$work/drift-live.h5" --json > "$work/drift-live.json"
+timeout 120 "$autostem" run --phantom nanowire --phantom-shape 48x48 --drift after-stage-move \
+  "${same[@]}" --out "$work/drift-sim.h5" --json > "$work/drift-sim.json"
+cat "$work/drift-live.json"
+grep -q '"drift_rescans":2' "$work/drift-live.json"
+grep -q '"drift_rescans":2' "$work/drift-sim.json"
+for object in /measurements/commanded_position_px /measurements/position_px /drift; do
+  h5diff -r "$work/drift-sim.h5" "$work/drift-live.h5" "$object" \
+    || { echo "rehearsal differs from the simulated run in $object"; exit 1; }
+done
 echo "cli rehearsal: ok"

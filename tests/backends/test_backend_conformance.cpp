@@ -194,6 +194,36 @@ TEST_P(InstrumentConformance, PositionsOutsideTheFieldAreRefusedAndNothingIsQueu
   }
 }
 
+// Drift reference re-scans (issue 16): both backends scan patches (the live one through the
+// server's scan_patch, a DigiScan sub-region scan).
+TEST_P(InstrumentConformance, PatchIsARectangleOfTheFieldWithItsTimeAndDose) {
+  ASSERT_TRUE(inst().describe().can_scan_patch);
+  const Survey survey = inst().acquire_survey(survey_settings());
+  const double e0 = inst().total_electrons();
+  SurveySettings set;
+  set.dwell_s = survey.dwell_s;
+  const double t0 = inst().now_s();
+  const Survey p = inst().acquire_patch(PatchScan{4, 6, 8, 10, {0.25, -0.5}, set});
+  EXPECT_EQ(p.image.data.rows(), 8);
+  EXPECT_EQ(p.image.data.cols(), 10);
+  EXPECT_TRUE(p.image.data.allFinite());
+  EXPECT_GT(p.image.data.sum(), 0.0);
+  EXPECT_GE(p.t_start_s, t0);
+  EXPECT_GT(p.t_end_s, p.t_start_s);
+  EXPECT_GE(inst().now_s(), p.t_end_s);
+  EXPECT_EQ(p.dwell_s, survey.dwell_s);
+  const double e = electrons(survey.probe_current_pA, survey.dwell_s * 80.0);
+  EXPECT_NEAR(inst().total_electrons() - e0, e, 1e-9 * e);
+  EXPECT_NEAR(p.dose_e_per_A2, electrons(survey.probe_current_pA, survey.dwell_s) /
+                                   inst().describe().calibration.pixel_area_A2(), 1e-9 * p.dose_e_per_A2);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (const PatchScan& bad : {PatchScan{0, 0, 1, 4, {0, 0}, set}, PatchScan{28, 0, 8, 8, {0, 0}, set},
+                               PatchScan{0, 30, 4, 4, {0, 0}, set}, PatchScan{2, 2, 4, 4, {nan, 0}, set}}) {
+    SCOPED_TRACE("patch at " + std::to_string(bad.row0) + "," + std::to_string(bad.col0));
+    EXPECT_THROW(inst().acquire_patch(bad), std::invalid_argument);
+  }
+}
+
 TEST_P(InstrumentConformance, BlankIsIdempotentAndClocksNeverRunBackwards) {
   inst().acquire_survey(survey_settings());
   double t = inst().now_s(), e = inst().total_electrons();

@@ -190,10 +190,11 @@ TEST(DmLive, ConnectionDroppedThenRestoredNeitherLosesNorRepeatsAPoint) {
   const std::size_t points = 12;
   const Recorder sim = run_simulated("random", points);
   DmServerProcess server(fake_config(), kRows, kCols);
-  // Server frames: 1 hello, 2 handshake, 3 info, 4 survey, then acquire (5), blank (6),
-  // acquire (7), blank (8), acquire (9): the answer to the 3rd spectrum is lost after the
+  // Server frames: 1 hello, 2 handshake, 3 info, 4 survey, 5 estimate_point (the fake is a
+  // rehearsal server: the cost of a point is the simulator's), then acquire (6), blank (7),
+  // acquire (8), blank (9), acquire (10): the answer to the 3rd spectrum is lost after the
   // server acquired it.
-  DroppingProxy proxy(server.port(), 9);
+  DroppingProxy proxy(server.port(), 10);
   Recorder live;
   backends::DmLinkStats stats;
   {

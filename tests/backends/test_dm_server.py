@@ -210,6 +210,104 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(srv.fmt_number(0.1), "0.1")
         self.assertEqual(srv.fmt_number(1e-300), "1e-300")
 
+    # --- drift reference: DigiScan sub-region scans (scan_patch) -----------------------------
+    def test_info_announces_patch_scans_and_the_simulated_clock(self):
+        c = self.connect()
+        info = c.call("info").meta
+        self.assertIn("scan_patch", info["capabilities"])
+        self.assertEqual(info["max_patch_pixels"], srv.DEFAULT_LIMITS["max_patch_pixels"])
+        self.assertEqual(info["clock"], "simulated")
+        # The simulator's clock and timing model, as an in-process simulated run sees them.
+        self.assertEqual(c.call("ping").meta["t_s"], DM.fake_scope().now_s())
+        r = c.call("estimate_point", {"exposure_s": 0.05})
+        self.assertEqual(r.meta["time_s"], DM.fake_scope().estimate_point_s(0.05))
+        c.close()
+
+    def test_scan_patch_is_a_sub_region_scan_of_the_survey(self):
+        c = self.connect()
+        before = DM.fake_state().patches
+        electrons = self.server.electrons
+        t = DM.fake_scope().now_s()
+        r = c.call("scan_patch", {"row0": 4, "col0": 6, "rows": 8, "cols": 10,
+                                  "offset_row": 0.25, "offset_col": -0.5, "dwell_s": 1e-5})
+        self.assertEqual(r.kind, srv.KIND_RESPONSE, r.meta)
+        self.assertEqual(r.array.shape, (8, 10))
+        self.assertEqual(r.array.dtype, np.dtype("<f4"))  # the survey's depth (settings: 4)
+        self.assertGreater(float(r.array.sum()), 0.0)
+        self.assertEqual(DM.fake_state().patches, before + 1)
+        self.assertEqual((r.meta["t_start_s"], r.meta["t_end_s"]), (t, DM.fake_scope().now_s()))
+        self.assertGreater(r.meta["t_end_s"], r.meta["t_start_s"])
+        e = self.settings["probe_current_pA"] * 1e-5 * 80 * srv.ELECTRONS_PER_PA_S
+        self.assertAlmostEqual(r.meta["electrons"], e, delta=1e-9 * e)
+        self.assertAlmostEqual(self.server.electrons - electrons, e, delta=1e-9 * e)
+        # DigiScan's sub-region of the survey image: corner = (row0 + offset, col0 + offset) in
+        # its pixel frame, as large as the destination image, dwell in µs.
+        script = DM.fake_state().scripts[-2]
+        self.assertIn("DSScanSubRegion(ref, img, 4.25, 5.5, 12.25, 15.5, 10.0)", script)
+        self.assertIn("FindImageByID(%d)" % DM.fake_state().survey_image, script)
+        self.assert_blanked()
+        c.close()
+
+    def test_bad_patch_requests_are_refused(self):
+        c = self.connect()
+        ok = {"row0": 2, "col0": 2, "rows": 8, "cols": 8, "offset_row": 0.0, "offset_col": 0.0,
+              "dwell_s": 1e-5}
+        before = DM.fake_state().patches
+        for change, text in (({"rows": 1}, "rows must be an integer 2.."),
+                             ({"rows": 8.0}, "rows must be an integer"),
+                             ({"row0": -1}, "row0 must be an integer 0.."),
+                             ({"col0": True}, "col0 must be an integer"),
+                             ({"row0": 28}, "is not inside the 32x32 field"),
+                             ({"rows": 32, "cols": 32, "row0": 0, "col0": 0},
+                              "exceeds max_patch_pixels"),
+                             ({"offset_row": -2.75}, "outside the field"),
+                             ({"col0": 24, "offset_col": 0.5}, "outside the field"),
+                             ({"offset_col": float("nan")}, "offset_col must be a finite"),
+                             ({"dwell_s": 1.0}, "dwell_s 1.0 outside the limits"),
+                             ({"detector": "BF"}, "records the survey's signal")):
+            limits = self.server.limits
+            saved = limits["max_patch_pixels"]
+            limits["max_patch_pixels"] = 1000
+            try:
+                c.call("unblank")
+                r = c.call("scan_patch", dict(ok, **change))
+            finally:
+                limits["max_patch_pixels"] = saved
+            self.assert_refused(r, text)
+            self.assert_blanked()
+        self.assertEqual(DM.fake_state().patches, before, "a refused patch was scanned")
+        self.assertEqual(c.call("scan_patch", ok).kind, srv.KIND_RESPONSE)
+        c.close()
+        self.assert_still_serving()
+
+    def test_patch_outside_field_ds_bounds_is_refused(self):
+        limits = self.server.limits
+        try:
+            limits["field_ds_bounds"] = [0.0, 8.0, 0.0, 8.0]  # DigiScan units: pixels 0..16
+            c = self.connect()
+            r = c.call("scan_patch", {"row0": 2, "col0": 2, "rows": 8, "cols": 8})
+            self.assertEqual(r.kind, srv.KIND_RESPONSE, r.meta)
+            r = c.call("scan_patch", {"row0": 2, "col0": 12, "rows": 8, "cols": 8})
+            self.assert_refused(r, "field_ds_bounds")
+            self.assert_blanked()
+            c.close()
+        finally:
+            limits["field_ds_bounds"] = None
+
+    def test_a_live_dm_has_its_own_clock_and_no_timing_model(self):
+        class RealDM:  # the fake without its simulator hook, as DigitalMicrograph is
+            def __getattr__(self, name):
+                if name == "autostem_rehearsal":
+                    raise AttributeError(name)
+                return getattr(DM, name)
+        server = srv.Server(self.settings, RealDM(), log=lambda msg: None)
+        self.assertIsNone(server.rehearsal)
+        self.assertEqual(server.op_info({}, None)[0]["clock"], "monotonic")
+        with self.assertRaises(srv.RequestError):
+            server.op_estimate_point({"exposure_s": 0.1}, None)
+        with self.assertRaises(srv.RequestError):  # no survey on this server yet
+            server.op_scan_patch({"row0": 0, "col0": 0, "rows": 4, "cols": 4}, None)
+
     # --- security ---------------------------------------------------------------------------
     def test_wrong_key_is_refused(self):
         wrong = bytes(32)

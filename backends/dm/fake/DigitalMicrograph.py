@@ -16,8 +16,18 @@ timing) is the simulator's; this module only plays DigitalMicrograph:
 Configuration: the environment variable AUTOSTEM_FAKE_DM holds a JSON object
   {"phantom": "nanowire", "rows": 128, "cols": 128}  or  {"dataset": FILE, "survey": FILE},
   plus optional "profile" (default "rsi2024-remote"), "seed" (0), "noise" (true),
+  "drift" (a drift preset of `autostem run --drift`: "off", "settled", "after-stage-move"),
   "realtime" (0: sleep this factor × simulated time per acquisition), "ds_spacing" (0.5).
 configure(dict) does the same from Python (tests).
+
+DigiScan sub-region scans (DSScanSubRegion, the drift reference's re-scan) are simulated by the
+simulator's acquire_patch with the drift it applies in `autostem run`: the rectangle's corner
+(top, left) in the survey image's pixel frame is the commanded corner, the destination image's
+size the number of pixels, at the survey's pixel pitch.
+
+autostem_rehearsal() is not a DigitalMicrograph call: it hands the server the simulator's clock
+and timing model (see the server's Server.__init__), so a rehearsal's times, and with them the
+drift correction's predictions, are those of the simulated run. Real DM has no such function.
 
 DigiScan geometry of a fake survey: 'Spacing' = ds_spacing per pixel, 'Image Center' = the image
 centre in pixels and 'DS Offset' = Image Center × Spacing, so the server's offset (DS Offset −
@@ -60,6 +70,9 @@ class _State:
         self.dark_spectra = 0
         self.surveys = 0
         self.dark_surveys = 0
+        self.survey_image = None       # id of the last DigiScan survey image (a sub-region's reference)
+        self.patches = 0
+        self.dark_patches = 0
         self.scripts = []              # the last scripts run, for tests
 
 
@@ -74,7 +87,7 @@ def configure(config):
             dataset=_config.get("dataset", "") or "", survey=_config.get("survey", "") or "",
             rows=int(_config.get("rows", 128)), cols=int(_config.get("cols", 128)),
             profile=_config.get("profile", "rsi2024-remote"), seed=int(_config.get("seed", 0)),
-            noise=bool(_config.get("noise", True)))
+            noise=bool(_config.get("noise", True)), drift=str(_config.get("drift", "") or ""))
         _images.clear()
         _persistent = TagGroup()
         _state = _State()
@@ -93,6 +106,23 @@ def fake_scope():
     """The autostem_sim.FakeMicroscope behind this module (tests)."""
     _ensure()
     return _scope
+
+
+class _Rehearsal:
+    """The simulator's session clock and point timing (not a DM API; see the module docstring)."""
+
+    def now_s(self):
+        return _scope.now_s()
+
+    def estimate_point_s(self, exposure_s):
+        return _scope.estimate_point_s(float(exposure_s))
+
+
+def autostem_rehearsal():
+    """The simulated clock and timing model behind this fake (real DigitalMicrograph has no such
+    function: the server then keeps its own monotonic clock)."""
+    _ensure()
+    return _Rehearsal()
 
 
 def fake_state():
@@ -328,7 +358,46 @@ def _ds_start_acquisition(p, continuous, synchronous):
     img.scale = [info["pixel_size_nm"]] * 2
     _state.survey_geom = (rows, cols, (cols / 2.0 * s - cols / 2.0 * s,
                                        rows / 2.0 * s - rows / 2.0 * s), (s, s))
+    _state.survey_image = img.id
     _state.surveys += 1
+    _realtime(t1 - t0)
+
+
+def _ds_scan_sub_region(ref, dst, top, left, bottom, right, pixel_time_us):
+    """DSScanSubRegion(refImage, dstImage, top, left, bottom, right, pixelTime): scans the
+    rectangle [top, bottom) x [left, right) of the DigiScan image refImage (its pixel frame,
+    pixel k spanning [k, k + 1)) into dstImage, whose size sets the sampling; pixelTime in µs;
+    returns when done, beam parked. Here: only at the reference's own pixel pitch (the
+    rectangle as large as dstImage), so pixel (i, j) is commanded at survey position
+    (top + i, left + j) with pixel centres at integers — the simulator's acquire_patch."""
+    if not isinstance(ref, Image) or not isinstance(dst, Image):
+        raise RuntimeError("fake DigiScan: DSScanSubRegion needs two images")
+    if _state.survey_image is None or ref.id != _state.survey_image:
+        raise RuntimeError("fake DigiScan: the reference of a sub-region scan must be the last "
+                           "DigiScan survey image")
+    if dst._array.ndim != 2 or dst._array.dtype != ref._array.dtype:
+        raise RuntimeError("fake DigiScan: the destination must be a 2-D image of the reference's "
+                           "data type (%s), got %s %s" % (ref._array.dtype, dst._array.ndim,
+                                                         dst._array.dtype))
+    rows, cols = dst._array.shape
+    if abs((bottom - top) - rows) > 1e-9 or abs((right - left) - cols) > 1e-9:
+        raise RuntimeError("fake DigiScan: sub-region %r x %r sampled by %dx%d pixels; the fake "
+                           "simulates the reference's pixel pitch only"
+                           % ((top, bottom), (left, right), rows, cols))
+    dwell_s = float(pixel_time_us) / 1e6
+    if _state.blanked:
+        dst._array[...] = 0.0
+        _state.dark_patches += 1
+        return
+    field_rows, field_cols = ref._array.shape
+    # The corner split into a whole pixel and the offset from it. top - row0 is exact (Sterbenz),
+    # so the simulator's (row0 + offset) + i is top + i on the nose.
+    row0 = min(max(int(round(top)), 0), max(field_rows - rows, 0))
+    col0 = min(max(int(round(left)), 0), max(field_cols - cols, 0))
+    data, t0, t1, _dose = _scope.acquire_patch(row0, col0, rows, cols, top - row0, left - col0,
+                                               dwell_s)
+    dst._array[...] = data
+    _state.patches += 1
     _realtime(t1 - t0)
 
 
@@ -419,6 +488,7 @@ _FUNCTIONS = {
     "DS_SetParametersSignal": _ds_set_parameters_signal,
     "DS_StartAcquisition": _ds_start_acquisition,
     "DS_DeleteParameters": _ds_delete_parameters,
+    "DSScanSubRegion": _ds_scan_sub_region,
     "DS_MoveBeamTo": _ds_move_beam_to,
     "DS_GetBeamDSPosition": _ds_get_beam_ds_position,
     "RealImage": _real_image,

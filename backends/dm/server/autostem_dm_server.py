@@ -54,8 +54,13 @@ KIND_REQUEST, KIND_RESPONSE, KIND_ERROR, KIND_HELLO = 1, 2, 3, 4
 OPS = {
     "hello": 1, "info": 2, "survey": 3, "move_beam": 4, "get_beam": 5, "blank": 6,
     "unblank": 7, "spectrum": 8, "energy_offset": 9, "stop": 10, "acquire_point": 11,
-    "ping": 12,
+    "ping": 12, "scan_patch": 13, "estimate_point": 14,
 }
+
+# What this server offers beyond protocol version 1's first operations, announced in `info`
+# (a client talking to an older server sees none and knows, e.g., that it cannot re-scan a
+# drift reference).
+CAPABILITIES = ["scan_patch"]
 OP_NAMES = {v: k for k, v in OPS.items()}
 
 # dtype codes: numpy little-endian type strings
@@ -193,6 +198,7 @@ def parse_body(body, keys):
 
 DEFAULT_LIMITS = {
     "max_survey_pixels": 2048 * 2048,
+    "max_patch_pixels": 512 * 512,
     "min_dwell_s": 1e-7,
     "max_dwell_s": 1e-3,
     "max_exposure_s": 5.0,
@@ -323,6 +329,17 @@ SCRIPTS = {
         "DS_StartAcquisition(p, 0, 1)\n"
         "DS_DeleteParameters(p)\n"
         "SetPersistentNumberNote(\"autostem:survey_id\", ImageGetID(img))\n"),
+    # The drift reference's re-scan: DigiScan's sub-region scan of the survey image (DM script
+    # reference, DigiScan functions: "DSScanSubRegion(image refImage, image dstImage, number top,
+    # number left, number bottom, number right, number pixelTime)": the rectangle, in refImage's
+    # pixel frame, of an image acquired with DigiScan, sampled by dstImage's size, pixelTime in
+    # µs, refImage's signal; returns when acquired, beam parked). dstImage must match refImage's
+    # data type and depth.
+    "patch": (
+        "image ref := FindImageByID({survey_id})\n"
+        "image img := RealImage(\"autostem patch\", {depth}, {cols}, {rows})\n"
+        "DSScanSubRegion(ref, img, {top}, {left}, {bottom}, {right}, {dwell_us})\n"
+        "SetPersistentNumberNote(\"autostem:patch_id\", ImageGetID(img))\n"),
     "move_beam": "DS_MoveBeamTo({x}, {y})\n",
     "get_beam": (
         "number x = 0\n"
@@ -357,6 +374,8 @@ class Microscope:
         self.camera = None          # (exposure_s, binning, readout) the camera is prepared for
         self.spectrum_id = None
         self.energy = None          # (origin, scale, channels) of the prepared spectrum image
+        self.survey_id = None       # DM image id of the last survey (a patch's reference)
+        self.survey_depth = None
 
     def _run(self, name, **values):
         self.dm.ExecuteScriptString(SCRIPTS[name].format(
@@ -375,9 +394,11 @@ class Microscope:
     def survey(self, rows, cols, dwell_s, signal, depth=4):
         self._run("survey", rows=rows, cols=cols, dwell_us=dwell_s * 1e6, signal=signal,
                   depth=depth)
-        img = self.dm.FindImageByID(int(self._note("survey_id")))
+        survey_id = int(self._note("survey_id"))
+        img = self.dm.FindImageByID(survey_id)
         a = img.GetNumArray()
         data = np.array(a, dtype="<f8" if a.dtype.itemsize == 8 else "<f4", copy=True)
+        self.survey_id, self.survey_depth = survey_id, depth
         tags = img.GetTagGroup()
 
         def tag(path):
@@ -392,6 +413,16 @@ class Microscope:
         offset = (tag("DS Offset:X") - tag("Image Center:X") * spacing[0],
                   tag("DS Offset:Y") - tag("Image Center:Y") * spacing[1])
         return data, offset, spacing
+
+    def patch(self, top, left, rows, cols, dwell_s):
+        """Sub-region scan of the last survey image: rows x cols pixels at the survey's pitch,
+        the rectangle [top, top + rows) x [left, left + cols) in its pixel frame (pixel k spans
+        [k, k + 1)). Returns the (rows, cols) array."""
+        self._run("patch", survey_id=self.survey_id, depth=self.survey_depth, rows=rows,
+                  cols=cols, top=top, left=left, bottom=top + rows, right=left + cols,
+                  dwell_us=dwell_s * 1e6)
+        a = self.dm.FindImageByID(int(self._note("patch_id"))).GetNumArray()
+        return np.array(a, dtype="<f8" if a.dtype.itemsize == 8 else "<f4", copy=True)
 
     def move_beam(self, x, y):
         self._run("move_beam", x=x, y=y)
@@ -443,12 +474,19 @@ class Server:
         self.scope = Microscope(dm)
         self.log = log or (lambda msg: print("autostem-dm: " + msg, flush=True))
         self.survey_geom = None     # (rows, cols, offset, spacing) of the last survey
+        self.survey_detector = None
         self.points = 0             # spectra delivered since the server started
         self.electrons = 0.0        # electrons delivered since the server started
         self.results = {}           # (run, acq_id) -> (meta, array) for idempotent resume
         self.result_order = []
         self.last_activity = time.monotonic()
         self.t0 = time.monotonic()
+        # The session clock of every reported time. A DM module that is a simulator (the fake,
+        # backends/dm/fake) offers its simulated clock and timing model, so that a rehearsal runs
+        # on the simulated run's time; inside DigitalMicrograph there is none and the clock is
+        # this computer's monotonic clock since the server started.
+        rehearsal = getattr(dm, "autostem_rehearsal", None)
+        self.rehearsal = rehearsal() if callable(rehearsal) else None
         self.sock = None
         self.stopping = False
         self.safe_blank()
@@ -465,6 +503,12 @@ class Server:
                 time.monotonic() - self.last_activity > self.limits["max_idle_s"]):
             self.log("idle for more than %.3g s: blanking the beam" % self.limits["max_idle_s"])
             self.safe_blank()
+
+    def now_s(self):
+        """Session time in seconds: simulated in a rehearsal, else monotonic since start."""
+        if self.rehearsal is not None:
+            return float(self.rehearsal.now_s())
+        return time.monotonic() - self.t0
 
     def field_area_A2(self):
         rows, cols = self.s["survey_shape"]
@@ -604,7 +648,7 @@ class Server:
 
     # --- operations -------------------------------------------------------------------------
     def op_ping(self, meta, array):
-        return {"t_s": time.monotonic() - self.t0}, None
+        return {"t_s": self.now_s()}, None
 
     def op_info(self, meta, array):
         lim = self.limits
@@ -621,6 +665,10 @@ class Server:
             "max_dose_e_per_A2": lim["max_dose_e_per_A2_per_session"],
             "points_used": self.points, "electrons_used": self.electrons,
             "energy_offset_eV": origin, "dispersion_eV": scale, "channels": channels,
+            "capabilities": CAPABILITIES, "max_patch_pixels": lim["max_patch_pixels"],
+            "min_dwell_s": lim["min_dwell_s"], "max_dwell_s": lim["max_dwell_s"],
+            "clock": "simulated" if self.rehearsal is not None else "monotonic",
+            "t_s": self.now_s(),
         }, None
 
     def op_survey(self, meta, array):
@@ -639,7 +687,7 @@ class Server:
                                % (detector, sorted(self.s["detectors"])))
         electrons = self.s["probe_current_pA"] * dwell * rows * cols * ELECTRONS_PER_PA_S
         self._check_dose(electrons)
-        t0 = time.monotonic()
+        t0 = self.now_s()
         self.scope.blank(False)
         try:
             data, offset, spacing = self.scope.survey(rows, cols, dwell, int(self.s["detectors"][detector]),
@@ -647,13 +695,89 @@ class Server:
         finally:
             self.electrons += electrons
             self.safe_blank()
-        t1 = time.monotonic()
+        t1 = self.now_s()
         if data.shape != (rows, cols):
             raise RuntimeError("DigiScan returned %s, expected (%d, %d)" % (data.shape, rows, cols))
         self.survey_geom = (rows, cols, offset, spacing)
-        return {"dwell_s": dwell, "detector": detector, "t_start_s": t0 - self.t0,
-                "t_end_s": t1 - self.t0, "acquire_s": t1 - t0, "electrons": electrons,
+        self.survey_detector = detector
+        return {"dwell_s": dwell, "detector": detector, "t_start_s": t0,
+                "t_end_s": t1, "acquire_s": t1 - t0, "electrons": electrons,
                 "ds_offset": list(offset), "ds_spacing": list(spacing)}, data
+
+    def _int(self, meta, key, lo, hi):
+        v = meta.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise RequestError("%s must be an integer %d..%d, got %r" % (key, lo, hi, v))
+        return v
+
+    def op_scan_patch(self, meta, array):
+        """Re-scans a rectangle of the survey field (a drift reference) with DigiScan's
+        sub-region scan: rows x cols pixels at the survey's pitch, pixel (i, j) at survey position
+        (row0 + offset_row + i, col0 + offset_col + j); offset (px, fractional) is the drift
+        correction in force. Limits: a survey first; rows, cols >= 2; rows x cols <=
+        max_patch_pixels; every scanned pixel inside the survey field (and field_ds_bounds);
+        min_dwell_s <= dwell_s <= max_dwell_s; the survey's detector (a sub-region scan records
+        its reference's signal); the dose budget."""
+        if self.survey_geom is None or self.scope.survey_id is None:
+            raise RequestError("no survey yet: a patch is a sub-region of the survey, acquire one "
+                               "first")
+        rows_f, cols_f = self.survey_geom[0], self.survey_geom[1]
+        row0 = self._int(meta, "row0", 0, rows_f - 1)
+        col0 = self._int(meta, "col0", 0, cols_f - 1)
+        rows = self._int(meta, "rows", 2, rows_f)
+        cols = self._int(meta, "cols", 2, cols_f)
+        lim = self.limits
+        if rows * cols > lim["max_patch_pixels"]:
+            raise RequestError("patch of %dx%d exceeds max_patch_pixels %d"
+                               % (rows, cols, lim["max_patch_pixels"]))
+        if row0 + rows > rows_f or col0 + cols > cols_f:
+            raise RequestError("patch rows [%d, %d) x cols [%d, %d) is not inside the %dx%d field"
+                               % (row0, row0 + rows, col0, col0 + cols, rows_f, cols_f))
+        off_r = _finite(meta.get("offset_row", 0.0), "offset_row")
+        off_c = _finite(meta.get("offset_col", 0.0), "offset_col")
+        top, left = row0 + off_r, col0 + off_c
+        # Pixel centres top + i, i < rows, must lie in the field [-0.5, rows_f - 0.5), the same
+        # bounds as a beam position; the corners are checked against field_ds_bounds.
+        if not (-0.5 <= top and top + (rows - 1) < rows_f - 0.5 and
+                -0.5 <= left and left + (cols - 1) < cols_f - 0.5):
+            raise RequestError("patch at offset (%r, %r) px scans rows [%r, %r] x cols [%r, %r], "
+                               "outside the field [-0.5, %g) x [-0.5, %g)"
+                               % (off_r, off_c, top, top + rows - 1, left, left + cols - 1,
+                                  rows_f - 0.5, cols_f - 0.5))
+        self._pixel_to_ds(top, left)
+        self._pixel_to_ds(top + rows - 1, left + cols - 1)
+        dwell = _finite(meta.get("dwell_s", 0.0), "dwell_s") or float(self.s["default_dwell_s"])
+        if not lim["min_dwell_s"] <= dwell <= lim["max_dwell_s"]:
+            raise RequestError("dwell_s %r outside the limits [%r, %r]"
+                               % (dwell, lim["min_dwell_s"], lim["max_dwell_s"]))
+        detector = meta.get("detector") or self.survey_detector
+        if detector != self.survey_detector:
+            raise RequestError("detector %r: a sub-region scan records the survey's signal (%r)"
+                               % (detector, self.survey_detector))
+        electrons = self.s["probe_current_pA"] * dwell * rows * cols * ELECTRONS_PER_PA_S
+        self._check_dose(electrons)
+        t0 = self.now_s()
+        self.scope.blank(False)
+        try:
+            data = self.scope.patch(top, left, rows, cols, dwell)
+        finally:
+            self.electrons += electrons
+            self.safe_blank()
+        t1 = self.now_s()
+        if data.shape != (rows, cols):
+            raise RuntimeError("DigiScan returned %s, expected (%d, %d)" % (data.shape, rows, cols))
+        return {"row0": row0, "col0": col0, "rows": rows, "cols": cols, "offset_row": off_r,
+                "offset_col": off_c, "dwell_s": dwell, "detector": detector, "t_start_s": t0,
+                "t_end_s": t1, "acquire_s": t1 - t0, "electrons": electrons}, data
+
+    def op_estimate_point(self, meta, array):
+        """Session time one more spectrum adds, from the simulator's timing model: only in a
+        rehearsal (a live microscope has no model; the client measures instead)."""
+        if self.rehearsal is None:
+            raise RequestError("estimate_point: no timing model on a live microscope")
+        exposure, _binning, _readout = self._spectrum_settings(meta)
+        return {"exposure_s": exposure,
+                "time_s": float(self.rehearsal.estimate_point_s(exposure))}, None
 
     def _pixel_to_ds(self, row, col):
         if self.survey_geom is None:
@@ -759,10 +883,10 @@ class Server:
         if self.survey_geom is None:
             raise RequestError("no survey yet")
         exposure, binning, readout = self._spectrum_settings(meta)
-        t0 = time.monotonic()
+        t0 = self.now_s()
         signal, electrons, origin, scale = self._spectrum(exposure, binning, readout)
-        return {"exposure_s": exposure, "electrons": electrons, "t_start_s": t0 - self.t0,
-                "t_end_s": time.monotonic() - self.t0, "energy_offset_eV": origin,
+        return {"exposure_s": exposure, "electrons": electrons, "t_start_s": t0,
+                "t_end_s": self.now_s(), "energy_offset_eV": origin,
                 "dispersion_eV": scale}, signal
 
     def op_acquire_point(self, meta, array):
@@ -783,13 +907,13 @@ class Server:
             return dict(m, resumed=True), a
         exposure, binning, readout = self._spectrum_settings(meta)
         x, y = self._pixel_to_ds(meta.get("row"), meta.get("col"))
-        t0 = time.monotonic()
+        t0 = self.now_s()
         self.scope.move_beam(x, y)
         signal, electrons, origin, scale = self._spectrum(exposure, binning, readout)
         arow, acol = self._ds_to_pixel(*self.scope.beam_position())
-        t1 = time.monotonic()
-        out = {"exposure_s": exposure, "electrons": electrons, "t_start_s": t0 - self.t0,
-               "t_end_s": t1 - self.t0, "actual_row": arow, "actual_col": acol,
+        t1 = self.now_s()
+        out = {"exposure_s": exposure, "electrons": electrons, "t_start_s": t0,
+               "t_end_s": t1, "actual_row": arow, "actual_col": acol,
                "energy_offset_eV": origin, "dispersion_eV": scale, "acq_id": acq_id}
         self.results[(run, acq_id)] = (out, signal, request)
         self.result_order.append((run, acq_id))

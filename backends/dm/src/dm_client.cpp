@@ -227,6 +227,15 @@ struct DmInstrument::Impl {
   double overhead_sum_s = 0.0;
   std::size_t overhead_n = 0;
   bool blanked_known = false;
+  /// The server runs on a simulator's clock (a rehearsal with the fake DM): session time, the
+  /// times of every acquisition and the cost of a point are the server's, so a rehearsal sees
+  /// the simulated run's timeline (and drift). Live: this computer's wall clock.
+  bool simulated_clock = false;
+  std::vector<std::pair<double, double>> point_time_cache;  ///< (exposure_s, time_s), rehearsal
+  /// Rehearsal: the server's clock as last reported (info's t_s, then each acquisition's
+  /// t_end_s). A simulated clock advances only while the server acquires, so this is the
+  /// server's time now, without a round trip (and without failing when the link is down).
+  double server_t_s = 0.0;
   DmLinkStats stats;
 
   void log(const std::string& msg) const {
@@ -235,6 +244,25 @@ struct DmInstrument::Impl {
   }
 
   double now() const { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+  /// Session time: the server's simulated clock in a rehearsal, else now(). Never throws.
+  double session_now() const { return simulated_clock ? server_t_s : now(); }
+
+  /// An answer's (t_start_s, t_end_s) on the session clock: the server's in a rehearsal (which
+  /// also moves server_t_s on), else the client's wall-clock times around the request.
+  std::pair<double, double> times(const json& j, double wall_start, double wall_end) {
+    if (!simulated_clock) return {wall_start, wall_end};
+    const double t1 = j.at("t_end_s").get<double>();
+    server_t_s = std::max(server_t_s, t1);
+    return {j.at("t_start_s").get<double>(), t1};
+  }
+
+  std::string no_patch_message() const {
+    return "the DigitalMicrograph server at " + o.host + ":" + std::to_string(o.port) +
+           " cannot re-scan a drift reference (it does not announce the scan_patch capability: "
+           "an autostem_dm_server.py older than the client); update the server script in DM, or "
+           "run without --drift-correction";
+  }
 
   Link& connected() {
     if (!link || !link->open()) {
@@ -296,6 +324,13 @@ struct DmInstrument::Impl {
     info.default_exposure_s = j.at("default_exposure_s").get<double>();
     info.default_probe_current_pA = j.at("probe_current_pA").get<double>();
     info.max_exposure_s = j.at("max_exposure_s").get<double>();
+    // Servers older than the capability list announce nothing: no patch scans.
+    info.can_scan_patch = false;
+    if (const auto c = j.find("capabilities"); c != j.end() && c->is_array())
+      for (const auto& v : *c)
+        if (v.is_string() && v.get<std::string>() == "scan_patch") info.can_scan_patch = true;
+    simulated_clock = j.value("clock", std::string()) == "simulated";
+    if (simulated_clock) server_t_s = std::max(server_t_s, j.value("t_s", 0.0));
     probe_current_pA = info.default_probe_current_pA;
   }
 
@@ -315,9 +350,9 @@ struct DmInstrument::Impl {
                  {"exposure_s", job.exposure_s}, {"binning", o.binning}};
     const dm::Frame r =
         call(dm::Op::acquire_point, meta, o.call_timeout_s + job.exposure_s, true);
-    const double t_end = now();
     blanked_known = false;
     const json j = json::parse(r.meta);
+    const auto [t_start_s, t_end] = times(j, t_start, now());
     if (r.dtype != dm::DType::f32 || r.shape.size() != 1)
       throw std::runtime_error("server sent a spectrum that is not a 1-D float32 array");
     Measurement m;
@@ -327,7 +362,7 @@ struct DmInstrument::Impl {
     std::memcpy(m.signal.data(), r.payload.data(), r.payload.size());
     m.exposure_s = j.at("exposure_s").get<double>();
     m.probe_current_pA = probe_current_pA;
-    m.t_start_s = t_start;
+    m.t_start_s = t_start_s;
     m.t_end_s = t_end;
     const double e = j.at("electrons").get<double>();
     m.dose_e_per_A2 = e / info.calibration.pixel_area_A2();
@@ -336,7 +371,7 @@ struct DmInstrument::Impl {
       log("acquisition " + std::to_string(job.acq_id) +
           " was already made before the connection was lost: taken from the server, not repeated");
     } else {
-      overhead_sum_s += std::max(0.0, (t_end - t_start) - m.exposure_s);
+      overhead_sum_s += std::max(0.0, (t_end - t_start_s) - m.exposure_s);
       ++overhead_n;
     }
     electrons += e;
@@ -382,9 +417,9 @@ Survey DmInstrument::acquire_survey(const SurveySettings& settings) {
   const double t_start = I.now();
   // Not repeated after a lost connection: a second survey is a second dose.
   const dm::Frame r = I.call(dm::Op::survey, meta, I.o.call_timeout_s + 2.0 * expected, false);
-  const double t_end = I.now();
   I.blanked_known = true;
   const json j = json::parse(r.meta);
+  const auto [t_start_s, t_end_s] = I.times(j, t_start, I.now());
   if ((r.dtype != dm::DType::f32 && r.dtype != dm::DType::f64) || r.shape.size() != 2 ||
       r.shape[0] != I.info.field_rows || r.shape[1] != I.info.field_cols)
     throw std::runtime_error("server sent a survey that is not a float32/float64 array of the "
@@ -405,8 +440,8 @@ Survey DmInstrument::acquire_survey(const SurveySettings& settings) {
   s.dwell_s = j.at("dwell_s").get<double>();
   s.probe_current_pA = I.probe_current_pA;
   s.detector = s.image.name;
-  s.t_start_s = t_start;
-  s.t_end_s = t_end;
+  s.t_start_s = t_start_s;
+  s.t_end_s = t_end_s;
   I.stats.last_survey_server_s = j.value("acquire_s", 0.0);
   const double e = j.at("electrons").get<double>();
   I.electrons += e;
@@ -456,22 +491,107 @@ void DmInstrument::blank() {
   I.blanked_known = true;
 }
 
-double DmInstrument::now_s() const { return impl_->now(); }
+double DmInstrument::now_s() const { return impl_->session_now(); }
 
 CostEstimate DmInstrument::estimate_point(const PointSettings& settings, AcquisitionMode) const {
-  const auto& I = *impl_;
+  auto& I = *impl_;
   const double exposure = settings.exposure_s > 0 ? settings.exposure_s : I.info.default_exposure_s;
   if (!std::isfinite(exposure) || exposure < 0)
     throw std::invalid_argument("exposure_s must be finite and >= 0");
-  const double overhead = I.overhead_n ? I.overhead_sum_s / double(I.overhead_n) : 0.05;
   CostEstimate c;
-  c.time_s = exposure + overhead;
+  if (I.simulated_clock) {
+    // A rehearsal: the simulator's timing model, as an in-process simulated run uses it.
+    const auto hit = std::find_if(I.point_time_cache.begin(), I.point_time_cache.end(),
+                                  [&](const auto& e) { return e.first == exposure; });
+    if (hit != I.point_time_cache.end()) {
+      c.time_s = hit->second;
+    } else {
+      const dm::Frame r = I.call(dm::Op::estimate_point, json{{"exposure_s", exposure}},
+                                 I.o.call_timeout_s, true);
+      c.time_s = json::parse(r.meta).at("time_s").get<double>();
+      I.point_time_cache.emplace_back(exposure, c.time_s);
+    }
+  } else {
+    const double overhead = I.overhead_n ? I.overhead_sum_s / double(I.overhead_n) : 0.05;
+    c.time_s = exposure + overhead;
+  }
   c.electrons = electrons(I.probe_current_pA, exposure);
   c.dose_e_per_A2 = c.electrons / I.info.calibration.pixel_area_A2();
   return c;
 }
 
 double DmInstrument::total_electrons() const { return impl_->electrons; }
+
+Survey DmInstrument::acquire_patch(const PatchScan& scan) {
+  auto& I = *impl_;
+  if (!I.info.can_scan_patch) throw std::logic_error(I.no_patch_message());
+  if (!I.queue.empty())
+    throw std::invalid_argument("acquire_patch: " + std::to_string(I.queue.size()) +
+                                " acquisitions queued; collect them before scanning a patch");
+  const std::size_t R = I.info.field_rows, C = I.info.field_cols;
+  if (scan.rows < 2 || scan.cols < 2)
+    throw std::invalid_argument("PatchScan: rows = " + std::to_string(scan.rows) + ", cols = " +
+                                std::to_string(scan.cols) + "; a patch needs at least 2 x 2 pixels");
+  if (scan.row0 >= R || scan.rows > R - scan.row0 || scan.col0 >= C || scan.cols > C - scan.col0)
+    throw std::invalid_argument("PatchScan: rectangle rows [" + std::to_string(scan.row0) + ", " +
+                                std::to_string(scan.row0 + scan.rows) + ") x cols [" +
+                                std::to_string(scan.col0) + ", " + std::to_string(scan.col0 + scan.cols) +
+                                ") is not inside the " + std::to_string(R) + " x " +
+                                std::to_string(C) + " field");
+  if (!std::isfinite(scan.offset.row) || !std::isfinite(scan.offset.col))
+    throw std::invalid_argument("PatchScan.offset is not finite");
+  const SurveySettings& st = scan.settings;
+  if (!std::isfinite(st.dwell_s) || st.dwell_s < 0)
+    throw std::invalid_argument("PatchScan dwell_s must be finite and >= 0, got " +
+                                std::to_string(st.dwell_s));
+  if (st.probe_current_pA != 0.0 && st.probe_current_pA != I.probe_current_pA)
+    throw std::invalid_argument("PatchScan asks for " + std::to_string(st.probe_current_pA) +
+                                " pA; the probe current is set on the microscope (" +
+                                std::to_string(I.probe_current_pA) + " pA)");
+  const double dwell = st.dwell_s > 0 ? st.dwell_s : I.info.default_dwell_s;
+  const json meta = {{"row0", scan.row0},         {"col0", scan.col0},
+                     {"rows", scan.rows},         {"cols", scan.cols},
+                     {"offset_row", scan.offset.row}, {"offset_col", scan.offset.col},
+                     {"dwell_s", dwell},          {"detector", st.detector}};
+  const double expected = dwell * double(scan.rows * scan.cols);
+  const double wall_start = I.now();
+  // Not repeated after a lost connection: a second scan is a second dose.
+  dm::Frame r;
+  try {
+    r = I.call(dm::Op::scan_patch, meta, I.o.call_timeout_s + 2.0 * expected, false);
+  } catch (const DmRefused&) {
+    I.blanked_known = true;
+    throw;
+  }
+  I.blanked_known = true;
+  const json j = json::parse(r.meta);
+  const auto [t_start_s, t_end_s] = I.times(j, wall_start, I.now());
+  if ((r.dtype != dm::DType::f32 && r.dtype != dm::DType::f64) || r.shape.size() != 2 ||
+      r.shape[0] != scan.rows || r.shape[1] != scan.cols)
+    throw std::runtime_error("server sent a patch that is not a float32/float64 array of " +
+                             std::to_string(scan.rows) + " x " + std::to_string(scan.cols));
+  Survey s;
+  s.image.data.resize(r.shape[0], r.shape[1]);
+  const std::size_t n = std::size_t(r.shape[0]) * r.shape[1];
+  if (r.dtype == dm::DType::f64) {
+    std::memcpy(s.image.data.data(), r.payload.data(), n * sizeof(double));
+  } else {
+    const float* src = reinterpret_cast<const float*>(r.payload.data());
+    for (std::size_t i = 0; i < n; ++i) s.image.data.data()[i] = src[i];
+  }
+  s.image.calibration = I.info.calibration;
+  s.image.name = j.at("detector").get<std::string>();
+  s.image.units = "counts";
+  s.dwell_s = j.at("dwell_s").get<double>();
+  s.probe_current_pA = I.probe_current_pA;
+  s.detector = s.image.name;
+  s.t_start_s = t_start_s;
+  s.t_end_s = t_end_s;
+  I.electrons += j.at("electrons").get<double>();
+  // Areal dose on each patch pixel (the contract's Survey::dose_e_per_A2 for a patch).
+  s.dose_e_per_A2 = electrons(I.probe_current_pA, s.dwell_s) / I.info.calibration.pixel_area_A2();
+  return s;
+}
 
 Position DmInstrument::beam_position() {
   const dm::Frame r = impl_->call(dm::Op::get_beam, json::object(), impl_->o.call_timeout_s, true);

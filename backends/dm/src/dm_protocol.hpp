@@ -21,6 +21,8 @@ enum class Kind : std::uint8_t { request = 1, response = 2, error = 3, hello = 4
 enum class Op : std::uint16_t {
   hello = 1, info = 2, survey = 3, move_beam = 4, get_beam = 5, blank = 6, unblank = 7,
   spectrum = 8, energy_offset = 9, stop = 10, acquire_point = 11, ping = 12,
+  scan_patch = 13,      ///< servers announcing the "scan_patch" capability
+  estimate_point = 14,  ///< rehearsal servers only (info "clock": "simulated")
 };
 
 /// dtype codes of the header: 0 none, 1 u8, 2 u16, 3 i32, 4 f32, 5 f64, 6 u32.

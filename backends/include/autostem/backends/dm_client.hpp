@@ -9,6 +9,9 @@
 //    spectrum, read the beam position back, in one request) and returns it; collect(false)
 //    returns nothing, since nothing runs in the background;
 //  - elapse() is a no-op (real time has passed); now_s() is wall-clock seconds since connection;
+//    against a rehearsal server (the fake DM, info "clock": "simulated") every time — now_s(),
+//    acquisitions, the cost of a point — is the simulator's instead, so a rehearsal follows the
+//    simulated run's timeline (and with it the drift a drift correction predicts);
 //  - Measurement::actual is the beam position read back from DigiScan, t_start_s / t_end_s are
 //    wall-clock times of the request and its answer;
 //  - every call has a timeout; a lost connection is re-established and the request repeated
@@ -91,6 +94,13 @@ class DmInstrument final : public Instrument {
   /// electrons: the server's nominal probe current × exposure.
   CostEstimate estimate_point(const PointSettings& settings, AcquisitionMode mode) const override;
   double total_electrons() const override;
+  /// A DigiScan sub-region scan of the survey (op scan_patch, docs/live-protocol.md), when the
+  /// server announces the "scan_patch" capability (describe().can_scan_patch). Throws
+  /// std::logic_error naming the server when it does not, std::invalid_argument on a bad
+  /// rectangle, offset, dwell or a probe current other than the microscope's, DmRefused when
+  /// the server refuses (outside the field, limits, dose budget) and std::runtime_error on a lost
+  /// connection (a patch is not silently repeated).
+  Survey acquire_patch(const PatchScan& scan) override;
 
   /// Beam position read back from DigiScan (survey pixel frame). Needs a survey first.
   Position beam_position();

@@ -56,9 +56,11 @@ class SimulatedInstrument final : public autostem::Instrument {
   Survey acquire_survey(const SurveySettings& settings) override;
 
   /// Scans a patch of the field (a drift reference; Instrument::acquire_patch). Pixel (i, j)
-  /// (0 ≤ i < scan.rows, 0 ≤ j < scan.cols) is commanded at c = (row0 + i + offset.row,
-  /// col0 + j + offset.col) and lands at c + d(t_ij)/pixel_size_nm, the drift sampled when the
-  /// beam reaches that pixel, so drift during the patch distorts it (scan distortion). Timing:
+  /// (0 ≤ i < scan.rows, 0 ≤ j < scan.cols) is commanded at c = ((row0 + offset.row) + i,
+  /// (col0 + offset.col) + j) (the corner first: what a sub-region scan given only its corner
+  /// commands, so the fake DM reproduces it bit for bit) and lands at c + d(t_ij)/pixel_size_nm,
+  /// the drift sampled when the beam reaches that pixel, so drift during the patch distorts it
+  /// (scan distortion). Timing:
   /// the survey's equation for a rows×cols frame (TimingProfile::survey_time_s, plus the
   /// connection when none was made yet); pixel (i, j) is reached at t_start (+ connection) +
   /// i·(cols·dwell + line_flyback_s) + j·dwell (frame overhead and transfer after the last
