@@ -21,18 +21,6 @@ namespace autostem::cli {
 
 namespace {
 
-Parameters strategy_parameters(const po::variables_map& vm) {
-  Parameters params;
-  if (vm.count("param"))
-    for (const auto& item : vm["param"].as<std::vector<std::string>>())
-      for (auto& [k, v] : strategies::parse_parameters(item)) params[k] = v;
-  return params;
-}
-
-}  // namespace
-
-namespace {
-
 void add_run_options(po::options_description& o) {
   std::string phantoms;
   for (const auto& n : datasets::phantom_names()) phantoms += (phantoms.empty() ? "" : ", ") + n;

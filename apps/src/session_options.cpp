@@ -145,36 +145,49 @@ backends::SimulatedOptions simulated_options(const po::variables_map& vm) {
   return o;
 }
 
+Parameters strategy_parameters(const po::variables_map& vm) {
+  Parameters params;
+  if (vm.count("param"))
+    for (const auto& item : vm["param"].as<std::vector<std::string>>())
+      for (auto& [k, v] : strategies::parse_parameters(item)) params[k] = v;
+  return params;
+}
+
+nlohmann::json summary_json(const RunSummary& s, const InstrumentInfo& info) {
+  nlohmann::json j = {
+      {"measurements", s.measurements},
+      {"time_s", s.time_s},
+      {"survey_time_s", s.survey_time_s},
+      {"dose_e_per_A2", s.dose_e_per_A2},
+      {"max_dose_e_per_A2", s.max_dose_e_per_A2},
+      {"electrons", s.electrons},
+      {"wall_s", s.wall_s},
+      {"decisions", s.decisions},
+      {"decision_latency_median_s", s.latency_median_s()},
+      {"decision_latency_p95_s", s.latency_p95_s()},
+      {"stop_reason", to_string(s.stop_reason)},
+      {"profile", info.profile},
+      {"field", {info.field_rows, info.field_cols}},
+  };
+  if (s.drift_rescans > 0) {
+    j["drift_rescans"] = s.drift_rescans;
+    j["drift_time_s"] = s.drift_time_s;
+    j["drift_warnings"] = s.drift_warnings;
+    j["drift_clamped"] = s.drift_clamped;
+  }
+  if (!s.message.empty()) j["error"] = s.message;
+  return j;
+}
+
 void print_summary(const RunSummary& s, const std::string& what, const std::string& out_path,
                    bool json, const InstrumentInfo& info) {
   if (json) {
-    nlohmann::json j = {
-        {"measurements", s.measurements},
-        {"time_s", s.time_s},
-        {"survey_time_s", s.survey_time_s},
-        {"dose_e_per_A2", s.dose_e_per_A2},
-        {"max_dose_e_per_A2", s.max_dose_e_per_A2},
-        {"electrons", s.electrons},
-        {"wall_s", s.wall_s},
-        {"decisions", s.decisions},
-        {"decision_latency_median_s", s.latency_median_s()},
-        {"decision_latency_p95_s", s.latency_p95_s()},
-        {"stop_reason", to_string(s.stop_reason)},
-        {"profile", info.profile},
-        {"field", {info.field_rows, info.field_cols}},
-    };
-    if (s.drift_rescans > 0) {
-      j["drift_rescans"] = s.drift_rescans;
-      j["drift_time_s"] = s.drift_time_s;
-      j["drift_warnings"] = s.drift_warnings;
-      j["drift_clamped"] = s.drift_clamped;
-    }
+    nlohmann::json j = summary_json(s, info);
     if (!out_path.empty()) j["out"] = out_path;
-    if (!s.message.empty()) j["error"] = s.message;
     std::cout << j.dump() << std::endl;
     return;
   }
-  std::printf("%s\n", what.c_str());
+  if (!what.empty()) std::printf("%s\n", what.c_str());
   std::printf("  measurements            %zu (field %zux%zu, sampling fraction %.4g)\n",
               s.measurements, info.field_rows, info.field_cols,
               double(s.measurements) / double(info.field_rows * info.field_cols));

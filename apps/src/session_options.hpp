@@ -6,6 +6,8 @@
 #include <autostem/backends/simulated.hpp>
 #include <autostem/core/session.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 
 namespace autostem::cli {
@@ -37,8 +39,15 @@ SessionConfig session_config(const po::variables_map& vm);
 /// The simulated backend options (--profile, --current, --seed, --no-noise).
 backends::SimulatedOptions simulated_options(const po::variables_map& vm);
 
-/// Prints the run summary as text (stdout) or, with json, one JSON object on stdout with at
-/// least time_s, dose_e_per_A2 and measurements.
+/// The strategy parameters of --param KEY=VALUE (repeatable, or comma-separated). Throws
+/// std::invalid_argument on a malformed item.
+Parameters strategy_parameters(const po::variables_map& vm);
+
+/// The run summary as a JSON object: time_s, dose_e_per_A2, measurements, … (print_summary).
+nlohmann::json summary_json(const RunSummary& s, const InstrumentInfo& info);
+
+/// Prints the run summary as text (stdout; `what` first, as a heading, unless empty) or, with
+/// json, one JSON object on stdout with at least time_s, dose_e_per_A2 and measurements.
 void print_summary(const RunSummary& s, const std::string& what, const std::string& out_path,
                    bool json, const InstrumentInfo& info);
 

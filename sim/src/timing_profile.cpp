@@ -54,6 +54,7 @@ constexpr Key kKeys[] = {
     {"si_setup_s", &TimingProfile::si_setup_s, "s", "SI scan: prepare (first / settings change)", true, Range::non_negative},
     {"probe_current_pA", &TimingProfile::probe_current_pA, "pA", "probe current (default)", true, Range::positive},
     {"max_exposure_s", &TimingProfile::max_exposure_s, "s", "hard limit per spectrum", true, Range::positive},
+    {"model_step_s", &TimingProfile::model_step_s, "s", "model strategy compute per decision on the client (0 = unknown)", false, Range::non_negative},
     {"noise_gain", &TimingProfile::noise_gain, "counts/event", "detector gain", false, Range::non_negative},
     {"noise_dark_offset", &TimingProfile::noise_dark_offset, "counts", "dark offset per channel", false, Range::non_negative},
     {"noise_readout_sigma", &TimingProfile::noise_readout_sigma, "counts", "readout noise rms per channel", false, Range::non_negative},

@@ -296,6 +296,7 @@ Schema atom_plan_schema(const std::string& strategy_name, const std::string& sum
       .above(1).written(NumberText::general6);
   s.integer("two_opt_passes", 50, "2-opt passes on the nearest-neighbour path");
   s.nest("finder.", std::move(finder));
+  s.plans_from_survey("the atoms found in the survey image");
   return s;
 }
 

@@ -213,6 +213,7 @@ const Schema& EdgeStrategy::schema() {
         .at_least(0).in_unit("px").written(NumberText::trimmed);
     s.integer("max_points", 0, "at most this many points (0 = no limit)");
     s.integer("two_opt_passes", 50, "bound on 2-opt improvement passes (0 = nearest-neighbour path only)");
+    s.plans_from_survey("the gradient edges of the survey image");
     return s;
   }();
   return s;

@@ -247,8 +247,19 @@ ParamValues Schema::parse(const Parameters& params) const {
   return out;
 }
 
+// The strategy's needs in words (help and docs): a survey with content, a model per decision.
+std::string Schema::needs_text() const {
+  std::string s;
+  if (!survey_use_.empty()) s += "plans from " + survey_use_ + " (needs a survey: estimate --survey FILE)";
+  if (model_per_decision_)
+    s += std::string(s.empty() ? "" : "; ") +
+         "fits a model at every decision (estimate charges the profile's model_step_s or --compute)";
+  return s;
+}
+
 std::string Schema::help() const {
   std::string s = name_ + ": " + summary_ + "\n";
+  if (const std::string needs = needs_text(); !needs.empty()) s += "    " + needs + "\n";
   const auto rows = [&](const Schema& sc, const std::string& prefix, std::string& out) {
     for (const auto& p : sc.params()) {
       out += "    " + prefix + p.key + " [" + p.fallback + "]";
@@ -268,6 +279,7 @@ std::string Schema::help() const {
 
 std::string Schema::markdown() const {
   std::string s = "### " + name_ + "\n\n" + summary_ + "\n\n";
+  if (const std::string needs = needs_text(); !needs.empty()) s += "Needs: " + needs + ".\n\n";
   s += "| parameter | type | range | default | unit | description |\n";
   s += "|---|---|---|---|---|---|\n";
   const auto rows = [&](const Schema& sc, const std::string& prefix) {

@@ -695,6 +695,7 @@ Schema model_schema(const char* name, const char* summary, double lr) {
   s.integer("n_init", 10, "Halton points measured before the model decides");
   s.choice("kernel", {"rbf", "matern52"}, "rbf", "GP kernel");
   s.number("min_distance", 0.0, "no proposal closer than this to a measured point").at_least(0).in_unit("px");
+  s.fits_model_per_decision();
   return s;
 }
 
@@ -719,6 +720,9 @@ const Schema& dkl_strategy_schema() {
     s.choice("targets", {"standard", "rank"}, "standard",
              "standard: standardised scalarizer values; rank: normal scores of their ranks");
     s.integer("pca", 16, "principal components of the patches (0 = the raw patch)");
+    // A constant survey is accepted (the model then falls back to (row, col), as gp), but that
+    // is not the plan it makes on a specimen.
+    s.plans_from_survey("the survey image's patches, the input of its model");
     return s;
   }();
   return s;

@@ -61,6 +61,12 @@ struct TimingProfile {
   double probe_current_pA = 0.0;      ///< default probe current
   double max_exposure_s = 0.0;        ///< hard limit per spectrum
 
+  // --- strategy compute on the computer that runs it (optional) ---
+  /// Seconds a model strategy (dkl, gp: Schema::model_per_decision) spends per decision on the
+  /// computer that drives the microscope; 0 = not known. `autostem estimate` charges it per
+  /// decision (as --compute fixed:S) instead of this computer's wall time.
+  double model_step_s = 0.0;
+
   // --- optional defaults of the physical models (see SimConfig::from_profile) ---
   double noise_gain = 1.0;
   double noise_dark_offset = 0.0;

@@ -107,6 +107,21 @@ class Schema {
   /// and are not checked here; nested (may be empty) names it for the help and the docs.
   void nest(std::string prefix, std::function<const Schema&()> nested);
 
+  /// Strategies only: declares that the plan depends on the survey image's content — `what` says
+  /// what it looks for, e.g. "the gradient edges of the survey". A blank field gives such a
+  /// strategy nothing to plan from, so `autostem estimate` refuses it without --survey.
+  Schema& plans_from_survey(std::string what) { survey_use_ = std::move(what); return *this; }
+  /// Strategies only: declares that it fits a model at (nearly) every decision, so its compute
+  /// time per decision is part of the experiment time and `autostem estimate` needs that time on
+  /// the computer that will run it (a profile's model_step_s or --compute).
+  Schema& fits_model_per_decision() { model_per_decision_ = true; return *this; }
+  /// What the strategy looks for in the survey; empty when its plan does not depend on it.
+  const std::string& survey_use() const { return survey_use_; }
+  bool model_per_decision() const { return model_per_decision_; }
+  /// Both of the above in words, e.g. "plans from the gradient edges of the survey (needs a
+  /// survey: …)"; empty when neither applies.
+  std::string needs_text() const;
+
   /// Checks params and fills in the defaults. Throws std::invalid_argument naming "<kind>
   /// '<name>'", the key, the value and the range or choices: for an unknown key (listing the
   /// valid ones in declaration order), a value that does not parse, or one out of range.
@@ -135,6 +150,8 @@ class Schema {
   std::vector<ParamSpec> params_;
   std::string prefix_;
   std::function<const Schema&()> nested_;
+  std::string survey_use_;
+  bool model_per_decision_ = false;
 };
 
 /// The text of v as `format` writes it.
