@@ -300,7 +300,9 @@ std::string cell(const std::vector<double>& v, int precision = 4) {
   if (ok.empty()) return "–";
   std::ostringstream s;
   s.precision(precision);
-  s << percentile(ok, 50.0) << " [" << percentile(ok, 25.0) << "–" << percentile(ok, 75.0) << "]";
+  const auto [lo, hi] = std::minmax_element(ok.begin(), ok.end());
+  if (*lo == *hi) s << *lo;  // every seed gave the same
+  else s << percentile(ok, 50.0) << " [" << percentile(ok, 25.0) << "–" << percentile(ok, 75.0) << "]";
   if (ok.size() < v.size()) s << " (" << ok.size() << "/" << v.size() << ")";
   return s.str();
 }

@@ -129,7 +129,11 @@ std::vector<BenchDataset> bench_datasets(const po::variables_map& vm) {
 // --strategies A,B with their --param STRATEGY.KEY=VALUE items and the model options.
 std::vector<BenchStrategy> bench_strategies(const po::variables_map& vm, const std::string& scalarizer) {
   std::vector<BenchStrategy> out;
-  for (const auto& name : split(vm["strategies"].as<std::string>(), ',')) out.push_back({name, {}});
+  for (const auto& name : split(vm["strategies"].as<std::string>(), ',')) {
+    BenchStrategy s;
+    s.name = name;
+    out.push_back(std::move(s));
+  }
   if (out.empty()) throw UsageError("--strategies is empty");
   if (vm.count("param"))
     for (const auto& item : vm["param"].as<std::vector<std::string>>()) {
@@ -212,8 +216,18 @@ std::size_t report_failures(const std::vector<RunResult>& results) {
 // The --help epilogue: every scalarizer form from the registry, with its fields and units.
 std::string scalarizer_help() {
   std::string h = "\nScalarizers (--scalarizer SPEC; fields separated by ':', energies in eV):\n";
-  for (const auto& f : scalarizer_forms())
-    h += "  " + f.syntax + "\n      " + f.meaning + "; result in " + f.result_units + "\n";
+  for (const auto& f : scalarizer_forms()) {
+    h += "  " + f.syntax + "\n";
+    std::string line = "     ";
+    for (const auto& word : split(f.meaning + " (result: " + f.result_units + ")", ' ')) {
+      if (line.size() + word.size() > 90) {
+        h += line + "\n";
+        line = "     ";
+      }
+      line += " " + word;
+    }
+    h += line + "\n";
+  }
   return h;
 }
 

@@ -370,7 +370,7 @@ TEST(Cli, BenchWritesPlots) {
                             "--budget-points 100 --out '" + out.string() + "'");
   ASSERT_EQ(r.status, 0) << r.out;
   for (const char* png : {"nanoparticles_48x48_points.png", "nanoparticles_48x48_curves.png",
-                          "nanoparticles_48x48_time_dose.png"}) {
+                          "nanoparticles_48x48_time_dose.png", "nanoparticles_48x48_maps.png"}) {
     ASSERT_TRUE(fs::exists(out / "plots" / png)) << png;
     std::ifstream f(out / "plots" / png, std::ios::binary);
     char magic[4] = {};
@@ -443,9 +443,10 @@ TEST(Cli, ReadmeBenchExamplesReproduceTheValidationVerdicts) {
     EXPECT_GE(median(time["grid"]) / median(time["edge"]), 30.0) << cmd;
     if (!n["random"].empty()) {
       for (const auto& row : read_csv(out / "summary.csv"))
-        if (row.at("strategy") == "random")
+        if (row.at("strategy") == "random") {
           EXPECT_EQ(std::stod(row.at("measurements")), edge_n.at(std::stoull(row.at("seed"))))
               << "random's budget is matched to edge's spectra, seed by seed";
+        }
       EXPECT_LT(median(recall["random"]), median(recall["edge"])) << cmd;
     }
     std::ifstream md(out / "summary.md");
@@ -492,7 +493,7 @@ TEST(Cli, BenchHelpListsEveryScalarizerWithItsFieldsAndUnits) {
                            "ratio:LO1:HI1:LO2:HI2", "peak_position:LO:HI", "com_shift[:KY:KX]"})
     EXPECT_NE(r.out.find(form), std::string::npos) << form << "\n" << r.out;
   EXPECT_NE(r.out.find("energies in eV"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("result in counts"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(result: counts)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("--recall-radius-nm"), std::string::npos) << r.out;
 }
 
