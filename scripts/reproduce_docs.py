@@ -350,7 +350,9 @@ def dataset(ctx: Ctx, *names: str) -> str:
     return ",".join(str(ctx.data / "eels" / "cuzn_si" / n) for n in names)
 
 
-@recipe("nanowire", "validation", long=True, minutes=3.0,
+# Column 3 (experiment time) includes the edge strategy's measured compute time (Sobel and 2-opt on the
+# survey, DESIGN §6 "measured" compute), so its quartiles move by ~0.1 s with machine load: timing.
+@recipe("nanowire", "validation", long=True, timing_cols=(3,), minutes=3.0,
         command="autostem bench --phantom nanowire --strategies grid,random,edge --seeds 10 --recall-radius 3 --param random.fraction=0.02")
 def _nanowire(ctx: Ctx):
     r = ctx.bench("--phantom", "nanowire", "--strategies", "grid,random,edge", "--seeds", "10",
@@ -367,10 +369,11 @@ CUZN = ("CuZn_EELS_mapping_tutorial.hspy", "CuZn_HAADF.hspy")
 
 
 @recipe("cuzn", "validation", long=True, minutes=0.6,
-        command="autostem bench --dataset CuZn… --strategies grid,random,edge --seeds 10 --scalarizer edge:931:60:850:920 --param random.fraction=0.1")
+        command="autostem bench --dataset CuZn… --strategies grid,random,edge --seeds 10 --scalarizer edge:931:60:850:920 --param random.fraction=0.1 --recall-radius 0")
 def _cuzn(ctx: Ctx):
     r = ctx.bench("--dataset", dataset(ctx, *CUZN), "--strategies", "grid,random,edge", "--seeds", "10",
-                  "--scalarizer", "edge:931:60:850:920", "--param", "random.fraction=0.1", "--no-plots")
+                  "--scalarizer", "edge:931:60:850:920", "--param", "random.fraction=0.1", "--recall-radius", "0",
+                  "--no-plots")
     rows = [["strategy", "spectra", "time (s)", "recall (top 5 % Cu)", "regret of the Cu maximum (counts)",
              "NRMSE / PSNR (dB) / SSIM of the Cu map"]]
     for s, label in (("grid", "grid"), ("random", "random 10 %"), ("edge", "edge")):
@@ -407,11 +410,12 @@ def _atoms_classical(ctx: Ctx):
 # Column 3 (experiment time) holds the atoms strategy's measured compute time (its finder runs on the
 # survey and is timed, DESIGN §6 "measured" compute), so it varies by ~0.1 s with machine load: timing.
 @recipe("lattice-bench", "validation", long=True, timing_cols=(3,), minutes=5.0,
-        command="autostem bench --phantom lattice --strategies grid,random,atoms --seeds 10 --recall-radius 3; "
+        command="autostem bench --phantom lattice --strategies grid,random,atoms --seeds 10 --recall-radius 3 "
+                "--param random.fraction=1; "
                 "… --strategies random,atoms --param atoms.target=defects")
 def _lattice(ctx: Ctx):
     a = ctx.bench("--phantom", "lattice", "--strategies", "grid,random,atoms", "--seeds", "10", "--recall-radius", "3",
-                  "--no-plots")
+                  "--param", "random.fraction=1", "--no-plots")
     d = ctx.bench("--phantom", "lattice", "--strategies", "random,atoms", "--param", "atoms.target=defects",
                   "--seeds", "10", "--recall-radius", "3", "--no-plots")
     rows = [["strategy", "spectra", "sampling fraction", "experiment time (s)", "dose (e⁻/Å², field mean)", "ROI recall",
@@ -507,11 +511,11 @@ def _dkl_cuzn(ctx: Ctx):
 
 @recipe("cs-bench", "validation", torch=True, long=True, timing_cols=(4, 13), minutes=1.6,
         command="autostem bench --dataset CuZn… --strategies cs,grid,random,edge,dkl --seeds 3 --scalarizer edge:931:60:850:920 "
-                "--budget-points 200 --param cs.reconstruction=biharmonic --threads 1")
+                "--budget-points 200 --param cs.reconstruction=biharmonic --threads 1 --recall-radius 0")
 def _cs(ctx: Ctx):
     r = ctx.bench("--dataset", dataset(ctx, *CUZN), "--strategies", "cs,grid,random,edge,dkl", "--seeds", "3",
                   "--scalarizer", "edge:931:60:850:920", "--budget-points", "200", "--param",
-                  "cs.reconstruction=biharmonic", "--threads", "1", "--no-plots")
+                  "cs.reconstruction=biharmonic", "--threads", "1", "--recall-radius", "0", "--no-plots")
     rows = [["dataset", "strategy", "measurements", "fraction", "time (s)", "dose (e⁻/Å²)", "recall", "n95", "ntop1",
              "regret", "NRMSE", "PSNR (dB)", "SSIM", "latency p95 (s)", "failed"]]
     for s in ("cs", "grid", "random", "edge", "dkl"):

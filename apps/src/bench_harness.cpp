@@ -71,6 +71,8 @@ class ScoringSink final : public MeasurementSink {
     positions.push_back(is_finite(m.actual) ? m.actual : m.requested);
     requested.push_back(m.requested);
     commanded.push_back(is_finite(m.commanded) ? m.commanded : m.requested);
+    times_s.push_back(m.t_end_s);
+    spot_doses.push_back(m.dose_e_per_A2);
     const double measured_dose = m.probe_current_pA * m.exposure_s;
     const double recorded_dose = recorded_.probe_current_pA * recorded_.exposure_s;
     if (recorded_dose > 0.0 && measured_dose > 0.0) {
@@ -85,6 +87,7 @@ class ScoringSink final : public MeasurementSink {
   void on_end(const RunSummary&, const std::optional<Image>&) override {}
   std::vector<Position> positions, requested, commanded;
   std::vector<double> values;
+  std::vector<double> times_s, spot_doses;  ///< per measurement: arrival time, dose at its spot
 
  private:
   const Scalarizer& scalarizer_;
@@ -115,8 +118,15 @@ double first_count(const std::vector<double>& curve, Pred pred) {
   return -1.0;
 }
 
+/// A budget given to one run by the harness (matched budgets), 0 = none.
+struct RunBudget {
+  std::size_t points = 0;
+  std::string rule;
+};
+
 RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStrategy& st,
-                  std::uint64_t seed, const GroundTruth* shared_truth) {
+                  std::uint64_t seed, const GroundTruth* shared_truth, double default_radius_px,
+                  const RunBudget& budget) {
   RunResult r;
   r.dataset = d.label;
   r.strategy = st.shown();
@@ -125,9 +135,14 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
   if (!truth.spectrum_image)
     throw std::invalid_argument("dataset '" + d.label + "' has no spectrum image to score");
   r.field_pixels = truth.rows() * truth.cols();
+  r.pixel_size_nm = truth.survey.calibration.pixel_size_nm;
+  r.recall_radius_px = cfg.recall_radius_nm >= 0.0 ? cfg.recall_radius_nm / r.pixel_size_nm
+                       : cfg.recall_radius_px >= 0.0 ? cfg.recall_radius_px
+                                                     : default_radius_px;
   const EnergyAxis axis = truth.spectrum_image->energy();
   const std::string spec = cfg.scalarizer.empty() ? spec_for_whole_axis(axis) : cfg.scalarizer;
   const auto scalarizer = make_scalarizer(spec, axis);
+  r.scalar_units = scalarizer->units();
   const ImageArray truth_map = scalarize(*truth.spectrum_image, *scalarizer);
 
   ImageArray mask;
@@ -164,6 +179,11 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
   auto instrument = backends::make_simulated_instrument(std::move(truth), sim);
   SessionConfig sc = cfg.session;
   sc.seed = seed;
+  if (budget.points > 0) {
+    sc.budget.max_points = budget.points;
+    r.budget_points = budget.points;
+    r.budget_rule = budget.rule;
+  }
   const AcquisitionMode mode = sc.mode.value_or(strategy->preferred_mode());
   if (cfg.batch_defaulted && mode == AcquisitionMode::si_scan)
     sc.batch_size = instrument->describe().field_cols;
@@ -200,10 +220,25 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
   r.positions = scoring.positions;
   r.requested = std::move(scoring.requested);
   r.commanded = std::move(scoring.commanded);
+  r.time_curve = std::move(scoring.times_s);
+  {
+    // Field-mean dose after each measurement: the survey's (and drift re-scans') share is what
+    // the run's total leaves after the spectra; each spectrum adds its spot dose × 1 / pixels.
+    double spots = 0.0;
+    for (double v : scoring.spot_doses) spots += v;
+    const double npix = static_cast<double>(r.field_pixels);
+    double acc = std::max(0.0, r.summary.dose_e_per_A2 - spots / npix);
+    for (double v : scoring.spot_doses) r.dose_curve.push_back(acc += v / npix);
+  }
+  const bool keep_maps = seed == cfg.seeds.front();
+  if (keep_maps) {
+    r.truth_map = truth_map;
+    r.roi_mask = mask;
+  }
   // A specimen without a region of interest (e.g. a lattice seed with no dopant or vacancy) has no
   // recall: NaN with a note, not a failed run.
   const bool roi_empty = !(mask.maxCoeff() > 0.0);
-  if (!roi_empty) r.recall_curve = recall_curve(mask, r.positions, cfg.recall_radius_px);
+  if (!roi_empty) r.recall_curve = recall_curve(mask, r.positions, r.recall_radius_px);
   else r.metric_note = "recall undefined: the region-of-interest mask has no pixel; ";
   r.regret_curve = simple_regret_curve(truth_map, r.positions);
   const std::vector<double> top1_curve = recall_curve(top1, r.positions);
@@ -213,7 +248,7 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
   r.n_recall95 = first_count(r.recall_curve, [](double v) { return v >= 0.95; });
   if (!roi_empty) {
     // Sites (a dopant's disc, a vacancy, a particle) counted once each, whatever their size.
-    const auto sites = site_recall_curve(mask, r.positions, cfg.recall_radius_px);
+    const auto sites = site_recall_curve(mask, r.positions, r.recall_radius_px);
     r.site_recall = sites.empty() ? 0.0 : sites.back();
     r.n_sites90 = first_count(sites, [](double v) { return v >= 0.9; });
   }
@@ -245,6 +280,7 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
     const double e = nrmse(truth_map, map);
     r.nrmse_curve.push_back({k, e});
     if (k == n) {
+      if (keep_maps) r.reconstruction = map;
       r.nrmse = e;
       r.psnr = psnr(truth_map, map);
       r.ssim = ssim(truth_map, map);
@@ -264,7 +300,9 @@ std::string cell(const std::vector<double>& v, int precision = 4) {
   if (ok.empty()) return "–";
   std::ostringstream s;
   s.precision(precision);
-  s << percentile(ok, 50.0) << " [" << percentile(ok, 25.0) << "–" << percentile(ok, 75.0) << "]";
+  const auto [lo, hi] = std::minmax_element(ok.begin(), ok.end());
+  if (*lo == *hi) s << *lo;  // every seed gave the same
+  else s << percentile(ok, 50.0) << " [" << percentile(ok, 25.0) << "–" << percentile(ok, 75.0) << "]";
   if (ok.size() < v.size()) s << " (" << ok.size() << "/" << v.size() << ")";
   return s.str();
 }
@@ -326,48 +364,129 @@ std::vector<RunResult> run_bench(const BenchConfig& cfg,
         make_scalarizer(cfg.scalarizer, t.spectrum_image->energy());
       }
 
+  // Strategies with a matched budget run after the others, which set it (seed by seed).
   struct Job {
     const BenchDataset* d;
     const BenchStrategy* s;
     std::uint64_t seed;
+    std::size_t index;  ///< into results, in dataset × strategy × seed order
   };
-  std::vector<Job> jobs;
+  std::vector<Job> first, second;
+  std::size_t index = 0;
   for (const auto& d : cfg.datasets)
     for (const auto& s : cfg.strategies)
-      for (auto seed : cfg.seeds) jobs.push_back({&d, &s, seed});
+      for (auto seed : cfg.seeds) (s.matched_budget ? second : first).push_back({&d, &s, seed, index++});
 
-  std::vector<RunResult> results(jobs.size());
+  const double default_radius = default_recall_radius_px(cfg.strategies).first;
+  std::vector<RunResult> results(index);
+  std::vector<RunBudget> budgets(index);
   std::mutex progress_mutex;
   std::size_t done = 0;
   std::unique_ptr<tbb::global_control> limit;
   if (cfg.threads > 0)
     limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
                                                   cfg.threads);
-  tbb::parallel_for(std::size_t{0}, jobs.size(), [&](std::size_t i) {
-    const Job& j = jobs[i];
-    const auto it = files.find(j.d->label);
-    try {
-      results[i] = run_one(cfg, *j.d, *j.s, j.seed, it == files.end() ? nullptr : &it->second);
-    } catch (const std::exception& e) {
-      results[i].dataset = j.d->label;
-      results[i].strategy = j.s->name;
-      results[i].seed = j.seed;
-      results[i].error = e.what();
+  const auto run_jobs = [&](const std::vector<Job>& jobs) {
+    tbb::parallel_for(std::size_t{0}, jobs.size(), [&](std::size_t i) {
+      const Job& j = jobs[i];
+      const auto it = files.find(j.d->label);
+      RunResult& out = results[j.index];
+      try {
+        out = run_one(cfg, *j.d, *j.s, j.seed, it == files.end() ? nullptr : &it->second, default_radius,
+                      budgets[j.index]);
+      } catch (const std::exception& e) {
+        out.dataset = j.d->label;
+        out.strategy = j.s->shown();
+        out.seed = j.seed;
+        out.error = e.what();
+      }
+      std::lock_guard l(progress_mutex);
+      ++done;
+      if (progress) progress(done, index);
+    });
+  };
+  run_jobs(first);
+  for (const Job& j : second) {
+    // The largest spectra count, on this dataset and seed, of a successful run of another strategy
+    // that measured less than the whole field (a full grid is no budget to match).
+    std::size_t most = 0;
+    std::string who;
+    for (const Job& o : first) {
+      const RunResult& r = results[o.index];
+      if (o.d != j.d || o.seed != j.seed || !r.error.empty() || r.summary.measurements >= r.field_pixels) continue;
+      if (r.summary.measurements > most) {
+        most = r.summary.measurements;
+        who = r.strategy;
+      }
     }
-    std::lock_guard l(progress_mutex);
-    ++done;
-    if (progress) progress(done, jobs.size());
-  });
+    if (most > 0) {
+      budgets[j.index] = {most, "matched to " + who + " (the most spectra among the other sparse strategies, same seed)"};
+    } else {
+      const auto it = files.find(j.d->label);
+      const auto pixels = static_cast<double>(it == files.end() ? j.d->rows * j.d->cols
+                                                                : it->second.rows() * it->second.cols());
+      budgets[j.index] = {std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(kDefaultMatchedFraction * pixels))),
+                          std::to_string(static_cast<int>(kDefaultMatchedFraction * 100)) +
+                              " % of the pixels (no other strategy measured less than the whole field)"};
+    }
+  }
+  run_jobs(second);
   return results;
 }
+
+std::pair<double, std::string> default_recall_radius_px(const std::vector<BenchStrategy>& strategies) {
+  double best = 0.0;
+  std::string why = "no strategy spaces its points, so a measurement stands for its own pixel";
+  for (const auto& st : strategies) {
+    const char* key = st.name == "edge" ? "min_spacing_px" : st.name == "grid" ? "step" : nullptr;
+    if (!key) continue;
+    const double v = strategies::strategy_schema(st.name).parse(st.params).number(key);
+    if (v > 1.0 && v > best) {
+      best = v;
+      std::ostringstream w;
+      w << st.name << "." << key << " = " << v << " px: one " << st.name
+        << " point stands for that much of the specimen around it";
+      why = w.str();
+    }
+  }
+  return {best, why};
+}
+
+namespace {
+
+/// "1.5" or "0.016–0.024" over the values (successful runs): for a phantom whose pixel size changes
+/// with the seed.
+std::string range_text(std::vector<double> v, int precision = 3) {
+  if (v.empty()) return "–";
+  std::sort(v.begin(), v.end());
+  std::ostringstream s;
+  s.precision(precision);
+  s << v.front();
+  if (v.back() > v.front() * (1 + 1e-9)) s << "–" << v.back();
+  return s.str();
+}
+
+/// The scalarizer in words for the legend: its spec and what it computes, with units.
+std::string scalarizer_words(const std::string& spec) {
+  if (spec.empty()) return "total counts (the sum over the whole energy axis of each spectrum)";
+  const std::string name = spec.substr(0, spec.find(':'));
+  for (const auto& f : scalarizer_forms())
+    if (f.syntax.substr(0, std::min(f.syntax.find(':'), f.syntax.find('['))) == name)
+      return "`" + spec + "`, " + f.syntax + ": " + f.meaning + " (result in " + f.result_units + ")";
+  return "`" + spec + "`";
+}
+
+}  // namespace
 
 void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& results) {
   {
     std::ofstream csv(cfg.out_dir / "summary.csv");
+    // Columns are parsed by name (scripts/reproduce_docs.py): new ones go at the end.
     csv << "dataset,strategy,seed,measurements,sampling_fraction,time_s,survey_time_s,"
            "dose_e_per_A2,max_dose_e_per_A2,latency_median_s,latency_p95_s,recall,n_recall95,"
            "final_regret,n_regret0,n_top1pct,nrmse,psnr_dB,ssim,wall_s,stop_reason,file,error,note,"
-           "site_recall,n_sites90,drift_rescans,drift_time_s,drift_warnings,drift_clamped\n";
+           "site_recall,n_sites90,drift_rescans,drift_time_s,drift_warnings,drift_clamped,"
+           "status,recall_radius_px,recall_radius_nm,pixel_size_nm,budget_points,budget_rule\n";
     csv.precision(10);
     for (const auto& r : results) {
       const auto& s = r.summary;
@@ -383,22 +502,134 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
           << r.n_top1 << "," << r.nrmse << "," << r.psnr << "," << r.ssim << "," << s.wall_s << ","
           << to_string(s.stop_reason) << "," << r.file.filename().string() << ",\"" << err << "\",\""
           << note << "\"," << r.site_recall << "," << r.n_sites90 << "," << s.drift_rescans << ","
-          << s.drift_time_s << "," << s.drift_warnings << "," << s.drift_clamped << "\n";
+          << s.drift_time_s << "," << s.drift_warnings << "," << s.drift_clamped << ","
+          << (r.error.empty() ? "ok" : "failed") << "," << r.recall_radius_px << ","
+          << r.recall_radius_px * r.pixel_size_nm << "," << r.pixel_size_nm << "," << r.budget_points
+          << ",\"" << r.budget_rule << "\"\n";
     }
   }
+
+  std::size_t failed_total = 0;
+  for (const auto& r : results) failed_total += !r.error.empty();
+  const auto [default_radius, radius_why] = default_recall_radius_px(cfg.strategies);
+
   std::ofstream md(cfg.out_dir / "summary.md");
-  md << "# autostem bench summary\n\nMedian [interquartile range] over " << cfg.seeds.size()
-     << " seed(s). Recall: share of the region-of-interest pixels measured (ROI: " << cfg.roi
-     << ", radius " << cfg.recall_radius_px << " px). n95: measurements to reach 95 % recall; sites: share of the ROI's separate sites (8-connected "
-        "components: a dopant, a vacancy, a particle) with a measurement within the radius, n90 sites: "
-        "measurements to find 90 % of them; ntop1: measurements until a pixel of the top 1 % "
-        "of the ground-truth scalar map was measured. For n95 and ntop1 a run that never got there counts as "
-        "+∞ (right-censored at its length: the median over all seeds, \"never\" when it falls among those runs; "
-        "runs that got there in brackets); -1 in summary.csv. "
-        "NRMSE/PSNR/SSIM: the scalar map inpainted from the measured points (nearest neighbour, "
-        "core/metrics.hpp) against the ground-truth map (undefined for a constant map: the note column of "
-        "summary.csv says why, the run's other figures stand). Scalarizer: "
-     << (cfg.scalarizer.empty() ? "total counts (whole energy axis)" : cfg.scalarizer) << ".\n\n";
+  md << "# autostem bench summary\n\n"
+     << "Every strategy ran " << cfg.seeds.size() << " time(s) (seeds " << cfg.seeds.front() << "–"
+     << cfg.seeds.back() << ") on each ground truth in the simulated microscope (timing profile `"
+     << cfg.sim.profile << "`); a phantom is a new specimen for every seed, recorded data gets new "
+        "detector noise. Each cell is the median over the seeds, with the middle half of the seeds "
+        "in brackets [25th–75th percentile]; a single number means every seed gave the same. "
+        "Every run, with more columns, is a row of summary.csv. The terms are defined under the tables.\n\n";
+  if (failed_total > 0)
+    md << "**" << failed_total << " of " << results.size()
+       << " runs FAILED** (listed under \"Failed runs\"); the figures below are over the runs that "
+          "finished, and `autostem bench` exits with status 1.\n\n";
+
+  for (const auto& d : cfg.datasets) {
+    std::vector<double> px_nm, radius_nm;
+    for (const auto& r : results)
+      if (r.dataset == d.label && r.error.empty() && r.pixel_size_nm > 0) {
+        px_nm.push_back(r.pixel_size_nm);
+        radius_nm.push_back(r.recall_radius_px * r.pixel_size_nm);
+      }
+    double radius_px = cfg.recall_radius_px >= 0 ? cfg.recall_radius_px : default_radius;
+    md << "## " << d.label << "\n\n";
+    md << "Pixel size " << range_text(px_nm) << " nm. Recall radius ";
+    if (cfg.recall_radius_nm >= 0)
+      md << cfg.recall_radius_nm << " nm (--recall-radius-nm)";
+    else
+      md << range_text(radius_nm) << " nm = " << radius_px << " px"
+         << (cfg.recall_radius_px >= 0 ? " (--recall-radius)" : " (default: " + radius_why + ")");
+    md << ".";
+    for (const auto& st : cfg.strategies) {
+      if (!st.matched_budget) continue;
+      std::vector<double> b;
+      std::string rule;
+      for (const auto& r : results)
+        if (r.dataset == d.label && r.strategy == st.shown() && r.budget_points > 0) {
+          b.push_back(double(r.budget_points));
+          rule = r.budget_rule;
+        }
+      if (!b.empty())
+        md << " " << st.shown() << " had no budget of its own (no " << st.name
+           << ".fraction, no --budget-*), so it got a budget of " << cell(b, 6) << " spectra: " << rule << ".";
+    }
+    md << "\n\n";
+
+    struct Row {
+      std::string strategy;
+      std::size_t runs = 0, failed = 0;
+      std::map<std::string, std::vector<double>> c;
+    };
+    std::vector<Row> rows;
+    for (const auto& st : cfg.strategies) {
+      Row row;
+      row.strategy = st.shown();
+      auto& c = row.c;
+      for (const auto& r : results) {
+        if (r.dataset != d.label || r.strategy != st.shown()) continue;
+        ++row.runs;
+        if (!r.error.empty()) {  // a failed run's figures are not figures
+          ++row.failed;
+          continue;
+        }
+        const auto& s = r.summary;
+        c["n"].push_back(double(s.measurements));
+        c["f"].push_back(r.field_pixels ? 100.0 * double(s.measurements) / double(r.field_pixels) : NAN);
+        c["t"].push_back(s.time_s);
+        c["d"].push_back(s.dose_e_per_A2);
+        c["recall"].push_back(r.recall);
+        // −1 = never got there (+∞ for the censored median); NaN = undefined (left out).
+        c["n95"].push_back(r.n_recall95 < 0 ? INFINITY : r.n_recall95);
+        c["ntop1"].push_back(r.n_top1 < 0 ? INFINITY : r.n_top1);  // NaN stays NaN
+        c["sites"].push_back(r.site_recall);
+        c["n90s"].push_back(r.n_sites90 < 0 ? INFINITY : r.n_sites90);
+        c["regret"].push_back(r.final_regret);
+        c["nrmse"].push_back(r.nrmse);
+        c["psnr"].push_back(r.psnr);
+        c["ssim"].push_back(r.ssim);
+        c["lat"].push_back(s.latency_p95_s());
+      }
+      rows.push_back(std::move(row));
+    }
+    // A strategy whose every run failed has no figures: "FAILED" instead of a made-up 0.
+    const auto fig = [](const Row& row, const std::string& text) {
+      return row.failed == row.runs ? std::string("FAILED") : text;
+    };
+    const auto failed_cell = [](const Row& row) {
+      return row.failed == 0 ? std::string("0") : "**" + std::to_string(row.failed) + " of " +
+                                                      std::to_string(row.runs) + " FAILED**";
+    };
+    std::string units;
+    for (const auto& r : results)
+      if (r.dataset == d.label && r.error.empty()) units = r.scalar_units;
+    md << "| strategy | spectra | share of the pixels (%) | experiment time (s) | dose, field mean (e⁻/Å²) | "
+          "recall of the region of interest | spectra to reach 95 % recall | failed runs |\n"
+          "|---|---|---|---|---|---|---|---|\n";
+    for (const auto& row : rows) {
+      auto c = row.c;
+      md << "| " << row.strategy << " | " << fig(row, cell(c["n"], 6)) << " | " << fig(row, cell(c["f"], 3))
+         << " | " << fig(row, cell(c["t"])) << " | " << fig(row, cell(c["d"], 3)) << " | "
+         << fig(row, cell(c["recall"], 3)) << " | " << fig(row, censored_cell(c["n95"])) << " | "
+         << failed_cell(row) << " |\n";
+    }
+    md << "\nMore figures:\n\n"
+       << "| strategy | separate regions found | spectra to find 90 % of the regions | "
+          "spectra to the first top-1 % pixel | missed maximum (" << (units.empty() ? "scalar units" : units)
+       << ") | map error: NRMSE | PSNR (dB) | SSIM | strategy decision time, 95th percentile (s) |\n"
+          "|---|---|---|---|---|---|---|---|---|\n";
+    for (const auto& row : rows) {
+      auto c = row.c;
+      md << "| " << row.strategy << " | " << fig(row, cell(c["sites"], 3)) << " | "
+         << fig(row, censored_cell(c["n90s"])) << " | " << fig(row, censored_cell(c["ntop1"])) << " | "
+         << fig(row, cell(c["regret"], 3)) << " | " << fig(row, cell(c["nrmse"], 3)) << " | "
+         << fig(row, cell(c["psnr"], 3)) << " | " << fig(row, cell(c["ssim"], 3)) << " | "
+         << fig(row, cell(c["lat"], 2)) << " |\n";
+    }
+    md << "\n";
+  }
+
   bool any_correction = false;
   for (const auto& st : cfg.strategies) any_correction = any_correction || st.drift_correction.has_value();
   if (!cfg.sim.drift_preset.empty() || any_correction) {
@@ -423,40 +654,62 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
             "further than the field allows (summary.csv drift_clamped; docs/drift.md \"Limits\").";
     md << "\n\n";
   }
-  md << "| dataset | strategy | measurements | fraction | time (s) | dose (e⁻/Å²) | recall | n95 | "
-        "sites | n90 sites | ntop1 | regret | NRMSE | PSNR (dB) | SSIM | latency p95 (s) | failed |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-  for (const auto& d : cfg.datasets)
-    for (const auto& st : cfg.strategies) {
-      std::map<std::string, std::vector<double>> c;
-      std::size_t failed = 0;
-      for (const auto& r : results) {
-        if (r.dataset != d.label || r.strategy != st.shown()) continue;
-        if (!r.error.empty()) ++failed;
-        const auto& s = r.summary;
-        c["n"].push_back(double(s.measurements));
-        c["f"].push_back(r.field_pixels ? double(s.measurements) / double(r.field_pixels) : NAN);
-        c["t"].push_back(s.time_s);
-        c["d"].push_back(s.dose_e_per_A2);
-        c["recall"].push_back(r.recall);
-        // −1 = never got there (+∞ for the censored median); NaN = undefined (left out).
-        c["n95"].push_back(r.n_recall95 < 0 ? INFINITY : r.n_recall95);
-        c["ntop1"].push_back(r.n_top1 < 0 ? INFINITY : r.n_top1);  // NaN stays NaN
-        c["sites"].push_back(r.site_recall);
-        c["n90s"].push_back(r.n_sites90 < 0 ? INFINITY : r.n_sites90);
-        c["regret"].push_back(r.final_regret);
-        c["nrmse"].push_back(r.nrmse);
-        c["psnr"].push_back(r.psnr);
-        c["ssim"].push_back(r.ssim);
-        c["lat"].push_back(s.latency_p95_s());
+
+  if (failed_total > 0) {
+    md << "## Failed runs\n\n| dataset | strategy | seed | error |\n|---|---|---|---|\n";
+    for (const auto& r : results)
+      if (!r.error.empty()) {
+        std::string e = r.error;
+        std::replace(e.begin(), e.end(), '|', '/');
+        std::replace(e.begin(), e.end(), '\n', ' ');
+        md << "| " << r.dataset << " | " << r.strategy << " | " << r.seed << " | " << e << " |\n";
       }
-      md << "| " << d.label << " | " << st.shown() << " | " << cell(c["n"], 6) << " | " << cell(c["f"], 3)
-         << " | " << cell(c["t"]) << " | " << cell(c["d"], 3) << " | " << cell(c["recall"], 3)
-         << " | " << censored_cell(c["n95"]) << " | " << cell(c["sites"], 3) << " | "
-         << censored_cell(c["n90s"]) << " | " << censored_cell(c["ntop1"]) << " | " << cell(c["regret"], 3)
-         << " | " << cell(c["nrmse"], 3) << " | " << cell(c["psnr"], 3) << " | "
-         << cell(c["ssim"], 3) << " | " << cell(c["lat"], 2) << " | " << failed << " |\n";
-    }
+    md << "\n";
+  }
+
+  const std::string roi_words =
+      cfg.roi == "auto" ? "the phantom's labelled region (e.g. nanowire: the pixels within 3 nm of the GaAs/Au "
+                          "interface; lattice: discs around the Si dopants and vacancies), or for recorded data "
+                          "the 5 % of pixels with the highest value of the ground-truth map (--roi auto)"
+      : cfg.roi == "mask" ? "the ground truth's labelled region (--roi mask)"
+      : cfg.roi.rfind("top:", 0) == 0
+          ? "the " + cfg.roi.substr(4) + " % of pixels with the highest value of the ground-truth map (--roi " + cfg.roi + ")"
+          : "discs of 1.5 px around the ground truth's points labelled " + cfg.roi.substr(7) + " (--roi " + cfg.roi + ")";
+  md << "## What the columns mean\n\n"
+     << "- **spectra**: how many spectra (point measurements) the strategy took; **share of the pixels**: "
+        "spectra ÷ pixels of the scan field × 100.\n"
+     << "- **experiment time**: simulated microscope time from the start of the survey image to the last "
+        "spectrum — survey, beam moves, exposures, read-out, software overhead and the strategy's own "
+        "computing time, from the timing profile.\n"
+     << "- **dose, field mean**: all electrons the run put on the specimen (survey, spectra, drift re-scans) "
+        "divided by the area of the whole field, in electrons per Å². A measured pixel itself gets far more: "
+        "the largest dose on one pixel is max_dose_e_per_A2 in summary.csv.\n"
+     << "- **scalar value**: each spectrum is turned into one number, the quantity the science is about; "
+        "here " << scalarizer_words(cfg.scalarizer) << ". Applied to every pixel of the ground truth it "
+        "gives the **ground-truth map**.\n"
+     << "- **region of interest**: " << roi_words << ".\n"
+     << "- **recall**: the share of the region-of-interest pixels that lie within the **recall radius** of "
+        "a measurement (1 = the whole region was sampled). The radius is the distance one measurement is "
+        "taken to represent, given per dataset above in nm and px; 0 px counts only the pixel a "
+        "measurement landed on.\n"
+     << "- **spectra to reach 95 % recall**, **spectra to find 90 % of the regions**, **spectra to the first "
+        "top-1 % pixel**: how many spectra it took; \"never\" = not within the run, counted as "
+        "infinitely many for the median (so a strategy that often misses is not flattered); "
+        "\"(k/n got there)\" = in how many runs it happened. summary.csv writes -1 for never.\n"
+     << "- **separate regions found**: the region of interest split into separate patches (a particle, a "
+        "dopant, a vacancy; touching pixels belong together), and the share of patches with at least one "
+        "measurement within the recall radius.\n"
+     << "- **top-1 % pixel**: a pixel among the 1 % with the highest value of the ground-truth map.\n"
+     << "- **missed maximum** (regret): the highest value of the ground-truth map minus the highest "
+        "ground-truth value at a measured pixel, in the scalar value's units; 0 = the maximum itself "
+        "was measured.\n"
+     << "- **map error**: the map rebuilt from the measured spectra alone (every pixel takes the value of "
+        "the nearest measurement) against the ground-truth map. NRMSE: root-mean-square difference ÷ "
+        "the map's range (0 = perfect); PSNR: the same in dB (higher is better); SSIM: structural "
+        "similarity (1 = identical). Undefined (–) for a constant map; summary.csv's note says why.\n"
+     << "- **strategy decision time**: wall-clock time the strategy took to choose its next points, "
+        "95th percentile over its decisions.\n"
+     << "- **failed runs**: runs that stopped with an error; their figures are left out and listed above.\n";
 }
 
 }  // namespace autostem::cli

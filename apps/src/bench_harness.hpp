@@ -31,8 +31,17 @@ struct BenchStrategy {
   std::string label;
   /// Drift correction for this variant (std::nullopt = off).
   std::optional<DriftCorrectorOptions> drift_correction;
+  /// Budget matched to the comparison (set by `bench` for random without random.fraction and
+  /// without a --budget-*): per dataset and seed, as many spectra as the largest count of the other
+  /// strategies that measured less than the whole field; kDefaultMatchedFraction of the field's
+  /// pixels when there is none.
+  bool matched_budget = false;
   const std::string& shown() const { return label.empty() ? name : label; }
 };
+
+/// A matched-budget strategy's share of the field when no other strategy measured less than the
+/// whole field (random benched alone or with the full grid only).
+inline constexpr double kDefaultMatchedFraction = 0.05;
 
 /// A strategy label as a file-name part: ':', ',', '/' and ' ' become '-'.
 inline std::string file_label(std::string s) {
@@ -48,8 +57,11 @@ struct BenchConfig {
   std::string scalarizer;        ///< spec; empty = total counts over the whole energy axis
   std::string roi = "auto";      ///< auto (phantom mask, else top:5) | mask | top:Q (percent)
   /// A region-of-interest pixel counts as found when a measurement lands within this distance
-  /// (px) of it; 0 = only the pixel a measurement rounds to.
-  double recall_radius_px = 0.0;
+  /// of it; 0 = only the pixel a measurement rounds to. Given in px (--recall-radius) or nm
+  /// (--recall-radius-nm, converted with each ground truth's pixel size); neither given (< 0):
+  /// default_recall_radius_px().
+  double recall_radius_px = -1.0;
+  double recall_radius_nm = -1.0;
   SessionConfig session;         ///< budgets and settings shared by every run
   bool batch_defaulted = true;   ///< use whole scan lines for si_scan runs
   backends::SimulatedOptions sim;
@@ -59,6 +71,13 @@ struct BenchConfig {
   std::size_t prediction_every = 0;
   double prediction_budget = 0.1;  ///< Session::set_prediction_interval's max_wall_fraction
 };
+
+/// The recall radius when neither --recall-radius nor --recall-radius-nm is given: the largest
+/// spacing (> 1 px) that a benched strategy keeps between its points — edge's min_spacing_px (one
+/// edge point stands for that stretch of the edge), grid's step — so that every strategy is scored
+/// with the radius one point of the sparsest regular pattern represents; 0 px (the measured pixel
+/// only) when no strategy spaces its points. Returns (radius px, why: one line for summary.md).
+std::pair<double, std::string> default_recall_radius_px(const std::vector<BenchStrategy>& strategies);
 
 /// Everything measured about one run.
 struct RunResult {
@@ -75,6 +94,16 @@ struct RunResult {
   double n_sites90 = -1;                ///< measurements to find 90 % of the ROI sites, −1 = never
   double nrmse = 0.0, psnr = 0.0, ssim = 0.0;  ///< of the inpainted map at the end; NaN = undefined
   std::string metric_note;              ///< why a metric is undefined (e.g. a constant truth map)
+  double pixel_size_nm = 0.0;           ///< of the ground truth's scan
+  double recall_radius_px = 0.0;        ///< as scored (px of this ground truth)
+  std::size_t budget_points = 0;        ///< matched budget given to this run, 0 = none
+  std::string budget_rule;              ///< how that budget was chosen (empty = none)
+  std::vector<double> time_curve;       ///< (measurements) session time (s) when each arrived
+  std::vector<double> dose_curve;       ///< (measurements) field-mean dose (e⁻/Å²) after each
+  std::string scalar_units;             ///< unit of the scalarizer's value (regret, maps)
+  /// First seed only (the plots): the ground-truth scalar map, the region of interest (1 = in) and
+  /// the map inpainted from the measured points (nearest neighbour); empty for other seeds.
+  ImageArray truth_map, roi_mask, reconstruction;
   std::vector<double> recall_curve;     ///< (measurements)
   std::vector<double> regret_curve;     ///< (measurements)
   std::vector<std::pair<std::size_t, double>> nrmse_curve;  ///< (measurements, NRMSE) checkpoints

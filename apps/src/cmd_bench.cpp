@@ -7,6 +7,7 @@
 #include "drift_options.hpp"
 
 #include <autostem/datasets/phantoms.hpp>
+#include <autostem/imaging/scalarizer.hpp>
 #include <autostem/strategies/registry.hpp>
 
 #include <cstdio>
@@ -49,14 +50,17 @@ void add_bench_options(po::options_description& o) {
       ("seeds", po::value<std::size_t>()->default_value(3), "number of seeds per cell")
       ("seed-start", po::value<std::uint64_t>()->default_value(0), "first seed")
       ("scalarizer", po::value<std::string>()->default_value(""),
-       "spectrum → number for maps and regret, e.g. band_mean:920:960, edge:931:60:850:920 "
-       "(default: total counts)")
+       "SPEC: how a spectrum becomes the one number that the maps, recall (top:Q) and the missed "
+       "maximum are about (default: total counts); the forms are listed at the end of this help")
       ("roi", po::value<std::string>()->default_value("auto"),
        "region of interest for recall: auto (phantom mask, else top:5) | mask | top:Q (top Q % "
        "of the ground-truth scalar map) | points:L (1.5-px discs around the ground truth's labelled "
        "points of label L, e.g. the lattice phantom's Si dopants: points:1)")
-      ("recall-radius", po::value<double>()->default_value(0.0),
-       "an ROI pixel counts as found when a measurement lands within this many px of it")
+      ("recall-radius", po::value<double>(),
+       "PX: a region-of-interest pixel counts as found when a measurement lands within PX pixels of "
+       "it (0 = only the pixel measured). Default: the largest spacing a benched strategy keeps "
+       "between its points (edge.min_spacing_px = 3, grid.step when > 1), else 0")
+      ("recall-radius-nm", po::value<double>(), "NM: the same in nm (converted with each ground truth's pixel size)")
       ("threads", po::value<std::size_t>()->default_value(0), "parallel runs (0 = all cores)")
       ("no-plots", po::bool_switch(), "skip the PNG plots")
       ("out", po::value<std::string>()->required(), "output folder");
@@ -126,7 +130,11 @@ std::vector<BenchDataset> bench_datasets(const po::variables_map& vm) {
 // --strategies A,B with their --param STRATEGY.KEY=VALUE items and the model options.
 std::vector<BenchStrategy> bench_strategies(const po::variables_map& vm, const std::string& scalarizer) {
   std::vector<BenchStrategy> out;
-  for (const auto& name : split(vm["strategies"].as<std::string>(), ',')) out.push_back({name, {}});
+  for (const auto& name : split(vm["strategies"].as<std::string>(), ',')) {
+    BenchStrategy s;
+    s.name = name;
+    out.push_back(std::move(s));
+  }
   if (out.empty()) throw UsageError("--strategies is empty");
   if (vm.count("param"))
     for (const auto& item : vm["param"].as<std::vector<std::string>>()) {
@@ -167,19 +175,32 @@ BenchConfig bench_config(const po::variables_map& vm) {
   cfg.roi = vm["roi"].as<std::string>();
   check_roi(cfg.roi);
   cfg.threads = vm["threads"].as<std::size_t>();
-  cfg.recall_radius_px = vm["recall-radius"].as<double>();
-  if (!(cfg.recall_radius_px >= 0.0)) throw UsageError("--recall-radius must be >= 0 px");
+  if (vm.count("recall-radius") && vm.count("recall-radius-nm"))
+    throw UsageError("--recall-radius (px) and --recall-radius-nm: give one of them");
+  if (vm.count("recall-radius")) {
+    cfg.recall_radius_px = vm["recall-radius"].as<double>();
+    if (!(cfg.recall_radius_px >= 0.0)) throw UsageError("--recall-radius must be >= 0 px");
+  }
+  if (vm.count("recall-radius-nm")) {
+    cfg.recall_radius_nm = vm["recall-radius-nm"].as<double>();
+    if (!(cfg.recall_radius_nm >= 0.0)) throw UsageError("--recall-radius-nm must be >= 0 nm");
+  }
   const std::size_t nseeds = vm["seeds"].as<std::size_t>();
   if (nseeds == 0) throw UsageError("--seeds must be at least 1");
   for (std::size_t i = 0; i < nseeds; ++i) cfg.seeds.push_back(vm["seed-start"].as<std::uint64_t>() + i);
   cfg.datasets = bench_datasets(vm);
   cfg.strategies = bench_strategies(vm, cfg.scalarizer);
+  // random without a budget of its own would measure every pixel (random.fraction = 1): in a bench
+  // it gets the comparison's budget instead (BenchStrategy::matched_budget).
+  const bool session_budget = vm.count("budget-points") || vm.count("budget-time") || vm.count("budget-dose");
+  for (auto& s : cfg.strategies)
+    s.matched_budget = s.name == "random" && !s.params.count("fraction") && !session_budget;
   cfg.prediction_every = vm["prediction-every"].as<std::size_t>();
   cfg.prediction_budget = vm["prediction-budget"].as<double>();
   return cfg;
 }
 
-// Names every failed run on stderr; returns how many failed.
+// Names every failed run on stderr, then how many; returns how many failed.
 std::size_t report_failures(const std::vector<RunResult>& results) {
   std::size_t failed = 0;
   for (const auto& r : results)
@@ -188,7 +209,28 @@ std::size_t report_failures(const std::vector<RunResult>& results) {
       std::cerr << "autostem bench: run " << r.dataset << "/" << r.strategy << "/seed " << r.seed
                 << " failed: " << r.error << "\n";
     }
+  if (failed)
+    std::cerr << "autostem bench: " << failed << " of " << results.size()
+              << " runs failed (summary.md \"Failed runs\", summary.csv status=failed); exit status 1\n";
   return failed;
+}
+
+// The --help epilogue: every scalarizer form from the registry, with its fields and units.
+std::string scalarizer_help() {
+  std::string h = "\nScalarizers (--scalarizer SPEC; fields separated by ':', energies in eV):\n";
+  for (const auto& f : scalarizer_forms()) {
+    h += "  " + f.syntax + "\n";
+    std::string line = "     ";
+    for (const auto& word : split(f.meaning + " (result: " + f.result_units + ")", ' ')) {
+      if (line.size() + word.size() > 90) {
+        h += line + "\n";
+        line = "     ";
+      }
+      line += " " + word;
+    }
+    h += line + "\n";
+  }
+  return h;
 }
 
 }  // namespace
@@ -202,9 +244,13 @@ int cmd_bench(const std::vector<std::string>& args) {
             "                      --strategies A,B,C [--seeds N] [--scalarizer SPEC] --out DIR\n"
             "Runs every strategy on every ground truth for N seeds in the simulated microscope and\n"
             "writes summary.csv (a row per run), summary.md (median and IQR), per-run HDF5 files\n"
-            "(runs/) and PNG plots (plots/): visited points, recall and reconstruction error vs\n"
-            "measurements, time and dose per strategy."))
+            "(runs/) and PNG plots (plots/): visited points, ground-truth and rebuilt maps, recall,\n"
+            "missed maximum and map error vs spectra, time and dose.\n"
+            "A strategy run fails → its figures read FAILED and the exit status is 1.\n"
+            "Example (docs/validation.md §3): autostem bench --phantom nanowire --strategies grid,random,edge --seeds 10 --out bench_nw")) {
+    std::cout << scalarizer_help();
     return 0;
+  }
 
   const BenchConfig cfg = bench_config(vm);
   const bool tty = isatty(STDERR_FILENO);

@@ -242,10 +242,29 @@ double ComShift::evaluate_pattern(std::span<const float> p, std::size_t ky, std:
 }
 
 // ---------------------------------------------------------------------------------------------
+const std::vector<ScalarizerForm>& scalarizer_forms() {
+  static const std::vector<ScalarizerForm> forms = {
+      {"band_sum:LO:HI", "sum of the counts in the channels from LO to HI eV", "counts"},
+      {"band_mean:LO:HI", "mean counts per channel from LO to HI eV", "counts"},
+      {"band_max:LO:HI", "largest channel count from LO to HI eV", "counts"},
+      {"edge:ONSET:WIDTH[:PRE_LO:PRE_HI]",
+       "core-loss edge intensity: counts from ONSET to ONSET+WIDTH eV above a power-law background "
+       "fitted from PRE_LO to PRE_HI eV (default: ONSET−WIDTH to just below ONSET), e.g. Cu-L2,3 "
+       "edge:931:60:850:920",
+       "counts"},
+      {"ratio:LO1:HI1:LO2:HI2", "band_mean over LO1–HI1 eV divided by band_mean over LO2–HI2 eV",
+       "dimensionless"},
+      {"peak_position:LO:HI", "energy of the highest channel between LO and HI eV (sub-channel)", "eV"},
+      {"com_shift[:KY:KX]",
+       "centre-of-mass shift of a diffraction pattern of KY × KX detector pixels (4D-STEM)", "px"},
+  };
+  return forms;
+}
+
 std::vector<std::string> scalarizer_syntax() {
-  return {"band_sum:LO:HI",      "band_mean:LO:HI",       "band_max:LO:HI",
-          "edge:ONSET:WIDTH[:PRE_LO:PRE_HI]", "ratio:LO1:HI1:LO2:HI2",
-          "peak_position:LO:HI", "com_shift[:KY:KX]"};
+  std::vector<std::string> out;
+  for (const auto& f : scalarizer_forms()) out.push_back(f.syntax);
+  return out;
 }
 
 namespace {

@@ -230,6 +230,18 @@ class ComShift final : public Scalarizer {
 /// Throws std::invalid_argument if pattern.size() != ky × kx or either extent is 0.
 double com_shift(std::span<const float> pattern, std::size_t ky, std::size_t kx);
 
+/// One form of spec that make_scalarizer() accepts, for help texts: the syntax (e.g.
+/// "band_mean:LO:HI"), what it computes with every field and its unit, and the result's unit.
+struct ScalarizerForm {
+  std::string syntax;
+  std::string meaning;
+  std::string result_units;
+};
+
+/// Every form make_scalarizer() accepts, in the order of the header comment above. The one table
+/// behind scalarizer_syntax(), make_scalarizer()'s "unknown name" message and `--help`.
+const std::vector<ScalarizerForm>& scalarizer_forms();
+
 /// Names make_scalarizer() accepts, with their field syntax, e.g. "band_mean:LO:HI".
 std::vector<std::string> scalarizer_syntax();
 
