@@ -23,7 +23,8 @@ from autostem import _core
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-DATA = os.environ.get("AUTOSTEM_DATA") or os.path.join(ROOT, "..", "shared", "datasets")
+DATA = (os.environ.get("AUTOSTEM_DATA") or os.environ.get("AUTOSTEM_DEFAULT_DATA")
+        or os.path.join(ROOT, "..", "shared", "datasets"))
 CLI = os.environ.get("AUTOSTEM_CLI", "")
 CI = os.environ.get("CI") == "true"
 
