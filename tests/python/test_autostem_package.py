@@ -260,6 +260,9 @@ class LoadRunTest(unittest.TestCase):
         run_cli(self, out, "--strategy", "edge", "--budget-points", "60")
         run = autostem.load_run(out, hyperspy=False)
         self.assertEqual(sorted(run.predictions), sorted(run.record["prediction_steps"]))
+        # edge stores its acquisition map at least at the end (the last prediction is always kept).
+        self.assertTrue(any(m[n] is not None for m in run.predictions.values()
+                            for n in ("mean", "uncertainty", "acquisition")))
         for step, maps in run.predictions.items():
             for name in ("mean", "uncertainty", "acquisition"):
                 if maps[name] is not None:
