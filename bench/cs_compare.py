@@ -104,7 +104,7 @@ def main():
         cases = [
             ("nanoparticles phantom survey (128×128), Poisson noise on the samples",
              np.load(os.path.join(tmp, "nanoparticles.npy")), [0.1], True, None),
-            ("SrTiO3 HAADF 16_STOimage_1.ser, 256×256 top-left crop",
+            ("SrTiO3 HAADF 16_STOimage_1.ser, 256×256 crop of the first stored rows",
              np.load(os.path.join(tmp, "sto.npy")), [0.05, 0.1, 0.2], False, "smooth"),
             ("graphene G-Si-2nm.npy (256×256)",
              np.load(os.path.join(tmp, "graphene.npy")), [0.05, 0.1, 0.2], False, "smooth"),

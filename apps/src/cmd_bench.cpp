@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <unistd.h>
 
 namespace autostem::cli {
@@ -165,10 +166,28 @@ std::vector<BenchStrategy> bench_strategies(const po::variables_map& vm, const s
   return expanded;
 }
 
+// --exposure file: the exposure every --dataset file records. One session configuration serves
+// every run, so the files must agree; a phantom has no file. Says which value was used (stdout).
+double bench_file_exposure(const std::vector<BenchDataset>& datasets) {
+  std::optional<FileExposure> used;
+  for (const auto& d : datasets) {
+    if (d.spectrum_image.empty())
+      throw UsageError("--exposure file: ground truth '" + d.label +
+                       "' is a phantom, which has no file to take an exposure from; give --exposure SECONDS");
+    const FileExposure fe = file_exposure(d.spectrum_image);
+    if (used && fe.exposure_s != used->exposure_s)
+      throw UsageError("--exposure file: the datasets record different exposures (" + used->note() +
+                       "; " + fe.note() + "); bench them separately or give --exposure SECONDS");
+    if (!used) used = fe;
+  }
+  std::printf("exposure %s\n", used->note().c_str());
+  return used->exposure_s;
+}
+
 BenchConfig bench_config(const po::variables_map& vm) {
   BenchConfig cfg;
   cfg.out_dir = vm["out"].as<std::string>();
-  cfg.session = session_config(vm);
+  cfg.session = session_config(vm, /*allow_file_exposure=*/true);
   cfg.batch_defaulted = vm["batch"].defaulted();
   cfg.sim = simulated_options(vm);
   cfg.scalarizer = vm["scalarizer"].as<std::string>();
@@ -189,6 +208,7 @@ BenchConfig bench_config(const po::variables_map& vm) {
   if (nseeds == 0) throw UsageError("--seeds must be at least 1");
   for (std::size_t i = 0; i < nseeds; ++i) cfg.seeds.push_back(vm["seed-start"].as<std::uint64_t>() + i);
   cfg.datasets = bench_datasets(vm);
+  if (exposure_from_file(vm)) cfg.session.point.exposure_s = bench_file_exposure(cfg.datasets);
   cfg.strategies = bench_strategies(vm, cfg.scalarizer);
   // random without a budget of its own would measure every pixel (random.fraction = 1): in a bench
   // it gets the comparison's budget instead (BenchStrategy::matched_budget).

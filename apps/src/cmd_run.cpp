@@ -136,7 +136,7 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
   po::variables_map vm;
   if (parse(args, o, vm,
             "usage: autostem run [--dataset SI_FILE [--survey SURVEY_FILE] | --phantom NAME]\n"
-            "                    --strategy NAME [--exposure S] [--dwell S] [--current PA]\n"
+            "                    --strategy NAME [--exposure S|file] [--dwell S] [--current PA]\n"
             "                    [--profile NAME|FILE] [--budget-points N] [--budget-time S]\n"
             "                    [--budget-dose E_PER_A2] [--seed N] --out RUN.h5\n"
             "       autostem run --backend dm --host H --port N --key-file K --strategy NAME\n"
@@ -159,7 +159,16 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
 
   if (live && !vm["drift"].defaulted() && drift_preset(vm) != "off")
     throw UsageError("--drift simulates specimen drift; a live specimen drifts by itself (use --drift-correction)");
-  SessionConfig config = session_config(vm);
+  SessionConfig config = session_config(vm, /*allow_file_exposure=*/true);
+  std::string exposure_note;
+  if (exposure_from_file(vm)) {
+    if (!vm.count("dataset"))
+      throw UsageError("--exposure file takes the exposure from the --dataset file (the spectrum "
+                       "image); this run has none: give --exposure SECONDS");
+    const FileExposure fe = file_exposure(vm["dataset"].as<std::string>());
+    config.point.exposure_s = fe.exposure_s;
+    exposure_note = fe.note();
+  }
   const std::optional<DriftCorrectorOptions> drift_options = drift_correction_options(vm);
   std::string strategy_name = vm["strategy"].as<std::string>();
   Parameters params = strategy_parameters(vm);
@@ -204,12 +213,12 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
   try {
     RunSummary s = session.run(&stop);
     progress.finish();
-    print_summary(s, what, out, json, info);
+    print_summary(s, what, out, json, info, exposure_note);
     report_notes(*strategy, s);
     return s.stop_reason == StopReason::operator_stop ? 130 : 0;
   } catch (const SessionError& e) {
     progress.finish();
-    print_summary(e.summary, what, out, json, info);
+    print_summary(e.summary, what, out, json, info, exposure_note);
     std::cerr << "autostem run: error: " << e.what() << " (the " << e.summary.measurements
               << " measurements made are in " << out << ")\n";
     return 1;

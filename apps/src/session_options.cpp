@@ -2,6 +2,8 @@
 
 #include "drift_options.hpp"
 
+#include <autostem/datasets/ground_truth.hpp>
+#include <autostem/datasets/signal.hpp>
 #include <autostem/strategies/registry.hpp>
 
 #include <nlohmann/json.hpp>
@@ -11,12 +13,15 @@
 #include <cstdio>
 #include <iostream>
 #include <limits>
+#include <sstream>
 
 namespace autostem::cli {
 
 void add_acquisition_options(po::options_description& o) {
   o.add_options()
-      ("exposure", po::value<double>(), "spectrum exposure, s (default: the profile's)")
+      ("exposure", po::value<std::string>(),
+       "spectrum exposure, s, or 'file': the exposure the --dataset file records (run, bench; "
+       "default: the profile's)")
       ("dwell", po::value<double>(), "survey dwell time per pixel, s (default: the profile's)")
       ("current", po::value<double>(), "probe current, pA (default: the profile's)")
       ("profile", po::value<std::string>()->default_value("rsi2024-remote"),
@@ -89,16 +94,54 @@ void apply_model_options(const po::variables_map& vm, const std::string& strateg
     put("retrain_every", std::to_string(vm["retrain-every"].as<std::size_t>()));
 }
 
-SessionConfig session_config(const po::variables_map& vm) {
+bool exposure_from_file(const po::variables_map& vm) {
+  return vm.count("exposure") && vm["exposure"].as<std::string>() == "file";
+}
+
+FileExposure file_exposure(const std::filesystem::path& file) {
+  const datasets::Signal s = datasets::read_signal(file);
+  const auto e = datasets::recorded_exposure(s);
+  if (!e)
+    throw UsageError("--exposure file: " + file.string() +
+                     " records no exposure (none of its metadata gives a per-spectrum exposure or "
+                     "pixel time); give --exposure SECONDS");
+  return {e->value, file.filename().string() + ", " + e->key};
+}
+
+std::string FileExposure::note() const {
+  std::ostringstream o;
+  o.precision(6);
+  o << exposure_s << " s per spectrum, from " << source;
+  return o.str();
+}
+
+SessionConfig session_config(const po::variables_map& vm, bool allow_file_exposure) {
   SessionConfig c;
-  if (vm.count("exposure")) c.point.exposure_s = vm["exposure"].as<double>();
+  if (vm.count("exposure")) {
+    const std::string text = vm["exposure"].as<std::string>();
+    if (text == "file") {
+      if (!allow_file_exposure)
+        throw UsageError("--exposure file takes the exposure from a data file: only `run --dataset` "
+                         "and `bench --dataset` have one; give --exposure SECONDS");
+    } else {
+      try {
+        std::size_t used = 0;
+        c.point.exposure_s = std::stod(text, &used);
+        if (used != text.size()) throw std::invalid_argument("trailing text");
+      } catch (const std::exception&) {
+        throw UsageError("--exposure '" + text + "' is neither a number of seconds nor 'file'");
+      }
+      if (!(c.point.exposure_s > 0.0 && std::isfinite(c.point.exposure_s)))
+        throw UsageError("--exposure must be a finite number > 0, got " + text);
+    }
+  }
   if (vm.count("dwell")) c.survey.dwell_s = vm["dwell"].as<double>();
   if (vm.count("current")) {
     c.point.probe_current_pA = vm["current"].as<double>();
     c.survey.probe_current_pA = c.point.probe_current_pA;
   }
   // Zero means "the instrument's default" internally; an explicit 0 or negative is an error.
-  for (const char* key : {"exposure", "dwell", "current"})
+  for (const char* key : {"dwell", "current"})
     if (vm.count(key) && !(vm[key].as<double>() > 0.0 && std::isfinite(vm[key].as<double>())))
       throw UsageError(std::string("--") + key + " must be a finite number > 0, got " +
                        std::to_string(vm[key].as<double>()));
@@ -180,9 +223,10 @@ nlohmann::json summary_json(const RunSummary& s, const InstrumentInfo& info) {
 }
 
 void print_summary(const RunSummary& s, const std::string& what, const std::string& out_path,
-                   bool json, const InstrumentInfo& info) {
+                   bool json, const InstrumentInfo& info, const std::string& exposure_note) {
   if (json) {
     nlohmann::json j = summary_json(s, info);
+    if (!exposure_note.empty()) j["exposure"] = exposure_note;
     if (!out_path.empty()) j["out"] = out_path;
     std::cout << j.dump() << std::endl;
     return;
@@ -191,6 +235,7 @@ void print_summary(const RunSummary& s, const std::string& what, const std::stri
   std::printf("  measurements            %zu (field %zux%zu, sampling fraction %.4g)\n",
               s.measurements, info.field_rows, info.field_cols,
               double(s.measurements) / double(info.field_rows * info.field_cols));
+  if (!exposure_note.empty()) std::printf("  exposure                %s\n", exposure_note.c_str());
   std::printf("  experiment time         %s (%.4g s; survey %.3g s)\n",
               format_duration(s.time_s).c_str(), s.time_s, s.survey_time_s);
   std::printf("  total dose              %.4g e-/A^2 over the field (max %.4g e-/A^2 at one pixel)\n",

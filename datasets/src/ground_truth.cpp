@@ -67,6 +67,20 @@ void fill_conditions(const Signal& s, RecordingConditions& rc) {
 
 }  // namespace
 
+std::optional<RecordedValue> recorded_exposure(const Signal& s) {
+  static const char* keys[] = {
+      "Acquisition_instrument.TEM.Detector.EELS.exposure",
+      "Acquisition_instrument.TEM.Detector.EELS.dwell_time",
+      "ImageTags.EELS.Acquisition.Exposure (s)",
+      "ImageTags.SI.Acquisition.Pixel time (s)",
+      "ImageTags.Acquisition.Parameters.High Level.Exposure (s)",
+      "ObjectInfo.AcquireInfo.DwellTimePath",
+  };
+  for (const char* key : keys)
+    if (const double v = metadata_number(s, key); v > 0) return RecordedValue{v, key};
+  return std::nullopt;
+}
+
 GroundTruth ground_truth_from_signals(const std::optional<Signal>& spectrum_image,
                                       const std::optional<Signal>& survey,
                                       const std::string& source) {

@@ -21,6 +21,29 @@ struct MemType {
   hid_t id;
 };
 
+// HyperSpy's rgba8 (hyperspy.misc.rgb_tools): a structured dtype {R, G, B, A} of uint8, which
+// h5py stores as an HDF5 compound of four 1-byte unsigned integers at offsets 0…3.
+h5::Handle rgba8_type(hid_t member) {
+  h5::Handle c(H5Tcreate(H5T_COMPOUND, 4), H5Tclose);
+  const char* names[] = {"R", "G", "B", "A"};
+  for (std::size_t i = 0; i < 4; ++i) H5Tinsert(c, names[i], i, member);
+  return c;
+}
+
+bool is_rgba8_compound(hid_t type) {
+  if (H5Tget_nmembers(type) != 4) return false;
+  const char* names[] = {"R", "G", "B", "A"};
+  for (unsigned i = 0; i < 4; ++i) {
+    char* n = H5Tget_member_name(type, i);
+    const bool same = n && std::strcmp(n, names[i]) == 0;
+    H5free_memory(n);
+    if (!same || H5Tget_member_class(type, i) != H5T_INTEGER) return false;
+    h5::Handle m(H5Tget_member_type(type, i), H5Tclose);
+    if (H5Tget_size(m) != 1 || H5Tget_sign(m) != H5T_SGN_NONE) return false;
+  }
+  return true;
+}
+
 // Chooses the dtype a dataset is kept as, and the memory type HDF5 converts it to (native byte
 // order; float16 widens to float32; h5py's complex compound {r, i}; h5py's bool enum).
 MemType memory_type(hid_t file_type, const std::string& context) {
@@ -59,6 +82,11 @@ MemType memory_type(hid_t file_type, const std::string& context) {
       break;
     }
     case H5T_COMPOUND: {
+      if (is_rgba8_compound(file_type)) {
+        h5::Handle t = rgba8_type(H5T_NATIVE_UINT8);
+        hid_t id = t.get();
+        return {DType::rgba8, std::move(t), id};
+      }
       if (H5Tget_nmembers(file_type) == 2 && H5Tget_member_class(file_type, 0) == H5T_FLOAT &&
           H5Tget_member_class(file_type, 1) == H5T_FLOAT) {
         h5::Handle m0(H5Tget_member_type(file_type, 0), H5Tclose);
@@ -80,7 +108,7 @@ MemType memory_type(hid_t file_type, const std::string& context) {
   }
   throw std::runtime_error(context + ": unsupported HDF5 element type (class " +
                            std::to_string(static_cast<int>(cls)) + ", " + std::to_string(size) +
-                           " bytes); expected integers, floats, h5py bool or complex");
+                           " bytes); expected integers, floats, h5py bool, complex or RGBA");
 }
 
 }  // namespace
@@ -248,9 +276,9 @@ h5::Handle file_type(DType t) {
       H5Tinsert(c, "i", es, single ? H5T_IEEE_F32LE : H5T_IEEE_F64LE);
       return c;
     }
-    case DType::rgba8: break;
+    case DType::rgba8: return detail::rgba8_type(H5T_STD_U8LE);
   }
-  throw std::invalid_argument("write_hspy: dtype rgba8 cannot be written; convert it first");
+  throw std::invalid_argument("write_hspy: unknown dtype");
 }
 
 h5::Handle memory_type_for(DType t) {
@@ -276,9 +304,9 @@ h5::Handle memory_type_for(DType t) {
       H5Tinsert(c, "i", es, single ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE);
       return c;
     }
-    case DType::rgba8: break;
+    case DType::rgba8: return detail::rgba8_type(H5T_NATIVE_UINT8);
   }
-  throw std::invalid_argument("write_hspy: dtype rgba8 cannot be written; convert it first");
+  throw std::invalid_argument("write_hspy: unknown dtype");
 }
 
 void write_metadata_value(hid_t group, const std::string& key, const std::string& value) {
@@ -296,8 +324,6 @@ void write_metadata_value(hid_t group, const std::string& key, const std::string
 }  // namespace
 
 void write_hspy(const std::filesystem::path& path, const Signal& signal) {
-  if (signal.dtype == DType::rgba8)
-    throw std::invalid_argument(path.string() + ": write_hspy cannot store rgba8 data");
   if (signal.axes.empty())
     throw std::invalid_argument(path.string() + ": write_hspy needs at least one axis");
   if (signal.bytes.size() != signal.size() * dtype_size(signal.dtype))

@@ -551,6 +551,19 @@ void read_drift(hid_t file, const std::string& where, RunRecord& rec) {
 
 }  // namespace
 
+bool is_results_file(const std::filesystem::path& path) {
+  try {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) return false;
+    h5::Handle file = h5::open_file(path, false);
+    h5::Handle root = h5::open_group(file, "/");
+    const auto ff = h5::attr_string(root, "file_format");
+    return ff && *ff == "autostem-results";
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 RunRecord read_results(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) throw std::runtime_error(path.string() + ": no such file");
   h5::Handle file = h5::open_file(path, false);

@@ -230,6 +230,26 @@ TEST(Hspy, WriterRejectsInconsistentSignal) {
   s.bytes.resize(3);  // needs 16
   EXPECT_THROW(ds::write_hspy(temp_path("bad.hspy"), s), std::invalid_argument);
   s.dtype = ds::DType::rgba8;
-  s.bytes.resize(16);
+  s.bytes.resize(15);  // needs 16
   EXPECT_THROW(ds::write_hspy(temp_path("bad.hspy"), s), std::invalid_argument);
+}
+
+// RGB(A) DM images (issue 21): written as HyperSpy writes rgba8 — an HDF5 compound {R, G, B, A}
+// of uint8 (hyperspy.misc.rgb_tools) — and read back as rgba8. hs.load of such a file is checked
+// against hs.load of the DM originals in tests/apps/test_convert_hyperspy.py.
+TEST(Hspy, Rgba8RoundTripsAsHyperSpysCompound) {
+  ds::Signal s;
+  s.title = "rgb";
+  s.dtype = ds::DType::rgba8;
+  s.axes = {{"y", "", 0.0, 1.0, 2, false}, {"x", "", 0.0, 1.0, 2, false}};
+  for (int i = 0; i < 4; ++i)
+    for (int c = 0; c < 4; ++c) s.bytes.push_back(static_cast<std::byte>(10 * i + c));
+  const fs::path p = temp_path("rgba.hspy");
+  ds::write_hspy(p, s);
+  const ds::Signal back = ds::read_signal(p);
+  EXPECT_EQ(back.dtype, ds::DType::rgba8);
+  ASSERT_EQ(back.shape(), (std::vector<std::size_t>{2, 2}));
+  EXPECT_EQ(back.bytes, s.bytes);
+  EXPECT_DOUBLE_EQ(back.value(3), 30.0);  // R of the last pixel
+  fs::remove(p);
 }

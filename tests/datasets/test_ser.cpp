@@ -1,4 +1,4 @@
-// FEI/TIA SER reader: the real STO image (MANIFEST haadf/sto_ser), a synthetic 1-D series
+// FEI/TIA SER reader: the real STO image (MANIFEST haadf/sto_ser), synthetic 1-D and 2-D series
 // written here byte by byte from the format description, and damaged input.
 #include <autostem/datasets/formats.hpp>
 
@@ -71,6 +71,48 @@ std::vector<std::byte> synthetic_1d_series() {
   return v;
 }
 
+// A series of 2 images of 2 rows × 3 columns, uint16, stored as TIA stores them: x fastest and
+// the rows bottom up. Stored value = 100 × element + 10 × stored row + column. Pixel calibration
+// 2e-10 m with element 0 at −3e-10 m.
+std::vector<std::byte> synthetic_2d_series() {
+  std::vector<std::byte> v;
+  put<std::uint16_t>(v, 0x4949);
+  put<std::uint16_t>(v, 0x0197);
+  put<std::uint16_t>(v, 0x0210);
+  put<std::uint32_t>(v, 0x4122);
+  put<std::uint32_t>(v, 0x4152);
+  put<std::uint32_t>(v, 2);  // total
+  put<std::uint32_t>(v, 2);  // valid
+  const std::size_t offset_field = v.size();
+  put<std::uint32_t>(v, 0);  // patched below
+  put<std::uint32_t>(v, 1);  // one series dimension
+  put<std::uint32_t>(v, 2);
+  put<double>(v, 0.0);
+  put<double>(v, 1.0);
+  put<std::int32_t>(v, 0);
+  put_str(v, "Number");
+  put_str(v, "");
+  std::vector<std::uint32_t> offsets;
+  for (int e = 0; e < 2; ++e) {
+    offsets.push_back(static_cast<std::uint32_t>(v.size()));
+    for (int axis = 0; axis < 2; ++axis) {  // x, then y
+      put<double>(v, -3e-10);
+      put<double>(v, 2e-10);
+      put<std::int32_t>(v, 0);
+    }
+    put<std::uint16_t>(v, 2);  // uint16
+    put<std::uint32_t>(v, 3);  // size x
+    put<std::uint32_t>(v, 2);  // size y
+    for (int r = 0; r < 2; ++r)
+      for (int c = 0; c < 3; ++c) put<std::uint16_t>(v, static_cast<std::uint16_t>(100 * e + 10 * r + c));
+  }
+  const auto table = static_cast<std::uint32_t>(v.size());
+  std::memcpy(v.data() + offset_field, &table, 4);
+  for (auto o : offsets) put<std::uint32_t>(v, o);
+  for (int e = 0; e < 2; ++e) put<std::uint32_t>(v, 0);  // tag offsets (unused)
+  return v;
+}
+
 int try_parse(std::span<const std::byte> bytes) {
   try {
     const auto sigs = ad::detail::read_ser_bytes(bytes, "fuzzed.ser");
@@ -100,9 +142,18 @@ TEST(SERReader, StoImage) {
   const auto [mn, mx] = std::minmax_element(d.begin(), d.end());
   EXPECT_EQ(*mn, 16121);
   EXPECT_EQ(*mx, 24376);
+  // HyperSpy's orientation (hs.load: TIA's bottom-up rows flipped; values read with HyperSpy
+  // 1.7.3): row 0 starts 18024 18416 18350 19660 18707, the last row 19351 18863 18726 18870 17890.
+  EXPECT_EQ((std::vector<std::uint16_t>(d.begin(), d.begin() + 5)),
+            (std::vector<std::uint16_t>{18024, 18416, 18350, 19660, 18707}));
+  EXPECT_EQ((std::vector<std::uint16_t>(d.begin() + 1023 * 1024, d.begin() + 1023 * 1024 + 5)),
+            (std::vector<std::uint16_t>{19351, 18863, 18726, 18870, 17890}));
+  ASSERT_EQ(s.axes[0].name, "y");
+  ASSERT_EQ(s.axes[1].name, "x");
   for (const auto& a : s.axes) {
-    EXPECT_EQ(a.units, "m");
-    EXPECT_NEAR(a.scale * 1e12, 10.013, 5e-4);
+    EXPECT_EQ(a.units, "nm");  // TIA's metres, in nm as HyperSpy shows them
+    EXPECT_NEAR(a.scale * 1e3, 10.013, 5e-4);
+    EXPECT_NEAR(a.offset, -512 * a.scale, 1e-9);  // centred: TIA's CalibrationElement is 512
   }
   EXPECT_EQ(s.metadata.at("ObjectInfo.ExperimentalDescription.High tension (kV)"), "80");
   EXPECT_NEAR(std::stod(s.metadata.at("ObjectInfo.AcquireInfo.DwellTimePath")), 29e-6, 1e-9);
@@ -122,6 +173,27 @@ TEST(SERReader, OneDimensionalSeriesWithCalibrationElement) {
   const auto d = s.as<float>();
   for (int e = 0; e < 3; ++e)
     for (int c = 0; c < 4; ++c) EXPECT_EQ(d[static_cast<std::size_t>(e * 4 + c)], static_cast<float>(10 * e + c));
+}
+
+// HyperSpy (fei.py / rosettasciio tia: data[..., ::-1, :]) and ncempy flip TIA's bottom-up rows;
+// so does autostem since issue 21 (before, row 0 was TIA's first stored row). Metres become nm.
+TEST(SERReader, TwoDimensionalElementsAreFlippedLikeHyperSpy) {
+  const auto bytes = synthetic_2d_series();
+  const auto s = ad::detail::read_ser_bytes(bytes, "synthetic2d.ser").at(0);
+  ASSERT_EQ(s.shape(), (std::vector<std::size_t>{2, 2, 3}));
+  EXPECT_TRUE(s.axes[0].navigate);
+  EXPECT_FALSE(s.axes[1].navigate);
+  EXPECT_EQ(s.axes[1].name, "y");
+  EXPECT_EQ(s.axes[2].name, "x");
+  const auto d = s.as<std::uint16_t>();
+  // Element e, displayed row r = stored row 1 − r.
+  EXPECT_EQ((std::vector<std::uint16_t>(d.begin(), d.end())),
+            (std::vector<std::uint16_t>{10, 11, 12, 0, 1, 2, 110, 111, 112, 100, 101, 102}));
+  for (std::size_t k : {1u, 2u}) {
+    EXPECT_EQ(s.axes[k].units, "nm");
+    EXPECT_NEAR(s.axes[k].scale, 0.2, 1e-12);
+    EXPECT_NEAR(s.axes[k].offset, -0.3, 1e-12);
+  }
 }
 
 TEST(SERReader, EmiObjectInfoIsFlattened) {

@@ -138,12 +138,7 @@ class LoadTest(unittest.TestCase):
             self.assertEqual(a.data.dtype, np.float32, "float16 widened to float32")
         else:
             self.assertEqual(a.data.dtype, b.data.dtype, "dtype")
-        if _core.detect_format(path) == "ser" and not np.array_equal(a.data, b.data):
-            # Known: autostem's SER rows are upside down relative to HyperSpy's, fixed by the
-            # SER-orientation change on another branch; test_ser_rows_match_hyperspy tracks it.
-            np.testing.assert_array_equal(a.data, np.flip(b.data, axis=-2), "SER data (modulo the row flip)")
-        else:
-            np.testing.assert_array_equal(a.data, b.data, "data")
+        np.testing.assert_array_equal(a.data, b.data, "data")
         for ax_a, ax_b in zip(a.axes_manager._axes, b.axes_manager._axes):
             self.assertEqual(ax_a.size, ax_b.size)
             self.assertEqual(ax_a.navigate, ax_b.navigate, "navigate of axis " + str(ax_b.name))
@@ -163,10 +158,8 @@ class LoadTest(unittest.TestCase):
         if _core.detect_format(path) in ("dm3", "dm4", "hspy"):
             self.assertEqual(keys_a, keys_b, "original_metadata top-level keys")
 
-    @unittest.expectedFailure
     def test_ser_rows_match_hyperspy(self):
-        # Expected to pass once the SER reader's row orientation matches HyperSpy's (the change
-        # on another branch); then remove expectedFailure.
+        # TIA stores rows bottom-up; autostem flips them as HyperSpy and ncempy do (docs/readers.md).
         hs = hyperspy_api(self)
         path = os.path.join(DATA, "haadf", "sto_ser", "16_STOimage_1.ser")
         if not os.path.exists(path):

@@ -11,6 +11,10 @@
 // length u32, data }, a 2-D element { x: offset, delta, element; y: offset, delta, element;
 // DataType u16, size_x u32, size_y u32, data } with x fastest. Calibrated value of index i:
 // offset + (i − element) × delta.
+//
+// Presented as HyperSpy (and ncempy) present it: TIA stores the rows of a 2-D element bottom up,
+// so they are flipped (row 0 is the top of the image, as TIA displays it); lengths in metres
+// become nm (scale and offset; HyperSpy converts only the scale, docs/readers.md).
 #include <autostem/datasets/formats.hpp>
 
 #include "byte_cursor.hpp"
@@ -18,7 +22,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <optional>
+#include <vector>
 
 namespace autostem::datasets {
 namespace detail {
@@ -61,7 +67,28 @@ AxisCalibration make_axis(std::size_t size, double offset, double delta, std::in
   a.offset = offset - static_cast<double>(element) * delta;
   a.name = std::move(name);
   a.units = std::move(units);
+  // TIA writes SI lengths; microscopists (and HyperSpy) read nm.
+  if (a.units == "m" || a.units == "meters") {
+    a.units = "nm";
+    a.scale *= 1e9;
+    a.offset *= 1e9;
+  } else if (a.units == "1/m" || a.units == "1/meters") {
+    a.units = "1 / nm";
+    a.scale *= 1e-9;
+    a.offset *= 1e-9;
+  }
   return a;
+}
+
+/// Reverses the row order of one (rows, cols) element in place: TIA stores rows bottom up.
+void flip_rows(std::byte* data, std::size_t rows, std::size_t row_bytes) {
+  std::vector<std::byte> tmp(row_bytes);
+  for (std::size_t top = 0, bottom = rows; top + 1 < bottom; ++top) {
+    --bottom;
+    std::memcpy(tmp.data(), data + top * row_bytes, row_bytes);
+    std::memcpy(data + top * row_bytes, data + bottom * row_bytes, row_bytes);
+    std::memcpy(data + bottom * row_bytes, tmp.data(), row_bytes);
+  }
 }
 
 }  // namespace
@@ -225,7 +252,9 @@ std::vector<Signal> read_ser_bytes(std::span<const std::byte> ser, const std::st
     } else if (count * es != elem_bytes) {
       c.fail("element " + std::to_string(e) + " differs in size from element 0");
     }
-    std::memcpy(s.bytes.data() + e * elem_bytes, c.take(elem_bytes, "element data"), elem_bytes);
+    std::byte* dst = s.bytes.data() + e * elem_bytes;
+    std::memcpy(dst, c.take(elem_bytes, "element data"), elem_bytes);
+    if (two_d) flip_rows(dst, axes[0].size, axes[1].size * es);
   }
   // Navigation axes: the series dimensions, first one fastest (TIA scans x within y).
   std::vector<AxisCalibration> nav;

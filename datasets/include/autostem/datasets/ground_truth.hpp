@@ -16,6 +16,19 @@ namespace autostem::datasets {
 /// Throws std::invalid_argument naming the unit when it is not a length.
 double length_unit_in_nm(const std::string& units);
 
+/// A number a file records, and the metadata key it came from (for messages).
+struct RecordedValue {
+  double value = 0.0;
+  std::string key;
+};
+
+/// The per-spectrum exposure (s) a file records, if any: the first positive number among, in
+/// order, HyperSpy's Acquisition_instrument.TEM.Detector.EELS.exposure and .EELS.dwell_time;
+/// DigitalMicrograph's ImageTags.EELS.Acquisition.Exposure (s) (what HyperSpy reads as the EELS
+/// dwell_time), ImageTags.SI.Acquisition.Pixel time (s), ImageTags.Acquisition.Parameters.High
+/// Level.Exposure (s); TIA's ObjectInfo.AcquireInfo.DwellTimePath (.emi). nullopt when none.
+std::optional<RecordedValue> recorded_exposure(const Signal& s);
+
 /// Builds a ground truth from already-read signals.
 ///  - spectrum_image: 3-D (rows, cols, channels); the last axis is the energy axis
 ///    (offset_eV = offset, dispersion_eV = scale, must be > 0; units eV, or keV converted);

@@ -14,7 +14,8 @@ namespace autostem::datasets {
 
 /// Every Experiments/<title> group of a HyperSpy HDF5 file, in name order. The dtype is kept
 /// (float16 becomes float32 through HDF5's conversion; h5py's complex compounds become
-/// complex64/128, its bool enum becomes boolean). Metadata: every attribute below metadata/ as
+/// complex64/128, its bool enum becomes boolean, HyperSpy's rgba8 compound {R, G, B, A} of uint8
+/// becomes rgba8). Metadata: every attribute below metadata/ as
 /// "Group.Sub.key" → text. Throws std::runtime_error naming the file and what is missing (no
 /// Experiments group, no data, axis-N absent or its size disagreeing with the array).
 std::vector<Signal> read_hspy(const std::filesystem::path& path);
@@ -24,8 +25,9 @@ std::vector<Signal> read_hspy(const std::filesystem::path& path);
 /// signal's dtype, axis-N groups (name, units, offset, scale, size, navigate, is_binned, _type
 /// "UniformDataAxis"), metadata/General/title, metadata/Signal/signal_type, and the signal's
 /// flattened metadata as nested groups (numbers stored as float64, the rest as strings).
-/// Overwrites the file. Throws std::invalid_argument for an rgba8 signal or inconsistent
-/// axes/bytes, std::runtime_error when the file cannot be written.
+/// rgba8 is written as HyperSpy writes its rgba8 signals (hyperspy.misc.rgb_tools): an HDF5
+/// compound {R, G, B, A} of uint8, which hs.load returns with the structured dtype rgba8.
+/// Overwrites the file. Throws std::invalid_argument for inconsistent axes/bytes, std::runtime_error when the file cannot be written.
 void write_hspy(const std::filesystem::path& path, const Signal& signal);
 
 }  // namespace autostem::datasets

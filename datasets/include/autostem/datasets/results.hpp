@@ -102,6 +102,10 @@ struct RunRecord {
   const std::string& attribute(const std::string& name) const;
 };
 
+/// True when path is an HDF5 file whose root attribute file_format is "autostem-results" (what
+/// ResultsWriter writes); false for any other file, readable or not. Never throws.
+bool is_results_file(const std::filesystem::path& path);
+
 /// Reads a results file (complete, still being written, or left by a killed run). Reads only
 /// the rows every measurement dataset has (a run killed between extending two datasets leaves
 /// them uneven by one row). Throws std::runtime_error naming the file and the missing object
