@@ -43,7 +43,11 @@ nlohmann::json to_json(const Assumed& a) { return {{"value", a.value}, {"source"
 /// The first of: the option, the survey file's tag, the profile's default.
 Assumed choose(const po::variables_map& vm, const char* option, const datasets::TaggedValue& tag,
                const std::string& survey_name, double profile_value, const std::string& profile) {
-  if (vm.count(option)) return {vm[option].as<double>(), std::string("--") + option};
+  if (vm.count(option)) {
+    // --exposure is SECONDS or "file" (a string option, parsed and checked by session_config).
+    const double v = std::string(option) == "exposure" ? session_config(vm).point.exposure_s : vm[option].as<double>();
+    return {v, std::string("--") + option};
+  }
   if (tag.found()) return {tag.value, "survey file " + survey_name + ", tag " + tag.tag};
   return {profile_value, "profile " + profile};
 }

@@ -209,7 +209,7 @@ TEST(Cli, ImpossibleSizesCountsAndNumbersAreRefusedBeforeAnyWork) {
            Case{"bench --seeds -1 --out '" + temp_file("b").string() + "'", "--seeds '-1'"},
            Case{"run --phantom nanowire --budget-points -1" + o, "--budget-points '-1'"},
            Case{"run --phantom nanowire --batch -1" + o, "--batch '-1'"},
-           Case{"run --phantom nanowire --exposure nan" + o, "--exposure 'nan' is not a finite number"},
+           Case{"run --phantom nanowire --exposure nan" + o, "--exposure must be a finite number > 0, got nan"},
            Case{"dm-server --fake --realtime nan --port 1 --key-file /nonexistent", "--realtime 'nan'"},
            Case{"dm-server --fake --lifetime-s -1 --port 1 --key-file /nonexistent", "--lifetime-s"},
        }) {
