@@ -23,6 +23,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 namespace autostem::cli {
 
@@ -40,16 +41,17 @@ struct Assumed {
 
 nlohmann::json to_json(const Assumed& a) { return {{"value", a.value}, {"source", a.source}}; }
 
-/// The first of: the option, the survey file's tag, the profile's default.
-Assumed choose(const po::variables_map& vm, const char* option, const datasets::TaggedValue& tag,
+/// The first of: the option's value (given, already parsed), the survey file's tag, the profile's default.
+Assumed choose(std::optional<double> given, const char* option, const datasets::TaggedValue& tag,
                const std::string& survey_name, double profile_value, const std::string& profile) {
-  if (vm.count(option)) {
-    // --exposure is SECONDS or "file" (a string option, parsed and checked by session_config).
-    const double v = std::string(option) == "exposure" ? session_config(vm).point.exposure_s : vm[option].as<double>();
-    return {v, std::string("--") + option};
-  }
+  if (given) return {*given, std::string("--") + option};
   if (tag.found()) return {tag.value, "survey file " + survey_name + ", tag " + tag.tag};
   return {profile_value, "profile " + profile};
+}
+
+/// A double option's value, when given.
+std::optional<double> given(const po::variables_map& vm, const char* option) {
+  return vm.count(option) ? std::optional<double>(vm[option].as<double>()) : std::nullopt;
 }
 
 /// The survey an estimate plans on, read from a file: the first 2-D data set (an image), else the
@@ -287,9 +289,11 @@ int cmd_estimate(const std::vector<std::string>& args) {
     }
 
   // --- acquisition conditions: option, else the survey's tags, else the profile ---------------
-  const Assumed current = choose(vm, "current", tags.probe_current_pA, survey_name, profile.probe_current_pA, profile.name);
-  const Assumed dwell = choose(vm, "dwell", tags.dwell_s, survey_name, profile.default_dwell_s, profile.name);
-  const Assumed exposure = choose(vm, "exposure", tags.exposure_s, survey_name, profile.default_exposure_s, profile.name);
+  const Assumed current = choose(given(vm, "current"), "current", tags.probe_current_pA, survey_name, profile.probe_current_pA, profile.name);
+  const Assumed dwell = choose(given(vm, "dwell"), "dwell", tags.dwell_s, survey_name, profile.default_dwell_s, profile.name);
+  // --exposure is SECONDS or "file" (a string option): session_config parsed and checked it.
+  const Assumed exposure = choose(vm.count("exposure") ? std::optional<double>(config.point.exposure_s) : std::nullopt,
+                                  "exposure", tags.exposure_s, survey_name, profile.default_exposure_s, profile.name);
   config.survey.dwell_s = dwell.value;
   config.survey.probe_current_pA = current.value;
   config.point.exposure_s = exposure.value;

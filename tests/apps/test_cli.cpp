@@ -6,6 +6,7 @@
 
 #include "test_data.hpp"
 
+#include "cli_json.hpp"
 #include "cli_runner.hpp"
 
 #include <gtest/gtest.h>
@@ -32,26 +33,13 @@ namespace fs = std::filesystem;
 namespace {
 
 using Result = autostem::testing::CliResult;
+using autostem::testing::last_json;
 using autostem::testing::run_cli;
 
 fs::path temp_file(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("autostem_cli_" + std::to_string(getpid()));
   fs::create_directories(dir);
   return dir / name;
-}
-
-/// The last line of output that parses as a JSON object.
-nlohmann::json last_json(const std::string& out) {
-  nlohmann::json j;
-  std::size_t start = 0;
-  while (start < out.size()) {
-    auto end = out.find('\n', start);
-    if (end == std::string::npos) end = out.size();
-    const std::string line = out.substr(start, end - start);
-    if (!line.empty() && line.front() == '{') j = nlohmann::json::parse(line, nullptr, false);
-    start = end + 1;
-  }
-  return j;
 }
 
 }  // namespace

@@ -3,8 +3,11 @@
 // from the profile, and the output says which; strategies that plan from the survey are refused
 // on a blank field; model strategies are bounded and charged the target computer's compute time.
 
+#include <autostem/core/types.hpp>
+
 #include "test_data.hpp"
 
+#include "cli_json.hpp"
 #include "cli_runner.hpp"
 
 #include <gtest/gtest.h>
@@ -17,24 +20,8 @@
 namespace {
 
 using Result = autostem::testing::CliResult;
+using autostem::testing::last_json;
 using autostem::testing::run_cli;
-
-// Electrons per pA·s: 1e-12 C/s / 1.602176634e-19 C (DESIGN.md §5 "Dose").
-constexpr double kElectronsPerPicoampereSecond = 1e-12 / 1.602176634e-19;
-
-/// The last line of output that parses as a JSON object (progress and notes go to stderr).
-nlohmann::json last_json(const std::string& out) {
-  nlohmann::json j;
-  std::size_t start = 0;
-  while (start < out.size()) {
-    auto end = out.find('\n', start);
-    if (end == std::string::npos) end = out.size();
-    const std::string line = out.substr(start, end - start);
-    if (!line.empty() && line.front() == '{') j = nlohmann::json::parse(line, nullptr, false);
-    start = end + 1;
-  }
-  return j;
-}
 
 bool contains(const std::string& text, const std::string& piece) { return text.find(piece) != std::string::npos; }
 
@@ -70,8 +57,8 @@ TEST(CliEstimate, EdgeOnTheCuZnSurveyStatesItsAssumptions) {
 
   // Dose at one pixel: current × time / e over the pixel's area (DESIGN.md §5).
   const double px_A2 = std::pow(a["pixel_size_nm"]["value"].get<double>() * 10.0, 2);
-  const double spectrum = 30.0 * 0.25 * kElectronsPerPicoampereSecond / px_A2;
-  const double survey_px = 30.0 * 16e-6 * kElectronsPerPicoampereSecond / px_A2;
+  const double spectrum = 30.0 * 0.25 * autostem::constants::electrons_per_pA_s / px_A2;
+  const double survey_px = 30.0 * 16e-6 * autostem::constants::electrons_per_pA_s / px_A2;
   EXPECT_NEAR(doc["spectrum_dose_e_per_A2"].get<double>() / spectrum, 1.0, 1e-6);
   EXPECT_NEAR(doc["survey_dose_e_per_A2"].get<double>() / survey_px, 1.0, 1e-6);
   EXPECT_NEAR(doc["measured_pixel_dose_e_per_A2"].get<double>() / (spectrum + survey_px), 1.0, 1e-6);

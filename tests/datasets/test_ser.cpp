@@ -34,67 +34,57 @@ void put_str(std::vector<std::byte>& v, const std::string& s) {
   for (char c : s) v.push_back(static_cast<std::byte>(c));
 }
 
-// A series of 3 spectra of 4 float32 channels: value = 10 × element + channel. Channel
-// calibration offset 100 eV at element 2, 0.5 eV/channel → value(i) = 100 + (i − 2) × 0.5.
-std::vector<std::byte> synthetic_1d_series() {
+// A SER file of `elements` data elements in one "Number" series dimension (TIA's file frame:
+// header, dimension array, offset tables); element(v, e) appends element e's bytes.
+template <class Element>
+std::vector<std::byte> synthetic_series(std::uint32_t data_type_id, std::uint32_t elements, Element element) {
   std::vector<std::byte> v;
   put<std::uint16_t>(v, 0x4949);
   put<std::uint16_t>(v, 0x0197);
   put<std::uint16_t>(v, 0x0210);
-  put<std::uint32_t>(v, 0x4120);
+  put<std::uint32_t>(v, data_type_id);
   put<std::uint32_t>(v, 0x4152);
-  put<std::uint32_t>(v, 3);  // total
-  put<std::uint32_t>(v, 3);  // valid
+  put<std::uint32_t>(v, elements);  // total
+  put<std::uint32_t>(v, elements);  // valid
   const std::size_t offset_field = v.size();
   put<std::uint32_t>(v, 0);  // patched below
   put<std::uint32_t>(v, 1);  // one series dimension
-  put<std::uint32_t>(v, 3);
+  put<std::uint32_t>(v, elements);
   put<double>(v, 0.0);
   put<double>(v, 1.0);
   put<std::int32_t>(v, 0);
   put_str(v, "Number");
   put_str(v, "");
   std::vector<std::uint32_t> offsets;
-  for (int e = 0; e < 3; ++e) {
+  for (std::uint32_t e = 0; e < elements; ++e) {
     offsets.push_back(static_cast<std::uint32_t>(v.size()));
+    element(v, static_cast<int>(e));
+  }
+  const auto table = static_cast<std::uint32_t>(v.size());
+  std::memcpy(v.data() + offset_field, &table, 4);
+  for (auto o : offsets) put<std::uint32_t>(v, o);
+  for (std::uint32_t e = 0; e < elements; ++e) put<std::uint32_t>(v, 0);  // tag offsets (unused)
+  return v;
+}
+
+// A series of 3 spectra of 4 float32 channels: value = 10 × element + channel. Channel
+// calibration offset 100 eV at element 2, 0.5 eV/channel → value(i) = 100 + (i − 2) × 0.5.
+std::vector<std::byte> synthetic_1d_series() {
+  return synthetic_series(0x4120, 3, [](std::vector<std::byte>& v, int e) {
     put<double>(v, 100.0);
     put<double>(v, 0.5);
     put<std::int32_t>(v, 2);
     put<std::uint16_t>(v, 7);  // float32
     put<std::uint32_t>(v, 4);
     for (int c = 0; c < 4; ++c) put<float>(v, static_cast<float>(10 * e + c));
-  }
-  const auto table = static_cast<std::uint32_t>(v.size());
-  std::memcpy(v.data() + offset_field, &table, 4);
-  for (auto o : offsets) put<std::uint32_t>(v, o);
-  for (int e = 0; e < 3; ++e) put<std::uint32_t>(v, 0);  // tag offsets (unused)
-  return v;
+  });
 }
 
 // A series of 2 images of 2 rows × 3 columns, uint16, stored as TIA stores them: x fastest and
 // the rows bottom up. Stored value = 100 × element + 10 × stored row + column. Pixel calibration
 // 2e-10 m with element 0 at −3e-10 m.
 std::vector<std::byte> synthetic_2d_series() {
-  std::vector<std::byte> v;
-  put<std::uint16_t>(v, 0x4949);
-  put<std::uint16_t>(v, 0x0197);
-  put<std::uint16_t>(v, 0x0210);
-  put<std::uint32_t>(v, 0x4122);
-  put<std::uint32_t>(v, 0x4152);
-  put<std::uint32_t>(v, 2);  // total
-  put<std::uint32_t>(v, 2);  // valid
-  const std::size_t offset_field = v.size();
-  put<std::uint32_t>(v, 0);  // patched below
-  put<std::uint32_t>(v, 1);  // one series dimension
-  put<std::uint32_t>(v, 2);
-  put<double>(v, 0.0);
-  put<double>(v, 1.0);
-  put<std::int32_t>(v, 0);
-  put_str(v, "Number");
-  put_str(v, "");
-  std::vector<std::uint32_t> offsets;
-  for (int e = 0; e < 2; ++e) {
-    offsets.push_back(static_cast<std::uint32_t>(v.size()));
+  return synthetic_series(0x4122, 2, [](std::vector<std::byte>& v, int e) {
     for (int axis = 0; axis < 2; ++axis) {  // x, then y
       put<double>(v, -3e-10);
       put<double>(v, 2e-10);
@@ -105,12 +95,7 @@ std::vector<std::byte> synthetic_2d_series() {
     put<std::uint32_t>(v, 2);  // size y
     for (int r = 0; r < 2; ++r)
       for (int c = 0; c < 3; ++c) put<std::uint16_t>(v, static_cast<std::uint16_t>(100 * e + 10 * r + c));
-  }
-  const auto table = static_cast<std::uint32_t>(v.size());
-  std::memcpy(v.data() + offset_field, &table, 4);
-  for (auto o : offsets) put<std::uint32_t>(v, o);
-  for (int e = 0; e < 2; ++e) put<std::uint32_t>(v, 0);  // tag offsets (unused)
-  return v;
+  });
 }
 
 int try_parse(std::span<const std::byte> bytes) {

@@ -257,6 +257,37 @@ struct DmInstrument::Impl {
     return {j.at("t_start_s").get<double>(), t1};
   }
 
+  /// A scanned image's reply (survey or patch): checks it is a float32/float64 (rows, cols)
+  /// array, copies it and fills the Survey's image, dwell, current, detector and times; counts
+  /// the server's electrons. dose_e_per_A2 is left to the caller (field mean vs per pixel).
+  /// Throws std::runtime_error naming `what` on a malformed reply.
+  Survey scanned_image(const dm::Frame& r, const json& j, std::size_t rows, std::size_t cols,
+                       const std::string& what, std::pair<double, double> t) {
+    if ((r.dtype != dm::DType::f32 && r.dtype != dm::DType::f64) || r.shape.size() != 2 ||
+        r.shape[0] != rows || r.shape[1] != cols)
+      throw std::runtime_error("server sent a " + what + " that is not a float32/float64 array of " +
+                               std::to_string(rows) + " x " + std::to_string(cols));
+    Survey s;
+    s.image.data.resize(r.shape[0], r.shape[1]);
+    double* dst = s.image.data.data();
+    const std::size_t n = std::size_t(r.shape[0]) * r.shape[1];
+    if (r.dtype == dm::DType::f64) {
+      std::memcpy(dst, r.payload.data(), n * sizeof(double));
+    } else {
+      const float* src = reinterpret_cast<const float*>(r.payload.data());
+      for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
+    }
+    s.image.calibration = info.calibration;
+    s.image.name = j.at("detector").get<std::string>();
+    s.image.units = "counts";
+    s.dwell_s = j.at("dwell_s").get<double>();
+    s.probe_current_pA = probe_current_pA;
+    s.detector = s.image.name;
+    std::tie(s.t_start_s, s.t_end_s) = t;
+    electrons += j.at("electrons").get<double>();
+    return s;
+  }
+
   std::string no_patch_message() const {
     return "the DigitalMicrograph server at " + o.host + ":" + std::to_string(o.port) +
            " cannot re-scan a drift reference (it does not announce the scan_patch capability: "
@@ -419,34 +450,10 @@ Survey DmInstrument::acquire_survey(const SurveySettings& settings) {
   const dm::Frame r = I.call(dm::Op::survey, meta, I.o.call_timeout_s + 2.0 * expected, false);
   I.blanked_known = true;
   const json j = json::parse(r.meta);
-  const auto [t_start_s, t_end_s] = I.times(j, t_start, I.now());
-  if ((r.dtype != dm::DType::f32 && r.dtype != dm::DType::f64) || r.shape.size() != 2 ||
-      r.shape[0] != I.info.field_rows || r.shape[1] != I.info.field_cols)
-    throw std::runtime_error("server sent a survey that is not a float32/float64 array of the "
-                             "field's shape");
-  Survey s;
-  s.image.data.resize(r.shape[0], r.shape[1]);
-  double* dst = s.image.data.data();
-  const std::size_t n = std::size_t(r.shape[0]) * r.shape[1];
-  if (r.dtype == dm::DType::f64) {
-    std::memcpy(dst, r.payload.data(), n * sizeof(double));
-  } else {
-    const float* src = reinterpret_cast<const float*>(r.payload.data());
-    for (std::size_t i = 0; i < n; ++i) dst[i] = src[i];
-  }
-  s.image.calibration = I.info.calibration;
-  s.image.name = j.at("detector").get<std::string>();
-  s.image.units = "counts";
-  s.dwell_s = j.at("dwell_s").get<double>();
-  s.probe_current_pA = I.probe_current_pA;
-  s.detector = s.image.name;
-  s.t_start_s = t_start_s;
-  s.t_end_s = t_end_s;
+  Survey s = I.scanned_image(r, j, I.info.field_rows, I.info.field_cols, "survey", I.times(j, t_start, I.now()));
   I.stats.last_survey_server_s = j.value("acquire_s", 0.0);
-  const double e = j.at("electrons").get<double>();
-  I.electrons += e;
-  s.dose_e_per_A2 =
-      e / (double(I.info.field_rows * I.info.field_cols) * I.info.calibration.pixel_area_A2());
+  s.dose_e_per_A2 = j.at("electrons").get<double>() /
+                    (double(I.info.field_rows * I.info.field_cols) * I.info.calibration.pixel_area_A2());
   return s;
 }
 
@@ -565,29 +572,7 @@ Survey DmInstrument::acquire_patch(const PatchScan& scan) {
   }
   I.blanked_known = true;
   const json j = json::parse(r.meta);
-  const auto [t_start_s, t_end_s] = I.times(j, wall_start, I.now());
-  if ((r.dtype != dm::DType::f32 && r.dtype != dm::DType::f64) || r.shape.size() != 2 ||
-      r.shape[0] != scan.rows || r.shape[1] != scan.cols)
-    throw std::runtime_error("server sent a patch that is not a float32/float64 array of " +
-                             std::to_string(scan.rows) + " x " + std::to_string(scan.cols));
-  Survey s;
-  s.image.data.resize(r.shape[0], r.shape[1]);
-  const std::size_t n = std::size_t(r.shape[0]) * r.shape[1];
-  if (r.dtype == dm::DType::f64) {
-    std::memcpy(s.image.data.data(), r.payload.data(), n * sizeof(double));
-  } else {
-    const float* src = reinterpret_cast<const float*>(r.payload.data());
-    for (std::size_t i = 0; i < n; ++i) s.image.data.data()[i] = src[i];
-  }
-  s.image.calibration = I.info.calibration;
-  s.image.name = j.at("detector").get<std::string>();
-  s.image.units = "counts";
-  s.dwell_s = j.at("dwell_s").get<double>();
-  s.probe_current_pA = I.probe_current_pA;
-  s.detector = s.image.name;
-  s.t_start_s = t_start_s;
-  s.t_end_s = t_end_s;
-  I.electrons += j.at("electrons").get<double>();
+  Survey s = I.scanned_image(r, j, scan.rows, scan.cols, "patch", I.times(j, wall_start, I.now()));
   // Areal dose on each patch pixel (the contract's Survey::dose_e_per_A2 for a patch).
   s.dose_e_per_A2 = electrons(I.probe_current_pA, s.dwell_s) / I.info.calibration.pixel_area_A2();
   return s;
