@@ -4,15 +4,32 @@
 # nothing is missing.
 set -euo pipefail
 
-packages=(
+# What the first command (scripts/quickstart.sh) needs to build the autostem tool and the Python
+# package and run the main job: compilers, the libraries autostem links, GoogleTest/Benchmark (the
+# CMake configure looks for them), gnuplot for bench plots, NumPy/h5py for `import autostem`.
+quickstart_packages=(
   build-essential cmake pkg-config git ccache
-  libeigen3-dev libhdf5-dev hdf5-tools libboost-program-options-dev libtbb-dev libfftw3-dev
+  libeigen3-dev libhdf5-dev libboost-program-options-dev libtbb-dev libfftw3-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev
   gnuplot-nox
-  python3 python3-numpy python3-h5py python3-hyperspy python3-skimage
+  python3 python3-numpy python3-h5py
   libboost-dev libssl-dev pybind11-dev python3-dev python3-serpent
-  libtorch-dev libopenblas0-openmp python3-sklearn
+  libtorch-dev libopenblas0-openmp
 )
+# What only the tests and benchmarks need (scripts/test.sh installs them): the references the
+# tests compare against (HyperSpy, scikit-image, scikit-learn, h5dump). A fresh Debian 12 minbase
+# spent 20 min 45 s in apt for all of them at once (548 MB, 671 packages, docs/performance.md).
+test_packages=(
+  hdf5-tools python3-hyperspy python3-skimage python3-sklearn
+)
+
+# Usage: install-deps.sh [--quickstart]   (default: everything, as CI and scripts/test.sh need)
+packages=("${quickstart_packages[@]}")
+case "${1:-}" in
+  --quickstart) ;;
+  "") packages+=("${test_packages[@]}") ;;
+  *) echo "install-deps: unknown option '$1' (usage: install-deps.sh [--quickstart])" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 echo "quickstart: 1/3 installing the Debian packages (apt-get; skipped when all are present)"
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --quickstart
 echo "quickstart: 2/3 building the autostem tool and the Python package (tests and benchmarks build with scripts/test.sh)"
 bash scripts/build.sh --target autostem --target autostem_py
 # `import autostem` from python3 / Jupyter without pip: a .pth file in the user's site-packages
