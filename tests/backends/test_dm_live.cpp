@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstdio>
 #include <functional>
 
 namespace autostem {
@@ -305,6 +306,50 @@ TEST(DmLive, StalledServerTimesOutWithinTheBound) {
   const auto ms = inst.collect(true);
   ASSERT_EQ(ms.size(), 1u);
   EXPECT_EQ(ms[0].requested, p);
+}
+
+}  // namespace
+}  // namespace autostem
+
+namespace autostem {
+namespace {
+
+// issue 17, Done-when: a rehearsed 64x64 si_scan grid takes the simulated SI time, not the
+// point-by-point time. The grid is submitted line by line (batch = one row of 64) in si_scan
+// mode; the rehearsal's experiment time must equal the in-process simulated run's and be far
+// below what the same grid costs point by point.
+TEST(DmLive, Rehearsed64x64SiScanGridTakesTheSimulatedSiTime) {
+  constexpr std::size_t n = 64;
+  const nlohmann::json fake = {{"phantom", "nanowire"}, {"rows", n}, {"cols", n}, {"seed", kSeed},
+                               {"profile", "rsi2024-remote"}, {"noise", true}};
+  SessionConfig c = session_config(n * n);
+  c.mode = AcquisitionMode::si_scan;
+  c.batch_size = n;
+  c.point.exposure_s = 0.01;
+
+  backends::SimulatedOptions o;
+  o.profile = "rsi2024-remote";
+  o.seed = kSeed;
+  auto sim = backends::make_simulated_instrument(datasets::make_phantom("nanowire", kSeed, n, n), o);
+  const double point_s = sim->estimate_point(c.point, AcquisitionMode::point).time_s;
+  auto grid = strategies::make_strategy("grid");
+  Session sim_session(*sim, *grid, c);
+  const RunSummary want = sim_session.run();
+
+  DmServerProcess server(fake, n, n);
+  backends::DmInstrument inst(client_options(server.port()));
+  ASSERT_TRUE(inst.describe().can_si_scan);
+  auto grid2 = strategies::make_strategy("grid");
+  Session live(inst, *grid2, c);
+  const RunSummary got = live.run();
+  ASSERT_EQ(got.measurements, n * n) << got.message;
+  EXPECT_EQ(got.measurements, want.measurements);
+  EXPECT_NEAR(got.time_s, want.time_s, 1e-6) << "the rehearsal reports the simulated SI time";
+  const double point_by_point = want.survey_time_s + double(n * n) * point_s;
+  EXPECT_LT(got.time_s, 0.5 * point_by_point)
+      << "SI " << got.time_s << " s vs point by point " << point_by_point << " s";
+  std::printf("64x64 si_scan rehearsal: %.4g s (simulated %.4g s; point by point would be %.4g s; "
+              "wall %.3g s)\n", got.time_s, want.time_s, point_by_point, got.wall_s);
 }
 
 }  // namespace
