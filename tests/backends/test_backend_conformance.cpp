@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -385,6 +386,38 @@ TEST_P(InstrumentConformance, SessionRunsReachTheBudgetWithGridAndRandom) {
     EXPECT_EQ(r.stop_reason, StopReason::budget_points) << r.message;
     EXPECT_EQ(r.measurements, 12u);
     EXPECT_GT(r.electrons, 0.0);
+    EXPECT_EQ(fresh.instrument->in_flight(), 0u);
+  }
+}
+
+// Stop from the operator mid-run (the stop flag, as Ctrl-C sets it): the run ends with
+// operator_stop, everything acquired (in flight included) reaches the sinks, nothing stays queued.
+TEST_P(InstrumentConformance, OperatorStopKeepsEveryMeasurementAndLeavesNothingInFlight) {
+  struct StopAfter : MeasurementSink {
+    std::atomic<bool>* stop = nullptr;
+    std::size_t n = 0;
+    void on_begin(const RunInfo&, const Survey&) override {}
+    void on_measurement(const Measurement&) override {
+      if (++n == 3) stop->store(true);
+    }
+    void on_end(const RunSummary&, const std::optional<Image>&) override {}
+  };
+  for (bool overlap : {false, true}) {
+    SCOPED_TRACE(overlap ? "overlap" : "blanked");
+    Backend fresh = GetParam().make();
+    std::atomic<bool> stop{false};
+    StopAfter sink;
+    sink.stop = &stop;
+    auto strategy = strategies::make_strategy("random");
+    SessionConfig c = timed_config(50, overlap, 0.05, 0.0);
+    c.batch_size = 2;
+    Session s(*fresh.instrument, *strategy, c);
+    s.add_sink(sink);
+    const RunSummary r = s.run(&stop);
+    EXPECT_EQ(r.stop_reason, StopReason::operator_stop);
+    EXPECT_GE(r.measurements, 3u);
+    EXPECT_LE(r.measurements, 6u) << "stopped within a batch or two";
+    EXPECT_EQ(r.measurements, sink.n) << "every measurement reached the sinks";
     EXPECT_EQ(fresh.instrument->in_flight(), 0u);
   }
 }

@@ -354,3 +354,54 @@ TEST(DmLive, Rehearsed64x64SiScanGridTakesTheSimulatedSiTime) {
 
 }  // namespace
 }  // namespace autostem
+
+namespace autostem {
+namespace {
+
+// issue 17, Done-when: killing and restarting the server keeps the dose already spent in its
+// budget. The server is SIGKILLed after a session (no chance to save on the way out); a new
+// server with the same dose_file reports the electrons spent, and its budget binds on them.
+TEST(DmLive, ServerKilledAndRestartedKeepsTheDoseAlreadySpent) {
+  char tmpl[] = "/tmp/autostem-dm-dose-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::filesystem::path dir = tmpl;
+  const nlohmann::json extra = {{"dose_file", (dir / "budget.dose.json").string()}};
+  double spent = 0.0;
+  {
+    DmServerProcess server(fake_config(), kRows, kCols, extra);
+    backends::DmInstrument inst(client_options(server.port()));
+    EXPECT_EQ(inst.link_stats().server_electrons_used, 0.0);
+    auto random = strategies::make_strategy("random");
+    Session s(inst, *random, session_config(10));
+    EXPECT_EQ(s.run().measurements, 10u);
+    spent = inst.total_electrons();
+    ASSERT_GT(spent, 0.0);
+    server.kill_now();
+  }
+  {
+    DmServerProcess server(fake_config(), kRows, kCols, extra);
+    backends::DmInstrument inst(client_options(server.port()));
+    EXPECT_NEAR(inst.link_stats().server_electrons_used, spent, 1e-9 * spent)
+        << "the restarted server starts from the dose already spent";
+  }
+  // A budget just above what was spent: the restarted server refuses the next survey.
+  {
+    const double area_A2 = double(kRows * kCols) * 60.0 * 60.0;  // 6 nm pixels
+    nlohmann::json tight = extra;
+    tight["limits"] = {{"max_dose_e_per_A2_per_session", (spent * 1.0001) / area_A2}};
+    DmServerProcess server(fake_config(), kRows, kCols, tight);
+    backends::DmInstrument inst(client_options(server.port()));
+    SurveySettings sv;
+    sv.dwell_s = 1e-5;
+    try {
+      inst.acquire_survey(sv);
+      ADD_FAILURE() << "the survey should exceed the kept budget";
+    } catch (const backends::DmRefused& e) {
+      EXPECT_NE(std::string(e.what()).find("dose budget exhausted"), std::string::npos) << e.what();
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace autostem
