@@ -3,7 +3,8 @@
 if(AUTOSTEM_HAVE_DM_CLIENT AND TARGET autostem_sim_py)
   autostem_add_benchmark(bench_dm
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/bench_dm.cpp
-    LIBS autostem::backends_dm autostem::datasets nlohmann_json::nlohmann_json Threads::Threads)
+    LIBS autostem::backends_dm autostem::backends autostem::datasets nlohmann_json::nlohmann_json
+         Threads::Threads)
   target_include_directories(bench_dm PRIVATE ${PROJECT_SOURCE_DIR}/tests/backends)
   target_compile_definitions(bench_dm PRIVATE
     AUTOSTEM_DM_PYTHON="${AUTOSTEM_PYTHON3}"

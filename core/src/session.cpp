@@ -249,6 +249,15 @@ void Session::Run::start() {
   if (s_.drift_ && !info_.can_scan_patch)
     throw std::invalid_argument("drift correction needs an instrument that can re-scan a reference patch; '" +
                                 info_.name + "' cannot (run without --drift-correction)");
+  // Capabilities (issue 17): a request the instrument cannot honour is refused before the beam
+  // is used, never quietly run another way.
+  if (config_.mode.value_or(strategy_.preferred_mode()) == AcquisitionMode::si_scan && !info_.can_si_scan)
+    throw std::invalid_argument("'" + info_.name + "' cannot acquire a synchronized spectrum image (si_scan"
+                                + std::string(config_.mode ? "" : ", the strategy's preferred mode") +
+                                "); run with --mode point");
+  if (config_.overlap && !info_.can_overlap)
+    throw std::invalid_argument("'" + info_.name + "' cannot acquire while the strategy computes; "
+                                "run without --overlap");
   // The instrument always scans a survey (a live server sets up its scan frame with it); a
   // resumed run's strategy sees the earlier run's survey, as it did then.
   Survey survey = instrument_.acquire_survey(config_.survey);
@@ -400,6 +409,9 @@ bool Session::Run::cycle() {
     summary_.stop_reason = StopReason::operator_stop;
     return false;
   }
+  // The expected cost of this batch, asked again each time (issue 17): a live instrument's
+  // running mean of what points have cost so far, the simulator's model.
+  cost_ = instrument_.estimate_point(config_.point, mode_);
   if (!have_next_) {
     auto [n, why] = affordable();
     if (n == 0) {

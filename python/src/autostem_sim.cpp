@@ -85,11 +85,12 @@ class FakeMicroscope {
 
   /// One point-mode spectrum at (row, col): (float32 signal, actual_row, actual_col, t_start_s,
   /// t_end_s, dose_e_per_A2). Throws ValueError on an out-of-field position or bad exposure.
-  py::tuple spectrum(double row, double col, double exposure_s) {
+  /// mode: "point" or "si_scan" (the simulator's synchronized spectrum-image timing).
+  py::tuple spectrum(double row, double col, double exposure_s, const std::string& mode) {
     const autostem::Position p{row, col};
     autostem::PointSettings s;
     s.exposure_s = exposure_s;
-    inst_->submit(std::span<const autostem::Position>(&p, 1), s, autostem::AcquisitionMode::point);
+    inst_->submit(std::span<const autostem::Position>(&p, 1), s, parse_mode(mode));
     std::vector<autostem::Measurement> ms;
     while (ms.empty() && inst_->in_flight() > 0) ms = inst_->collect(true);
     if (ms.size() != 1) throw std::runtime_error("FakeMicroscope: expected one measurement");
@@ -121,10 +122,20 @@ class FakeMicroscope {
 
   /// Session time one more point-mode spectrum of exposure_s adds (Instrument::estimate_point),
   /// seconds.
-  double estimate_point_s(double exposure_s) const {
+  double estimate_point_s(double exposure_s, const std::string& mode) const {
     autostem::PointSettings s;
     s.exposure_s = exposure_s;
-    return inst_->estimate_point(s, autostem::AcquisitionMode::point).time_s;
+    return inst_->estimate_point(s, parse_mode(mode)).time_s;
+  }
+
+  /// Advances the simulated clock by seconds of idle time (Instrument::elapse).
+  void elapse(double seconds) { inst_->elapse(seconds); }
+
+  /// "point" or "si_scan"; throws ValueError otherwise.
+  static autostem::AcquisitionMode parse_mode(const std::string& mode) {
+    if (mode == "point") return autostem::AcquisitionMode::point;
+    if (mode == "si_scan") return autostem::AcquisitionMode::si_scan;
+    throw std::invalid_argument("acquisition mode must be point or si_scan, got '" + mode + "'");
   }
 
   void blank() { inst_->blank(); }
@@ -149,11 +160,13 @@ PYBIND11_MODULE(autostem_sim, m) {
       .def("describe", &FakeMicroscope::describe)
       .def("survey", &FakeMicroscope::survey, py::arg("dwell_s"), py::arg("detector") = "")
       .def("spectrum", &FakeMicroscope::spectrum, py::arg("row"), py::arg("col"),
-           py::arg("exposure_s"))
+           py::arg("exposure_s"), py::arg("mode") = "point")
       .def("acquire_patch", &FakeMicroscope::acquire_patch, py::arg("row0"), py::arg("col0"),
            py::arg("rows"), py::arg("cols"), py::arg("offset_row"), py::arg("offset_col"),
            py::arg("dwell_s"))
-      .def("estimate_point_s", &FakeMicroscope::estimate_point_s, py::arg("exposure_s"))
+      .def("estimate_point_s", &FakeMicroscope::estimate_point_s, py::arg("exposure_s"),
+           py::arg("mode") = "point")
+      .def("elapse", &FakeMicroscope::elapse, py::arg("seconds"))
       .def("blank", &FakeMicroscope::blank)
       .def("now_s", &FakeMicroscope::now_s)
       .def("total_electrons", &FakeMicroscope::total_electrons);

@@ -63,4 +63,31 @@ for object in /measurements/commanded_position_px /measurements/position_px /dri
   h5diff -r "$work/drift-sim.h5" "$work/drift-live.h5" "$object" \
     || { echo "rehearsal differs from the simulated run in $object"; exit 1; }
 done
+kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
+# Rehearsal tells the truth (issue 17): with 0.3 s of (fixed) strategy compute per decision and
+# --overlap, `run --backend dm` against the fake reports the simulated experiment time and
+# writes the simulated run's dose map (non-zero, equal within 1e-9 relative).
+same=(--seed 4 --profile rsi2024-remote --strategy random --exposure 0.5 --dwell 1e-5 --mode point
+      --compute fixed:0.3 --overlap --budget-points 20)
+timeout 150 "$autostem" dm-server --fake --phantom nanowire --phantom-shape 32x32 --seed 4 \
+  --profile rsi2024-remote --port 0 --port-file "$work/port3" --key-file "$work/key" \
+  --lifetime-s 120 > "$work/server3.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 600); do [ -s "$work/port3" ] && break; sleep 0.1; done
+[ -s "$work/port3" ] || { echo "server did not start"; cat "$work/server3.log"; exit 1; }
+timeout 120 "$autostem" run --backend dm --port "$(cat "$work/port3")" --key-file "$work/key" \
+  "${same[@]}" --out "$work/overlap-live.h5" --json > "$work/overlap-live.json"
+timeout 120 "$autostem" run --phantom nanowire --phantom-shape 32x32 \
+  "${same[@]}" --out "$work/overlap-sim.h5" --json > "$work/overlap-sim.json"
+cat "$work/overlap-live.json" "$work/overlap-sim.json"
+python3 - "$work/overlap-live.json" "$work/overlap-sim.json" <<'PY'
+import json, sys
+live, sim = (json.loads(open(p).read()) for p in sys.argv[1:3])
+assert abs(live["time_s"] - sim["time_s"]) <= 1e-6, ("experiment time", live["time_s"], sim["time_s"])
+assert live["max_dose_e_per_A2"] > 0, "no dose map live"
+assert abs(live["max_dose_e_per_A2"] - sim["max_dose_e_per_A2"]) <= 1e-9 * sim["max_dose_e_per_A2"]
+PY
+h5diff -r --relative=1e-9 "$work/overlap-sim.h5" "$work/overlap-live.h5" /dose_map \
+  || { echo "the rehearsal's dose map differs from the simulated run's"; exit 1; }
 echo "cli rehearsal: ok"

@@ -3,10 +3,10 @@
 // DigitalMicrograph client talking to the real server script with the fake DM module
 // (dm_test_server.hpp). A new backend is one line in backend_cases().
 //
-// Where the live backend legitimately differs today (docs: backends/dm_client.hpp "Live
-// semantics"), the test asserts the documented behaviour through a trait of the case, marked
-// "issue 17": collect(false) returns nothing (no background acquisition), elapse() does not move
-// the clock, and there is no dose map.
+// issue 17: both backends honour the same contract — acquisitions progress in the background
+// (collect(false) returns what has finished), overlap hides strategy compute, a dose map is
+// kept, si_scan has the synchronized spectrum-image timing, and a rehearsal through the fake DM
+// server reproduces the simulated run's positions, signals, session time and dose map.
 
 #include <autostem/backends/simulated.hpp>
 #include <autostem/core/session.hpp>
@@ -21,7 +21,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <atomic>
+#include <chrono>
 #include <functional>
+#include <optional>
+#include <thread>
 #include <limits>
 #include <memory>
 
@@ -40,10 +44,6 @@ struct Backend {
 struct BackendCase {
   std::string name;
   std::function<Backend()> make;
-  /// collect(false) hands back what finished in the background, and elapse() moves the clock.
-  bool background_acquisition = true;
-  /// dose_map() is known.
-  bool dose_map = true;
 };
 
 Backend make_simulated() {
@@ -77,8 +77,7 @@ std::vector<BackendCase> backend_cases() {
       {"simulated", make_simulated},
   };
 #ifdef AUTOSTEM_HAVE_DM_CLIENT
-  // issue 17: the live client acquires inside collect(true) and has no dose map (dm_client.hpp).
-  cases.push_back({"dm", make_dm, /*background_acquisition=*/false, /*dose_map=*/false});
+  cases.push_back({"dm", make_dm});
 #endif
   return cases;
 }
@@ -251,42 +250,120 @@ TEST_P(InstrumentConformance, BlankIsIdempotentAndClocksNeverRunBackwards) {
   check("blank");
 }
 
-TEST_P(InstrumentConformance, CollectWithoutWaitFollowsTheBackendsDocumentedSemantics) {
+TEST_P(InstrumentConformance, AcquisitionsProgressInTheBackgroundAndCollectWithoutWaitReturnsThem) {
   inst().acquire_survey(survey_settings());
   const std::vector<Position> ps = {{2, 2}, {2, 3}, {2, 4}};
   inst().submit(ps, point_settings(), AcquisitionMode::point);
   const double t = inst().now_s();
   inst().elapse(100.0);  // far beyond three exposures
-  const auto ms = inst().collect(false);
-  if (GetParam().background_acquisition) {
-    EXPECT_GE(inst().now_s(), t + 100.0);
-    ASSERT_EQ(ms.size(), ps.size()) << "acquisitions progress while the strategy computes";
-    for (std::size_t i = 0; i < ms.size(); ++i) EXPECT_EQ(ms[i].requested, ps[i]);
-    EXPECT_EQ(inst().in_flight(), 0u);
-  } else {
-    // issue 17: the live client acquires only inside collect(true); elapse() is a no-op because
-    // real time has passed (dm_client.hpp).
-    EXPECT_TRUE(ms.empty());
-    EXPECT_EQ(inst().in_flight(), ps.size());
-    EXPECT_EQ(collect_all(inst()).size(), ps.size());
+  EXPECT_GE(inst().now_s(), t + 100.0) << "elapse() moves the session clock";
+  // Never collect(true): what was submitted is acquired while the caller "computes". A live
+  // backend needs real time too, so poll (bounded at 20 s of wall time).
+  std::vector<Measurement> ms;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (ms.size() < ps.size() && std::chrono::steady_clock::now() < deadline) {
+    auto got = inst().collect(false);
+    ms.insert(ms.end(), got.begin(), got.end());
+    if (ms.size() < ps.size()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  ASSERT_EQ(ms.size(), ps.size()) << "acquisitions progress while the strategy computes";
+  for (std::size_t i = 0; i < ms.size(); ++i) EXPECT_EQ(ms[i].requested, ps[i]);
+  EXPECT_EQ(inst().in_flight(), 0u);
+  EXPECT_TRUE(inst().collect(true).empty()) << "nothing in flight: collect(true) returns at once";
 }
 
-TEST_P(InstrumentConformance, DoseMapFollowsTheBackendsDocumentedSemantics) {
-  inst().acquire_survey(survey_settings());
+TEST_P(InstrumentConformance, DoseMapHoldsTheSurveyAndEachSpectrumWhereItLanded) {
+  const Survey sv = inst().acquire_survey(survey_settings());
   const std::vector<Position> ps = {{10, 10}};
   inst().submit(ps, point_settings(), AcquisitionMode::point);
-  collect_all(inst());
+  const auto got = collect_all(inst());
+  ASSERT_EQ(got.size(), 1u);
   const auto map = inst().dose_map();
-  if (GetParam().dose_map) {
-    ASSERT_TRUE(map.has_value());
-    EXPECT_EQ(std::size_t(map->data.rows()), kRows);
-    EXPECT_EQ(std::size_t(map->data.cols()), kCols);
-    EXPECT_GT(map->data.maxCoeff(), map->data.minCoeff()) << "the spectrum's pixel holds more dose";
-    EXPECT_GE(map->data.minCoeff(), 0.0);
-  } else {
-    EXPECT_FALSE(map.has_value()) << "issue 17: the live client has no dose map (yet)";
+  ASSERT_TRUE(map.has_value());
+  EXPECT_EQ(std::size_t(map->data.rows()), kRows);
+  EXPECT_EQ(std::size_t(map->data.cols()), kCols);
+  EXPECT_NEAR(map->data.minCoeff(), sv.dose_e_per_A2, 1e-9 * sv.dose_e_per_A2) << "the survey's dose";
+  EXPECT_NEAR(map->data(10, 10), sv.dose_e_per_A2 + got[0].dose_e_per_A2, 1e-9 * got[0].dose_e_per_A2)
+      << "the spectrum's pixel holds its dose";
+  EXPECT_NEAR(map->data.sum() * inst().describe().calibration.pixel_area_A2(), inst().total_electrons(),
+              1e-9 * inst().total_electrons())
+      << "the map accounts for every electron";
+}
+
+namespace {
+
+/// A strategy that proposes `script` positions one by one and "computes" a fixed time per
+/// decision (charged by the Session with ComputeTiming fixed, so every backend sees the same).
+SessionConfig timed_config(std::size_t points, bool overlap, double exposure_s, double compute_s) {
+  SessionConfig c;
+  c.seed = kSeed;
+  c.budget.max_points = points;
+  c.batch_size = 1;
+  c.point.exposure_s = exposure_s;
+  c.survey = survey_settings();
+  c.mode = AcquisitionMode::point;
+  c.overlap = overlap;
+  c.compute.kind = ComputeTiming::Kind::fixed;
+  c.compute.value = compute_s;
+  return c;
+}
+
+struct Recorded : MeasurementSink {
+  std::vector<Measurement> ms;
+  std::optional<Image> dose;
+  RunSummary summary;
+  void on_begin(const RunInfo&, const Survey&) override {}
+  void on_measurement(const Measurement& m) override { ms.push_back(m); }
+  void on_end(const RunSummary& s, const std::optional<Image>& d) override {
+    summary = s;
+    dose = d;
   }
+};
+
+Recorded run_session(Instrument& inst, const std::string& strategy, const SessionConfig& c) {
+  auto st = strategies::make_strategy(strategy);
+  Session s(inst, *st, c);
+  Recorded rec;
+  s.add_sink(rec);
+  rec.summary = s.run();
+  return rec;
+}
+
+}  // namespace
+
+// Seed 002's workflow in miniature: 0.3 s of strategy compute per decision, 0.5 s exposures.
+// With overlap the compute hides behind the acquisition in flight, on every backend.
+TEST_P(InstrumentConformance, OverlapHidesStrategyCompute) {
+  const std::size_t n = 8;
+  Backend overlapped = GetParam().make();
+  const Recorded a = run_session(*overlapped.instrument, "random", timed_config(n, true, 0.5, 0.3));
+  Backend blanked = GetParam().make();
+  const Recorded b = run_session(*blanked.instrument, "random", timed_config(n, false, 0.5, 0.3));
+  ASSERT_EQ(a.ms.size(), n);
+  ASSERT_EQ(b.ms.size(), n);
+  const double per_a = (a.ms.back().t_end_s - a.ms.front().t_end_s) / double(n - 1);
+  const double per_b = (b.ms.back().t_end_s - b.ms.front().t_end_s) / double(n - 1);
+  const double point = overlapped.instrument->estimate_point(timed_config(n, true, 0.5, 0.3).point,
+                                                             AcquisitionMode::point).time_s;
+  EXPECT_NEAR(per_a, point, 1e-6) << "overlap: one point per acquisition, compute hidden";
+  EXPECT_NEAR(per_b, point + 0.3, 1e-6) << "blanked: compute and acquisition in turn";
+}
+
+TEST_P(InstrumentConformance, SiScanHasTheSynchronizedScanTiming) {
+  ASSERT_TRUE(inst().describe().can_si_scan);
+  const PointSettings p = point_settings();
+  const double si = inst().estimate_point(p, AcquisitionMode::si_scan).time_s;
+  const double pt = inst().estimate_point(p, AcquisitionMode::point).time_s;
+  EXPECT_LT(si, pt) << "a synchronized scan has no per-point setup";
+  inst().acquire_survey(survey_settings());
+  std::vector<Position> row;
+  for (std::size_t c = 0; c < 16; ++c) row.push_back({3.0, double(c)});
+  inst().submit(row, p, AcquisitionMode::si_scan);
+  const auto ms = collect_all(inst());
+  ASSERT_EQ(ms.size(), row.size());
+  const double per = (ms.back().t_end_s - ms.front().t_end_s) / double(ms.size() - 1);
+  EXPECT_LE(per, si + 1e-9) << "per pixel: the SI pixel time (the estimate adds the flyback's share)";
+  EXPECT_LT(per, 0.9 * pt);
 }
 
 // A short Session run: every backend reaches the budget with grid and random.
@@ -313,7 +390,85 @@ TEST_P(InstrumentConformance, SessionRunsReachTheBudgetWithGridAndRandom) {
   }
 }
 
+// Stop from the operator mid-run (the stop flag, as Ctrl-C sets it): the run ends with
+// operator_stop, everything acquired (in flight included) reaches the sinks, nothing stays queued.
+TEST_P(InstrumentConformance, OperatorStopKeepsEveryMeasurementAndLeavesNothingInFlight) {
+  struct StopAfter : MeasurementSink {
+    std::atomic<bool>* stop = nullptr;
+    std::size_t n = 0;
+    void on_begin(const RunInfo&, const Survey&) override {}
+    void on_measurement(const Measurement&) override {
+      if (++n == 3) stop->store(true);
+    }
+    void on_end(const RunSummary&, const std::optional<Image>&) override {}
+  };
+  for (bool overlap : {false, true}) {
+    SCOPED_TRACE(overlap ? "overlap" : "blanked");
+    Backend fresh = GetParam().make();
+    std::atomic<bool> stop{false};
+    StopAfter sink;
+    sink.stop = &stop;
+    auto strategy = strategies::make_strategy("random");
+    SessionConfig c = timed_config(50, overlap, 0.05, 0.0);
+    c.batch_size = 2;
+    Session s(*fresh.instrument, *strategy, c);
+    s.add_sink(sink);
+    const RunSummary r = s.run(&stop);
+    EXPECT_EQ(r.stop_reason, StopReason::operator_stop);
+    EXPECT_GE(r.measurements, 3u);
+    EXPECT_LE(r.measurements, 6u) << "stopped within a batch or two";
+    EXPECT_EQ(r.measurements, sink.n) << "every measurement reached the sinks";
+    EXPECT_EQ(fresh.instrument->in_flight(), 0u);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, InstrumentConformance, ::testing::ValuesIn(backend_cases()),
                          [](const auto& info) { return info.param.name; });
 
 }  // namespace autostem
+
+#ifdef AUTOSTEM_HAVE_DM_CLIENT
+namespace autostem {
+namespace {
+
+// A rehearsal through the fake DM server is the simulated run: same positions, signals, session
+// time (compute overlapped or not) and dose map, for a fixed seed (issue 17).
+void expect_same_run(const std::string& strategy, const SessionConfig& c) {
+  Backend sim = make_simulated();
+  Backend dm = make_dm();
+  const Recorded a = run_session(*sim.instrument, strategy, c);
+  const Recorded b = run_session(*dm.instrument, strategy, c);
+  ASSERT_EQ(a.ms.size(), b.ms.size());
+  ASSERT_GT(a.ms.size(), 0u);
+  for (std::size_t i = 0; i < a.ms.size(); ++i) {
+    SCOPED_TRACE("measurement " + std::to_string(i));
+    EXPECT_EQ(a.ms[i].requested, b.ms[i].requested);
+    EXPECT_EQ(a.ms[i].actual, b.ms[i].actual);
+    ASSERT_EQ(a.ms[i].signal, b.ms[i].signal);
+    EXPECT_NEAR(a.ms[i].t_end_s, b.ms[i].t_end_s, 1e-9);
+  }
+  EXPECT_EQ(a.summary.stop_reason, b.summary.stop_reason);
+  EXPECT_NEAR(a.summary.time_s, b.summary.time_s, 1e-9) << "the rehearsal reports the simulated time";
+  ASSERT_TRUE(a.dose && b.dose);
+  EXPECT_GT(b.summary.max_dose_e_per_A2, 0.0);
+  EXPECT_NEAR(a.summary.max_dose_e_per_A2, b.summary.max_dose_e_per_A2, 1e-9 * a.summary.max_dose_e_per_A2);
+  EXPECT_TRUE(a.dose->data.isApprox(b.dose->data, 1e-12)) << "the dose maps differ";
+}
+
+TEST(RehearsalEqualsSimulated, PointModeBlankedAndOverlappedWithCompute) {
+  for (bool overlap : {false, true}) {
+    SCOPED_TRACE(overlap ? "overlap" : "blanked");
+    expect_same_run("random", timed_config(12, overlap, 0.05, 0.3));
+  }
+}
+
+TEST(RehearsalEqualsSimulated, FullGridInSiScanMode) {
+  SessionConfig c = timed_config(kRows * kCols, false, 0.01, 0.0);
+  c.mode = AcquisitionMode::si_scan;
+  c.batch_size = kCols;  // line by line
+  expect_same_run("grid", c);
+}
+
+}  // namespace
+}  // namespace autostem
+#endif

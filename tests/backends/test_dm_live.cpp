@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstdio>
 #include <functional>
 
 namespace autostem {
@@ -305,6 +306,101 @@ TEST(DmLive, StalledServerTimesOutWithinTheBound) {
   const auto ms = inst.collect(true);
   ASSERT_EQ(ms.size(), 1u);
   EXPECT_EQ(ms[0].requested, p);
+}
+
+}  // namespace
+}  // namespace autostem
+
+namespace autostem {
+namespace {
+
+// issue 17, Done-when: a rehearsed 64x64 si_scan grid takes the simulated SI time, not the
+// point-by-point time. The grid is submitted line by line (batch = one row of 64) in si_scan
+// mode; the rehearsal's experiment time must equal the in-process simulated run's and be far
+// below what the same grid costs point by point.
+TEST(DmLive, Rehearsed64x64SiScanGridTakesTheSimulatedSiTime) {
+  constexpr std::size_t n = 64;
+  const nlohmann::json fake = {{"phantom", "nanowire"}, {"rows", n}, {"cols", n}, {"seed", kSeed},
+                               {"profile", "rsi2024-remote"}, {"noise", true}};
+  SessionConfig c = session_config(n * n);
+  c.mode = AcquisitionMode::si_scan;
+  c.batch_size = n;
+  c.point.exposure_s = 0.01;
+
+  backends::SimulatedOptions o;
+  o.profile = "rsi2024-remote";
+  o.seed = kSeed;
+  auto sim = backends::make_simulated_instrument(datasets::make_phantom("nanowire", kSeed, n, n), o);
+  const double point_s = sim->estimate_point(c.point, AcquisitionMode::point).time_s;
+  auto grid = strategies::make_strategy("grid");
+  Session sim_session(*sim, *grid, c);
+  const RunSummary want = sim_session.run();
+
+  DmServerProcess server(fake, n, n);
+  backends::DmInstrument inst(client_options(server.port()));
+  ASSERT_TRUE(inst.describe().can_si_scan);
+  auto grid2 = strategies::make_strategy("grid");
+  Session live(inst, *grid2, c);
+  const RunSummary got = live.run();
+  ASSERT_EQ(got.measurements, n * n) << got.message;
+  EXPECT_EQ(got.measurements, want.measurements);
+  EXPECT_NEAR(got.time_s, want.time_s, 1e-6) << "the rehearsal reports the simulated SI time";
+  const double point_by_point = want.survey_time_s + double(n * n) * point_s;
+  EXPECT_LT(got.time_s, 0.5 * point_by_point)
+      << "SI " << got.time_s << " s vs point by point " << point_by_point << " s";
+  std::printf("64x64 si_scan rehearsal: %.4g s (simulated %.4g s; point by point would be %.4g s; "
+              "wall %.3g s)\n", got.time_s, want.time_s, point_by_point, got.wall_s);
+}
+
+}  // namespace
+}  // namespace autostem
+
+namespace autostem {
+namespace {
+
+// issue 17, Done-when: killing and restarting the server keeps the dose already spent in its
+// budget. The server is SIGKILLed after a session (no chance to save on the way out); a new
+// server with the same dose_file reports the electrons spent, and its budget binds on them.
+TEST(DmLive, ServerKilledAndRestartedKeepsTheDoseAlreadySpent) {
+  char tmpl[] = "/tmp/autostem-dm-dose-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::filesystem::path dir = tmpl;
+  const nlohmann::json extra = {{"dose_file", (dir / "budget.dose.json").string()}};
+  double spent = 0.0;
+  {
+    DmServerProcess server(fake_config(), kRows, kCols, extra);
+    backends::DmInstrument inst(client_options(server.port()));
+    EXPECT_EQ(inst.link_stats().server_electrons_used, 0.0);
+    auto random = strategies::make_strategy("random");
+    Session s(inst, *random, session_config(10));
+    EXPECT_EQ(s.run().measurements, 10u);
+    spent = inst.total_electrons();
+    ASSERT_GT(spent, 0.0);
+    server.kill_now();
+  }
+  {
+    DmServerProcess server(fake_config(), kRows, kCols, extra);
+    backends::DmInstrument inst(client_options(server.port()));
+    EXPECT_NEAR(inst.link_stats().server_electrons_used, spent, 1e-9 * spent)
+        << "the restarted server starts from the dose already spent";
+  }
+  // A budget just above what was spent: the restarted server refuses the next survey.
+  {
+    const double area_A2 = double(kRows * kCols) * 60.0 * 60.0;  // 6 nm pixels
+    nlohmann::json tight = extra;
+    tight["limits"] = {{"max_dose_e_per_A2_per_session", (spent * 1.0001) / area_A2}};
+    DmServerProcess server(fake_config(), kRows, kCols, tight);
+    backends::DmInstrument inst(client_options(server.port()));
+    SurveySettings sv;
+    sv.dwell_s = 1e-5;
+    try {
+      inst.acquire_survey(sv);
+      ADD_FAILURE() << "the survey should exceed the kept budget";
+    } catch (const backends::DmRefused& e) {
+      EXPECT_NE(std::string(e.what()).find("dose budget exhausted"), std::string::npos) << e.what();
+    }
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -294,6 +294,80 @@ class ServerTest(unittest.TestCase):
         finally:
             limits["field_ds_bounds"] = None
 
+    # --- issue 17: rehearsal clock, si_scan ---------------------------------------------------
+    def test_rehearsal_offers_si_scan_with_the_simulated_si_timing(self):
+        c = self.connect()
+        self.assertIn("si_scan", c.call("info").meta["capabilities"])
+        pt = c.call("estimate_point", {"exposure_s": 0.05}).meta["time_s"]
+        si = c.call("estimate_point", {"exposure_s": 0.05, "mode": "si_scan"}).meta["time_s"]
+        self.assertEqual(si, DM.fake_scope().estimate_point_s(0.05, "si_scan"))
+        self.assertLess(si, pt)
+        self.assert_refused(c.call("estimate_point", {"exposure_s": 0.05, "mode": "line"}),
+                            "mode must be")
+        base = {"run": "si", "exposure_s": 0.05, "row": 3.0, "binning": 1}
+        times = []
+        for k in range(4):
+            r = c.call("acquire_point", dict(base, acq_id=k, col=float(k), mode="si_scan"))
+            self.assertEqual(r.kind, srv.KIND_RESPONSE, r.meta)
+            times.append(r.meta["t_end_s"])
+        # Along a line: the SI pixel time (the estimate adds the line flyback's share), far
+        # below a point's setup, move and readout.
+        steps = np.diff(times)
+        self.assertTrue(np.allclose(steps, steps[0], rtol=1e-9), steps)
+        self.assertLessEqual(steps[0], si)
+        self.assertLess(steps[0], 0.9 * pt)
+        c.close()
+
+    def test_not_before_s_idles_the_simulated_microscope_until_then(self):
+        c = self.connect()
+        t = DM.fake_scope().now_s()
+        r = c.call("acquire_point", {"run": "nb", "acq_id": 0, "row": 1.0, "col": 1.0,
+                                     "exposure_s": 0.05, "not_before_s": t + 2.5})
+        self.assertEqual(r.kind, srv.KIND_RESPONSE, r.meta)
+        self.assertEqual(r.meta["t_start_s"], t + 2.5, "the acquisition starts at not_before_s")
+        # Earlier than the simulated clock: no effect (the microscope cannot go back in time).
+        r = c.call("acquire_point", {"run": "nb", "acq_id": 1, "row": 1.0, "col": 2.0,
+                                     "exposure_s": 0.05, "not_before_s": 0.0})
+        self.assertGreaterEqual(r.meta["t_start_s"], t + 2.5)
+        self.assert_refused(c.call("acquire_point", {"run": "nb", "acq_id": 2, "row": 1.0,
+                                                     "col": 2.0, "exposure_s": 0.05,
+                                                     "not_before_s": float("inf")}),
+                            "not_before_s must be a finite")
+        c.close()
+
+    def test_the_dose_spent_is_kept_across_a_server_restart(self):
+        c = self.connect()
+        r = c.call("acquire_point", {"run": "dose", "acq_id": 0, "row": 2.0, "col": 2.0,
+                                     "exposure_s": 0.05})
+        self.assertEqual(r.kind, srv.KIND_RESPONSE, r.meta)
+        c.close()
+        path = self.settings["dose_file"]
+        self.assertEqual(path, os.path.join(self.tmp.name, "settings.dose.json"),
+                         "kept next to the settings file")
+        with open(path) as fh:  # written before the answer was sent
+            kept = json.load(fh)
+        self.assertEqual(kept["electrons"], self.server.electrons)
+        self.assertEqual(kept["points"], self.server.points)
+        self.assertGreater(kept["electrons"], 0.0)
+        # A new server (after a crash, a restart of DM) starts from what was spent, and reports it.
+        again = srv.Server(self.settings, DM, log=lambda msg: None)
+        self.assertEqual(again.electrons, self.server.electrons)
+        self.assertEqual(again.points, self.server.points)
+        info = again.op_info({}, None)[0]
+        self.assertEqual(info["electrons_used"], self.server.electrons)
+        # The budget binds across the restart: a limit just above what is spent refuses more.
+        again.limits = dict(again.limits, max_dose_e_per_A2_per_session=(
+            again.electrons + 1.0) / again.field_area_A2())
+        with self.assertRaises(srv.RequestError) as e:
+            again._check_dose(1e6)
+        self.assertIn("dose budget exhausted", str(e.exception))
+        # A damaged file stops the server instead of resetting the budget.
+        bad = dict(self.settings, dose_file=os.path.join(self.tmp.name, "bad.dose.json"))
+        with open(bad["dose_file"], "w") as fh:
+            fh.write("{\"electrons\": -1, \"points\": 0}")
+        with self.assertRaises(ValueError):
+            srv.Server(bad, DM, log=lambda msg: None)
+
     def test_a_live_dm_has_its_own_clock_and_no_timing_model(self):
         class RealDM:  # the fake without its simulator hook, as DigitalMicrograph is
             def __getattr__(self, name):
@@ -305,6 +379,12 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(server.op_info({}, None)[0]["clock"], "monotonic")
         with self.assertRaises(srv.RequestError):
             server.op_estimate_point({"exposure_s": 0.1}, None)
+        # No DM script for synchronized spectrum imaging yet: a live server does not offer
+        # si_scan and refuses it (issue 17: a capability and a refusal, never a fallback).
+        self.assertNotIn("si_scan", server.op_info({}, None)[0]["capabilities"])
+        with self.assertRaises(srv.RequestError) as e:
+            server._mode({"mode": "si_scan"})
+        self.assertIn("not offered", str(e.exception))
         with self.assertRaises(srv.RequestError):  # no survey on this server yet
             server.op_scan_patch({"row0": 0, "col0": 0, "rows": 4, "cols": 4}, None)
 
@@ -563,3 +643,73 @@ class FrameTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DmCallsTest(unittest.TestCase):
+    """issue 17: every DM call and tag the server uses is in docs/live.md §6, the fake refuses
+    anything else, and --check runs each call once with the beam blanked."""
+
+    def test_every_dm_call_is_listed_and_every_listed_call_is_used(self):
+        import re
+        documented = DM.documented_calls()
+        used = set()
+        for text in srv.SCRIPTS.values():
+            used |= set(re.findall(r"([A-Za-z_][A-Za-z_0-9]*)\(", text))
+        self.assertEqual(used, documented["script"], "SCRIPTS and docs/live.md §6 differ")
+        self.assertEqual(set(DM._FUNCTIONS), documented["script"],
+                         "the fake implements exactly the listed script functions")
+        with open(srv.__file__, encoding="utf-8") as fh:
+            source = fh.read()
+        self.assertEqual(set(re.findall(r'tag\("([^"]+)"\)', source)), documented["tag"])
+        notes = set(re.findall(r'_note\("(\w+)"\)', source)) | \
+            set(re.findall(r'autostem:(\w+)"', "".join(srv.SCRIPTS.values())))
+        self.assertEqual({"autostem:" + n for n in notes}, documented["note"])
+        calls = set(re.findall(r"self\.dm\.(\w+)\(", source)) | \
+            set(re.findall(r"\.(GetNumArray|GetTagGroup|GetTagAsFloat)\(", source))
+        self.assertEqual(calls, documented["python"])
+
+    def test_an_unlisted_call_is_refused_by_the_fake(self):
+        DM.configure({"phantom": "nanowire", "rows": 32, "cols": 32})
+        DM.ExecuteScriptString("EMSetBeamBlanked(1)\n")  # listed: runs
+        saved = set(DM._DOCUMENTED["script"])
+        try:
+            DM._DOCUMENTED["script"].discard("EMSetBeamBlanked")
+            with self.assertRaises(RuntimeError) as e:
+                DM.ExecuteScriptString("EMSetBeamBlanked(1)\n")
+            self.assertIn("not in the list of DM calls", str(e.exception))
+        finally:
+            DM._DOCUMENTED["script"] = saved
+
+    def _check(self, env_extra):
+        import subprocess
+        with tempfile.TemporaryDirectory() as tmp:
+            key = os.path.join(tmp, "key")
+            with open(key, "w") as fh:
+                fh.write(KEY.hex())
+            settings = os.path.join(tmp, "settings.json")
+            with open(settings, "w") as fh:
+                json.dump({"key_file": key, "survey_shape": [32, 32], "pixel_size_nm": 6.0,
+                           "dose_file": None}, fh)
+            env = dict(os.environ, AUTOSTEM_FAKE_DM=json.dumps(
+                {"phantom": "nanowire", "rows": 32, "cols": 32}), **env_extra)
+            p = subprocess.run([sys.executable, srv.__file__, "--check", "--settings", settings],
+                               env=env, capture_output=True, text=True, timeout=120)
+            return p.returncode, p.stdout + p.stderr
+
+    def test_check_runs_every_call_once_with_the_beam_blanked(self):
+        rc, out = self._check({})
+        self.assertEqual(rc, 0, out)
+        self.assertIn("9 of 9 steps ok; beam blanked", out)
+        self.assertNotIn("FAILED", out)
+
+    def test_check_reports_a_call_that_fails_and_goes_on(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            doc = os.path.join(tmp, "live.md")
+            with open(DM._CALLS_DOC, encoding="utf-8") as fh:
+                text = fh.read()
+            with open(doc, "w", encoding="utf-8") as fh:
+                fh.write("\n".join(l for l in text.splitlines() if "`DSScanSubRegion`" not in l))
+            rc, out = self._check({"AUTOSTEM_DM_CALLS_DOC": doc})
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, r"sub-region scan 4x4 \(blanked\)\s+FAILED: .*DSScanSubRegion")
+        self.assertIn("8 of 9 steps ok; beam blanked", out)

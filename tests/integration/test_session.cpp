@@ -396,3 +396,57 @@ TEST(Session, PredictionMapsStayUnderTheirWallTimeBudgetAndTheLastIsAlwaysStored
   EXPECT_THROW(session.set_prediction_interval(5, 1.5), std::invalid_argument);
   EXPECT_THROW(session.set_prediction_interval(5, std::nan("")), std::invalid_argument);
 }
+
+TEST(Session, RequestsTheInstrumentCannotHonourAreRefusedBeforeTheSurvey) {
+  // issue 17: capabilities in InstrumentInfo; si_scan or overlap on an instrument that does not
+  // offer them is refused with the reason, never run another way.
+  struct Limited final : Instrument {
+    FakeInstrument f{4, 4};
+    bool overlap = true, si = true;
+    std::size_t surveys = 0;
+    InstrumentInfo describe() const override {
+      auto i = f.describe();
+      i.can_overlap = overlap;
+      i.can_si_scan = si;
+      return i;
+    }
+    Survey acquire_survey(const SurveySettings& s) override { ++surveys; return f.acquire_survey(s); }
+    void submit(std::span<const Position> p, const PointSettings& s, AcquisitionMode m) override { f.submit(p, s, m); }
+    std::size_t in_flight() const override { return f.in_flight(); }
+    std::vector<Measurement> collect(bool w) override { return f.collect(w); }
+    void elapse(double s) override { f.elapse(s); }
+    void blank() override {}
+    double now_s() const override { return f.now_s(); }
+    CostEstimate estimate_point(const PointSettings& s, AcquisitionMode m) const override { return f.estimate_point(s, m); }
+    double total_electrons() const override { return f.total_electrons(); }
+  };
+  const auto refused = [](Limited& inst, SessionConfig c, const std::string& why) {
+    ScriptedStrategy strategy({{{1.0, 1.0}}});
+    Session session(inst, strategy, c);
+    try {
+      session.run();
+      ADD_FAILURE() << "expected std::invalid_argument: " << why;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(inst.surveys, 0u) << "refused before the beam was used";
+  };
+  {
+    Limited inst;
+    inst.si = false;
+    SessionConfig c;
+    c.mode = AcquisitionMode::si_scan;
+    refused(inst, c, "cannot acquire a synchronized spectrum image (si_scan); run with --mode point");
+    c.mode = AcquisitionMode::point;  // the same instrument in point mode runs
+    ScriptedStrategy strategy({{{1.0, 1.0}}});
+    Session session(inst, strategy, c);
+    EXPECT_EQ(session.run().measurements, 1u);
+  }
+  {
+    Limited inst;
+    inst.overlap = false;
+    SessionConfig c;
+    c.overlap = true;
+    refused(inst, c, "cannot acquire while the strategy computes; run without --overlap");
+  }
+}

@@ -46,6 +46,43 @@ import numpy as np
 
 import autostem_sim
 
+# The DM calls and tag paths the server may use: the table of docs/live.md §6 (issue 17). This
+# fake refuses anything else, so the documented list and the server's code cannot drift apart.
+# AUTOSTEM_DM_CALLS_DOC names another copy of that file (an installed tree).
+_CALLS_DOC = os.environ.get("AUTOSTEM_DM_CALLS_DOC") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "docs", "live.md")
+
+
+def documented_calls(path=None):
+    """{kind: set of names} from the table between <!-- dm-calls:begin/end --> in docs/live.md;
+    kinds: python, script, tag, note. Raises RuntimeError when the table is missing."""
+    path = path or _CALLS_DOC
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as e:
+        raise RuntimeError("fake DigitalMicrograph: cannot read the list of DM calls (%s): %s"
+                           % (path, e))
+    begin, end = text.find("<!-- dm-calls:begin -->"), text.find("<!-- dm-calls:end -->")
+    if begin < 0 or end < begin:
+        raise RuntimeError("fake DigitalMicrograph: %s has no dm-calls table" % path)
+    calls = {}
+    for line in text[begin:end].splitlines():
+        m = re.match(r"^\|\s*`([^`]+)`\s*\|\s*(\w+)\s*\|", line)
+        if m:
+            calls.setdefault(m.group(2), set()).add(m.group(1))
+    return calls
+
+
+_DOCUMENTED = documented_calls()
+
+
+def _require_documented(kind, name):
+    if name not in _DOCUMENTED.get(kind, ()):
+        raise RuntimeError("fake DigitalMicrograph: %s %r is not in the list of DM calls "
+                           "(docs/live.md §6); document it with its source first" % (kind, name))
+
+
 _lock = threading.RLock()
 _config = None
 _scope = None
@@ -74,6 +111,7 @@ class _State:
         self.patches = 0
         self.dark_patches = 0
         self.scripts = []              # the last scripts run, for tests
+        self.mode = "point"            # rehearsal: the simulator's acquisition mode (set_mode)
 
 
 def configure(config):
@@ -114,8 +152,23 @@ class _Rehearsal:
     def now_s(self):
         return _scope.now_s()
 
-    def estimate_point_s(self, exposure_s):
-        return _scope.estimate_point_s(float(exposure_s))
+    def estimate_point_s(self, exposure_s, mode="point"):
+        return _scope.estimate_point_s(float(exposure_s), str(mode))
+
+    def advance_to(self, t_s):
+        """Idles the simulated microscope until session time t_s (no-op when already later): the
+        client's session clock, so an acquisition starts no earlier than it was submitted, as in
+        the simulator (the client computed meanwhile)."""
+        d = float(t_s) - _scope.now_s()
+        if d > 0:
+            _scope.elapse(d)
+
+    def set_mode(self, mode):
+        """The simulator's acquisition mode for the next spectra: "point" or "si_scan" (the
+        synchronized spectrum-image timing of sim/). Real DigitalMicrograph has no such call."""
+        if mode not in ("point", "si_scan"):
+            raise ValueError("mode must be point or si_scan, got %r" % (mode,))
+        _state.mode = mode
 
 
 def autostem_rehearsal():
@@ -139,6 +192,8 @@ class TagGroup:
         self._tags[path] = float(value)
 
     def GetTagAsFloat(self, path):
+        _require_documented("python", "GetTagAsFloat")
+        _require_documented("note" if path.startswith("autostem:") else "tag", path)
         if path in self._tags:
             return True, float(self._tags[path])
         return False, 0.0
@@ -159,9 +214,11 @@ class Image:
         _images[self.id] = self
 
     def GetNumArray(self):
+        _require_documented("python", "GetNumArray")
         return self._array
 
     def GetTagGroup(self):
+        _require_documented("python", "GetTagGroup")
         return self._tags
 
     def GetName(self):
@@ -172,11 +229,13 @@ class Image:
 
 
 def GetPersistentTagGroup():
+    _require_documented("python", "GetPersistentTagGroup")
     _ensure()
     return _persistent
 
 
 def FindImageByID(image_id):
+    _require_documented("python", "FindImageByID")
     _ensure()
     return _images.get(int(image_id))
 
@@ -228,6 +287,7 @@ def _parse_expr(tokens, i, env):
             fn = _FUNCTIONS.get(value)
             if fn is None:
                 raise RuntimeError("fake DM script: unknown function %s" % value)
+            _require_documented("script", value)
             args, j = [], i + 2
             if tokens[j] != ("punct", ")"):
                 while True:
@@ -254,6 +314,7 @@ def _parse_expr(tokens, i, env):
 
 
 def ExecuteScriptString(text):
+    _require_documented("python", "ExecuteScriptString")
     _ensure()
     with _lock:
         _state.scripts = (_state.scripts + [text])[-16:]
@@ -467,7 +528,7 @@ def _acquire_in_place(cam, img):
         _state.dark_spectra += 1
         return
     row, col = _ds_to_pixel(*_state.beam_ds)
-    signal, arow, acol, t0, t1, _dose = _scope.spectrum(row, col, _state.exposure_s)
+    signal, arow, acol, t0, t1, _dose = _scope.spectrum(row, col, _state.exposure_s, _state.mode)
     img._array[0, :] = signal
     _state.actual_ds = _pixel_to_ds(arow, acol) if math.isfinite(arow) else None
     _state.unblanked_spectra += 1

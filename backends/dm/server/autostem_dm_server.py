@@ -274,6 +274,14 @@ def load_settings(path, overrides=None):
         v = s[k]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v)):
             raise ValueError("%s: %s must be a finite number > 0, got %r" % (path, k, v))
+    # The dose (and points) already delivered, kept on this computer across server restarts
+    # (issue 17): by default next to the settings file; null = not kept (a rehearsal's
+    # temporary settings). Delete the file to start a new budget (a new specimen area).
+    if "dose_file" not in s:
+        s["dose_file"] = os.path.splitext(os.path.abspath(path))[0] + ".dose.json"
+        s["dose_file_is_default"] = True
+    if s["dose_file"] is not None and not isinstance(s["dose_file"], str):
+        raise ValueError("%s: dose_file must be a path or null, got %r" % (path, s["dose_file"]))
     s.setdefault("survey_bytes_per_pixel", 4)
     if s["survey_bytes_per_pixel"] not in (4, 8):
         raise ValueError("%s: survey_bytes_per_pixel must be 4 or 8, got %r"
@@ -475,8 +483,10 @@ class Server:
         self.log = log or (lambda msg: print("autostem-dm: " + msg, flush=True))
         self.survey_geom = None     # (rows, cols, offset, spacing) of the last survey
         self.survey_detector = None
-        self.points = 0             # spectra delivered since the server started
-        self.electrons = 0.0        # electrons delivered since the server started
+        self.points = 0             # spectra delivered in this budget (dose_file: across restarts)
+        self.electrons = 0.0        # electrons delivered in this budget (dose_file: across restarts)
+        self.dose_file = settings.get("dose_file")
+        self._load_dose()
         self.results = {}           # (run, acq_id) -> (meta, array) for idempotent resume
         self.result_order = []
         self.last_activity = time.monotonic()
@@ -487,9 +497,49 @@ class Server:
         # this computer's monotonic clock since the server started.
         rehearsal = getattr(dm, "autostem_rehearsal", None)
         self.rehearsal = rehearsal() if callable(rehearsal) else None
+        # Synchronized spectrum imaging (si_scan) is offered only where the acquisition mode can
+        # be honoured: in a rehearsal, by the simulator's SI timing. DM script for DigiScan-
+        # synchronised SI is not written yet, so a live server refuses si_scan (issue 17).
+        self.capabilities = list(CAPABILITIES)
+        if self.rehearsal is not None and hasattr(self.rehearsal, "set_mode"):
+            self.capabilities.append("si_scan")
         self.sock = None
         self.stopping = False
         self.safe_blank()
+
+    # --- the dose budget, kept across restarts ---------------------------------------------
+    def _load_dose(self):
+        """Reads the dose already spent from dose_file (absent: nothing spent yet). A file that
+        cannot be read or holds nonsense stops the server: a budget must never reset silently."""
+        if not self.dose_file or not os.path.exists(self.dose_file):
+            return
+        try:
+            with open(self.dose_file, "r", encoding="utf-8") as fh:
+                d = json.load(fh)
+            electrons, points = float(d["electrons"]), int(d["points"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError("dose file %s cannot be read (%s); fix or delete it to start a new "
+                             "budget" % (self.dose_file, e))
+        if not (math.isfinite(electrons) and electrons >= 0 and points >= 0):
+            raise ValueError("dose file %s holds electrons %r, points %r" % (self.dose_file,
+                                                                           electrons, points))
+        self.electrons, self.points = electrons, points
+        self.log("dose budget: %.4g e- and %d spectra already spent (%s)"
+                 % (electrons, points, self.dose_file))
+
+    def _save_dose(self):
+        """Writes the dose spent to dose_file (atomically: a temporary file, then rename) after
+        every acquisition, before its answer is sent, so a killed server loses none of it."""
+        if not self.dose_file:
+            return
+        tmp = self.dose_file + ".tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump({"electrons": self.electrons, "points": self.points,
+                           "field_area_A2": self.field_area_A2()}, fh)
+            os.replace(tmp, self.dose_file)
+        except OSError as e:
+            self.log("WARNING: could not keep the dose spent in %s: %s" % (self.dose_file, e))
 
     # --- safety ---------------------------------------------------------------------------
     def safe_blank(self):
@@ -665,7 +715,7 @@ class Server:
             "max_dose_e_per_A2": lim["max_dose_e_per_A2_per_session"],
             "points_used": self.points, "electrons_used": self.electrons,
             "energy_offset_eV": origin, "dispersion_eV": scale, "channels": channels,
-            "capabilities": CAPABILITIES, "max_patch_pixels": lim["max_patch_pixels"],
+            "capabilities": self.capabilities, "max_patch_pixels": lim["max_patch_pixels"],
             "min_dwell_s": lim["min_dwell_s"], "max_dwell_s": lim["max_dwell_s"],
             "clock": "simulated" if self.rehearsal is not None else "monotonic",
             "t_s": self.now_s(),
@@ -687,6 +737,7 @@ class Server:
                                % (detector, sorted(self.s["detectors"])))
         electrons = self.s["probe_current_pA"] * dwell * rows * cols * ELECTRONS_PER_PA_S
         self._check_dose(electrons)
+        self._not_before(meta)
         t0 = self.now_s()
         self.scope.blank(False)
         try:
@@ -694,6 +745,7 @@ class Server:
                                                       int(self.s["survey_bytes_per_pixel"]))
         finally:
             self.electrons += electrons
+            self._save_dose()
             self.safe_blank()
         t1 = self.now_s()
         if data.shape != (rows, cols):
@@ -756,12 +808,14 @@ class Server:
                                % (detector, self.survey_detector))
         electrons = self.s["probe_current_pA"] * dwell * rows * cols * ELECTRONS_PER_PA_S
         self._check_dose(electrons)
+        self._not_before(meta)
         t0 = self.now_s()
         self.scope.blank(False)
         try:
             data = self.scope.patch(top, left, rows, cols, dwell)
         finally:
             self.electrons += electrons
+            self._save_dose()
             self.safe_blank()
         t1 = self.now_s()
         if data.shape != (rows, cols):
@@ -776,8 +830,27 @@ class Server:
         if self.rehearsal is None:
             raise RequestError("estimate_point: no timing model on a live microscope")
         exposure, _binning, _readout = self._spectrum_settings(meta)
-        return {"exposure_s": exposure,
-                "time_s": float(self.rehearsal.estimate_point_s(exposure))}, None
+        mode = self._mode(meta)
+        return {"exposure_s": exposure, "mode": mode,
+                "time_s": float(self.rehearsal.estimate_point_s(exposure, mode))}, None
+
+    def _mode(self, meta):
+        """The acquisition mode of a request: "point" (default) or "si_scan" where offered."""
+        mode = meta.get("mode", "point")
+        if mode not in ("point", "si_scan"):
+            raise RequestError("mode must be \"point\" or \"si_scan\", got %r" % (mode,))
+        if mode == "si_scan" and "si_scan" not in self.capabilities:
+            raise RequestError("si_scan (synchronized spectrum imaging) is not offered by this "
+                               "server; use point mode")
+        return mode
+
+    def _not_before(self, meta):
+        """Rehearsal: the simulated microscope idles until the client's session time
+        not_before_s (the strategy computed meanwhile). Ignored on a live microscope, whose clock
+        is real time."""
+        if self.rehearsal is None or "not_before_s" not in meta:
+            return
+        self.rehearsal.advance_to(_finite(meta["not_before_s"], "not_before_s"))
 
     def _pixel_to_ds(self, row, col):
         if self.survey_geom is None:
@@ -876,6 +949,7 @@ class Server:
             # Counted even when the camera failed: the beam was on.
             self.points += 1
             self.electrons += electrons
+            self._save_dose()
         origin, scale, _ = self.scope.energy
         return signal, electrons, origin, scale
 
@@ -896,7 +970,8 @@ class Server:
         acq_id = meta.get("acq_id")
         if not isinstance(acq_id, int) or isinstance(acq_id, bool) or acq_id < 0:
             raise RequestError("acq_id must be an integer >= 0, got %r" % (acq_id,))
-        request = (meta.get("row"), meta.get("col"), meta.get("exposure_s"))
+        request = (meta.get("row"), meta.get("col"), meta.get("exposure_s"),
+                   meta.get("mode", "point"))
         cached = self.results.get((run, acq_id))
         if cached is not None:
             m, a, asked = cached
@@ -906,7 +981,11 @@ class Server:
                                                                            request))
             return dict(m, resumed=True), a
         exposure, binning, readout = self._spectrum_settings(meta)
+        mode = self._mode(meta)
         x, y = self._pixel_to_ds(meta.get("row"), meta.get("col"))
+        self._not_before(meta)
+        if "si_scan" in self.capabilities:  # a rehearsal: the simulator's mode for this spectrum
+            self.rehearsal.set_mode(mode)
         t0 = self.now_s()
         self.scope.move_beam(x, y)
         signal, electrons, origin, scale = self._spectrum(exposure, binning, readout)
@@ -922,6 +1001,62 @@ class Server:
         return out, signal
 
 
+def _raise(message):
+    raise RuntimeError(message)
+
+
+def run_check(settings, dm, out=print):
+    """--check (docs/live.md §6): runs each group of DM calls the server uses once with the beam
+    blanked, before a first session on a microscope. Returns [(step, ok, message)]; prints one
+    line per step. Never unblanks: a survey or patch scan with the beam blanked records noise and
+    delivers no electrons. The beam is blanked again at the end whatever happened."""
+    scope = Microscope(dm)
+    lim = settings["limits"]
+    results = []
+
+    def step(name, fn):
+        try:
+            detail = fn()
+            results.append((name, True, detail or ""))
+            out("check %-28s ok%s" % (name, (" (" + detail + ")") if detail else ""))
+        except Exception as e:  # report and go on: the point is to see everything that fails
+            results.append((name, False, str(e)))
+            out("check %-28s FAILED: %s" % (name, e))
+
+    step("blank the beam", lambda: scope.blank(True))
+    if scope.blanked is not True:
+        out("check: the beam could not be blanked; nothing else is tried")
+        return results
+    exposure = min(0.01, float(lim["max_exposure_s"]))
+    step("prepare the camera", lambda: (scope.prepare(exposure, 1, (0, 0, 0, 0)),
+                                         "%d channels, %.4g eV/channel" % (scope.energy[2],
+                                                                          scope.energy[1]))[1])
+    step("dark spectrum (blanked)", lambda: "%d values" % scope.acquire_spectrum().size)
+    step("read the filter offset", lambda: "%g eV" % scope.energy_offset())
+    step("set the filter offset (same)", lambda: scope.set_energy_offset(scope.energy_offset()))
+    def survey():
+        rows, cols = settings["survey_shape"]
+        dwell = max(float(lim["min_dwell_s"]), 1e-6)
+        signal = int(sorted(settings["detectors"].values())[0])
+        data, offset, spacing = scope.survey(rows, cols, dwell, signal,
+                                             int(settings.get("survey_bytes_per_pixel", 4)))
+        return "%dx%d, DigiScan offset %r, spacing %r" % (rows, cols, offset, spacing)
+    step("survey scan (blanked)", survey)
+    step("read the beam position", lambda: "%r" % (scope.beam_position(),))
+    step("move the beam (to where it is)", lambda: scope.move_beam(*scope.beam_position()))
+    step("sub-region scan 4x4 (blanked)",
+         lambda: "%r" % (scope.patch(0.0, 0.0, 4, 4, max(float(lim["min_dwell_s"]), 1e-6)).shape,)
+         if scope.survey_id is not None else _raise("needs the survey scan, which failed"))
+    try:
+        scope.blank(True)
+    except Exception as e:
+        out("check: WARNING: could not blank the beam at the end: %s" % e)
+    failed = [r for r in results if not r[1]]
+    out("check: %d of %d steps ok; beam %s" % (len(results) - len(failed), len(results),
+                                               "blanked" if scope.blanked else "NOT KNOWN BLANKED"))
+    return results
+
+
 def main(argv=None):
     import argparse
     p = argparse.ArgumentParser(description="autostem live server for DigitalMicrograph")
@@ -931,6 +1066,9 @@ def main(argv=None):
     p.add_argument("--key-file")
     p.add_argument("--port-file", help="write the bound port here (for --port 0)")
     p.add_argument("--lifetime-s", type=float, help="exit after this many seconds (tests)")
+    p.add_argument("--check", action="store_true",
+                   help="run each DM call once with the beam blanked and report (docs/live.md "
+                        "§6); also AUTOSTEM_DM_CHECK=1 inside DM")
     p.add_argument("--settings-is-temporary", action="store_true",
                    help="remove the settings file (and its directory, when empty) once read")
     a = p.parse_args(argv)
@@ -951,7 +1089,17 @@ def main(argv=None):
                 os.rmdir(os.path.dirname(os.path.abspath(a.settings)))
             except OSError:
                 pass
-    server = Server(settings, DM)
+    if a.check or os.environ.get("AUTOSTEM_DM_CHECK") == "1":
+        results = run_check(settings, DM)
+        return 0 if all(ok for _, ok, _ in results) else 1
+    if a.settings_is_temporary and settings.get("dose_file_is_default"):
+        # A rehearsal's generated settings: no dose file next to them unless they name one.
+        settings["dose_file"] = None
+    try:
+        server = Server(settings, DM)
+    except ValueError as e:
+        print("autostem-dm: %s" % e, file=sys.stderr)
+        return 2
     port = server.bind()
     if a.port_file:
         tmp = a.port_file + ".tmp"

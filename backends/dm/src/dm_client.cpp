@@ -12,16 +12,20 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cmath>
 #include <cstring>
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 namespace autostem::backends {
 
@@ -211,32 +215,62 @@ struct Job {
   Position requested;
   double exposure_s;
   std::uint64_t acq_id;
+  AcquisitionMode mode = AcquisitionMode::point;
+  double not_before_s = 0.0;  ///< rehearsal: session time it was submitted at
 };
+
+/// Rounds a survey-frame coordinate to its pixel, clamped to the field (as the simulator puts a
+/// spot's dose in the pixel the probe landed in).
+Eigen::Index pixel_index(double v, std::size_t n) {
+  const double x = std::isfinite(v) ? std::round(v) : 0.0;
+  return static_cast<Eigen::Index>(std::clamp(x, 0.0, static_cast<double>(n - 1)));
+}
 
 }  // namespace
 
 struct DmInstrument::Impl {
   DmClientOptions o;
-  std::optional<Link> link;
   Clock::time_point t0 = Clock::now();
   InstrumentInfo info;
   double probe_current_pA = 0.0;
-  std::deque<Job> queue;
+
+  // --- the link: one request at a time (the acquisition thread and the caller's thread) ------
+  std::mutex link_m;
+  std::optional<Link> link;  // guarded by link_m
+
+  // --- state shared with the acquisition thread, guarded by m ----------------------------------
+  mutable std::mutex m;
+  std::condition_variable cv;
+  std::deque<Job> queue;            ///< submitted, not finished; front = being acquired
+  bool busy = false;                ///< the acquisition thread is acquiring queue.front()
+  std::deque<Measurement> done;     ///< finished, not yet collected
+  std::exception_ptr error;         ///< the front job's failure, not yet reported by collect
+  bool paused = false;              ///< after a failure: retried on the next collect(true)
+  bool quit = false;
   std::uint64_t next_acq_id = 0;
   double electrons = 0.0;
   double overhead_sum_s = 0.0;
   std::size_t overhead_n = 0;
   bool blanked_known = false;
   /// The server runs on a simulator's clock (a rehearsal with the fake DM): session time, the
-  /// times of every acquisition and the cost of a point are the server's, so a rehearsal sees
-  /// the simulated run's timeline (and drift). Live: this computer's wall clock.
+  /// times of every acquisition and the cost of a point are the simulator's, so a rehearsal
+  /// follows the simulated run's timeline (and with it the drift a drift correction predicts).
+  /// Live: this computer's wall clock.
   bool simulated_clock = false;
-  std::vector<std::pair<double, double>> point_time_cache;  ///< (exposure_s, time_s), rehearsal
-  /// Rehearsal: the server's clock as last reported (info's t_s, then each acquisition's
-  /// t_end_s). A simulated clock advances only while the server acquires, so this is the
-  /// server's time now, without a round trip (and without failing when the link is down).
-  double server_t_s = 0.0;
+  /// Rehearsal: (exposure_s, si_scan?, time_s) the server's timing model answered.
+  std::vector<std::tuple<double, bool, double>> point_time_cache;
+  /// Rehearsal: the session clock, kept as the simulator keeps its own (DESIGN.md §4): elapse()
+  /// adds strategy compute, collect(true) moves it to the end of the first finished
+  /// acquisition, a survey or patch to its end. Every request carries it as not_before_s, and
+  /// the fake DM starts the acquisition no earlier, so acquisitions overlap compute exactly as
+  /// in the simulator.
+  double sim_now_s = 0.0;
+  /// Areal dose (e-/A^2) per field pixel from what the server reports: the survey's probe
+  /// current × dwell over every pixel, each spectrum's electrons in the pixel of the read-back
+  /// position, each patch pixel's dwell dose (the simulator's accounting, sim/).
+  ImageArray dose;
   DmLinkStats stats;
+  std::thread worker;
 
   void log(const std::string& msg) const {
     if (o.log) o.log(msg);
@@ -245,16 +279,14 @@ struct DmInstrument::Impl {
 
   double now() const { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-  /// Session time: the server's simulated clock in a rehearsal, else now(). Never throws.
-  double session_now() const { return simulated_clock ? server_t_s : now(); }
+  /// Session time (lock m): the rehearsal clock, else now(). Never throws.
+  double session_now() const { return simulated_clock ? sim_now_s : now(); }
 
-  /// An answer's (t_start_s, t_end_s) on the session clock: the server's in a rehearsal (which
-  /// also moves server_t_s on), else the client's wall-clock times around the request.
-  std::pair<double, double> times(const json& j, double wall_start, double wall_end) {
+  /// An answer's (t_start_s, t_end_s) on the session clock: the server's in a rehearsal, else
+  /// the client's wall-clock times around the request.
+  std::pair<double, double> times(const json& j, double wall_start, double wall_end) const {
     if (!simulated_clock) return {wall_start, wall_end};
-    const double t1 = j.at("t_end_s").get<double>();
-    server_t_s = std::max(server_t_s, t1);
-    return {j.at("t_start_s").get<double>(), t1};
+    return {j.at("t_start_s").get<double>(), j.at("t_end_s").get<double>()};
   }
 
   /// A scanned image's reply (survey or patch): checks it is a float32/float64 (rows, cols)
@@ -284,7 +316,11 @@ struct DmInstrument::Impl {
     s.probe_current_pA = probe_current_pA;
     s.detector = s.image.name;
     std::tie(s.t_start_s, s.t_end_s) = t;
-    electrons += j.at("electrons").get<double>();
+    {
+      std::lock_guard lk(m);
+      electrons += j.at("electrons").get<double>();
+      if (simulated_clock) sim_now_s = std::max(sim_now_s, s.t_end_s);
+    }
     return s;
   }
 
@@ -295,7 +331,7 @@ struct DmInstrument::Impl {
            "run without --drift-correction";
   }
 
-  Link& connected() {
+  Link& connected() {  // link_m held
     if (!link || !link->open()) {
       link.emplace(o);
       try {
@@ -308,19 +344,22 @@ struct DmInstrument::Impl {
     return *link;
   }
 
-  /// One request; with retry, a lost connection is re-established (bounded attempts, doubling
-  /// backoff) and the same request sent again — only for requests that are safe to repeat.
+  /// One request (takes the link for its duration); with retry, a lost connection is
+  /// re-established (bounded attempts, doubling backoff) and the same request sent again — only
+  /// for requests that are safe to repeat.
   dm::Frame call(dm::Op op, const json& meta, double timeout_s, bool retry) {
+    std::lock_guard link_lock(link_m);
     double backoff = o.reconnect_backoff_s;
     for (int attempt = 0;; ++attempt) {
       try {
         const bool reconnecting = attempt > 0;
         Link& l = connected();
-        if (reconnecting) {
-          ++stats.reconnects;
-          log("reconnected to " + l.where());
+        {
+          std::lock_guard lk(m);
+          if (reconnecting) ++stats.reconnects;
+          ++stats.requests;
         }
-        ++stats.requests;
+        if (reconnecting) log("reconnected to " + l.where());
         return l.call(op, meta, timeout_s);
       } catch (const LinkError& e) {
         if (link) link->close();
@@ -355,20 +394,38 @@ struct DmInstrument::Impl {
     info.default_exposure_s = j.at("default_exposure_s").get<double>();
     info.default_probe_current_pA = j.at("probe_current_pA").get<double>();
     info.max_exposure_s = j.at("max_exposure_s").get<double>();
-    // Servers older than the capability list announce nothing: no patch scans.
+    // Servers older than the capability list announce nothing: no patch scans, no SI scans.
     info.can_scan_patch = false;
+    info.can_si_scan = false;
     if (const auto c = j.find("capabilities"); c != j.end() && c->is_array())
-      for (const auto& v : *c)
-        if (v.is_string() && v.get<std::string>() == "scan_patch") info.can_scan_patch = true;
+      for (const auto& v : *c) {
+        if (!v.is_string()) continue;
+        if (v.get<std::string>() == "scan_patch") info.can_scan_patch = true;
+        if (v.get<std::string>() == "si_scan") info.can_si_scan = true;
+      }
+    // Acquisitions run on their own thread while the strategy computes (any server).
+    info.can_overlap = true;
     simulated_clock = j.value("clock", std::string()) == "simulated";
-    if (simulated_clock) server_t_s = std::max(server_t_s, j.value("t_s", 0.0));
+    if (simulated_clock) sim_now_s = std::max(sim_now_s, j.value("t_s", 0.0));
     probe_current_pA = info.default_probe_current_pA;
+    // The server keeps the dose spent across its restarts (dose_file): say what is left.
+    const double used = j.value("electrons_used", 0.0);
+    stats.server_electrons_used = used;
+    if (used > 0.0 && !simulated_clock) {
+      const double area = double(info.field_rows * info.field_cols) * info.calibration.pixel_area_A2();
+      log("the server's dose budget: " + std::to_string(used / area) + " of " +
+          std::to_string(j.value("max_dose_e_per_A2", 0.0)) +
+          " e-/A^2 over the field already spent (kept on the microscope PC across restarts)");
+    }
+    dose = ImageArray::Zero(static_cast<Eigen::Index>(info.field_rows),
+                            static_cast<Eigen::Index>(info.field_cols));
   }
 
   Measurement acquire(const Job& job) {
     try {
       return acquire_once(job);
     } catch (const DmRefused&) {
+      std::lock_guard lk(m);
       blanked_known = true;  // the server blanks the beam on every refusal
       throw;
     }
@@ -379,9 +436,10 @@ struct DmInstrument::Impl {
     json meta = {{"run", o.run_id},         {"acq_id", job.acq_id},
                  {"row", job.requested.row}, {"col", job.requested.col},
                  {"exposure_s", job.exposure_s}, {"binning", o.binning}};
+    if (job.mode == AcquisitionMode::si_scan) meta["mode"] = "si_scan";
+    if (simulated_clock) meta["not_before_s"] = job.not_before_s;
     const dm::Frame r =
         call(dm::Op::acquire_point, meta, o.call_timeout_s + job.exposure_s, true);
-    blanked_known = false;
     const json j = json::parse(r.meta);
     const auto [t_start_s, t_end] = times(j, t_start, now());
     if (r.dtype != dm::DType::f32 || r.shape.size() != 1)
@@ -397,16 +455,57 @@ struct DmInstrument::Impl {
     m.t_end_s = t_end;
     const double e = j.at("electrons").get<double>();
     m.dose_e_per_A2 = e / info.calibration.pixel_area_A2();
-    if (j.value("resumed", false)) {
-      ++stats.resumed;
+    const bool resumed = j.value("resumed", false);
+    if (resumed)
       log("acquisition " + std::to_string(job.acq_id) +
           " was already made before the connection was lost: taken from the server, not repeated");
+    std::lock_guard lk(this->m);
+    blanked_known = false;
+    if (resumed) {
+      ++stats.resumed;
     } else {
       overhead_sum_s += std::max(0.0, (t_end - t_start_s) - m.exposure_s);
       ++overhead_n;
     }
     electrons += e;
+    dose(pixel_index(m.actual.row, info.field_rows), pixel_index(m.actual.col, info.field_cols)) +=
+        m.dose_e_per_A2;
     return m;
+  }
+
+  /// The acquisition thread: acquires queue.front() whenever there is one (and no unreported
+  /// failure), one request at a time, while the caller's thread computes.
+  void run_worker() {
+    std::unique_lock lk(m);
+    for (;;) {
+      cv.wait(lk, [&] { return quit || (!paused && !queue.empty()); });
+      if (quit) return;
+      const Job job = queue.front();
+      busy = true;
+      lk.unlock();
+      std::optional<Measurement> meas;
+      std::exception_ptr err;
+      try {
+        meas = acquire(job);
+      } catch (...) {
+        err = std::current_exception();
+      }
+      lk.lock();
+      busy = false;
+      if (err) {
+        error = err;
+        paused = true;  // the failed job stays queued; the next collect(true) retries it
+      } else {
+        queue.pop_front();
+        done.push_back(std::move(*meas));
+      }
+      cv.notify_all();
+    }
+  }
+
+  /// Waits (lock held) until nothing is being acquired: surveys and patches need the beam.
+  void wait_idle(std::unique_lock<std::mutex>& lk) {
+    cv.wait(lk, [&] { return !busy && (queue.empty() || paused); });
   }
 };
 
@@ -420,11 +519,19 @@ DmInstrument::DmInstrument(DmClientOptions options) : impl_(std::make_unique<Imp
   if (options.run_id.empty()) options.run_id = dm::to_hex(dm::random_bytes(8));
   impl_->o = std::move(options);
   impl_->read_info();
+  impl_->worker = std::thread([I = impl_.get()] { I->run_worker(); });
 }
 
 DmInstrument::~DmInstrument() {
   if (!impl_) return;
+  {
+    std::lock_guard lk(impl_->m);
+    impl_->quit = true;  // an acquisition in progress finishes (bounded by its timeout)
+  }
+  impl_->cv.notify_all();
+  if (impl_->worker.joinable()) impl_->worker.join();
   try {
+    std::lock_guard link_lock(impl_->link_m);
     if (impl_->link && impl_->link->open()) {
       impl_->o.call_timeout_s = std::min(impl_->o.call_timeout_s, 2.0);
       impl_->link->call(dm::Op::stop, json::object(), impl_->o.call_timeout_s);
@@ -444,21 +551,29 @@ Survey DmInstrument::acquire_survey(const SurveySettings& settings) {
                                 std::to_string(settings.dwell_s));
   const double dwell = settings.dwell_s > 0 ? settings.dwell_s : I.info.default_dwell_s;
   json meta = {{"dwell_s", dwell}, {"detector", settings.detector}};
+  {
+    std::unique_lock lk(I.m);
+    I.wait_idle(lk);
+    if (I.simulated_clock) meta["not_before_s"] = I.sim_now_s;
+  }
   const double expected = dwell * double(I.info.field_rows * I.info.field_cols);
   const double t_start = I.now();
   // Not repeated after a lost connection: a second survey is a second dose.
   const dm::Frame r = I.call(dm::Op::survey, meta, I.o.call_timeout_s + 2.0 * expected, false);
-  I.blanked_known = true;
   const json j = json::parse(r.meta);
   Survey s = I.scanned_image(r, j, I.info.field_rows, I.info.field_cols, "survey", I.times(j, t_start, I.now()));
-  I.stats.last_survey_server_s = j.value("acquire_s", 0.0);
   s.dose_e_per_A2 = j.at("electrons").get<double>() /
                     (double(I.info.field_rows * I.info.field_cols) * I.info.calibration.pixel_area_A2());
+  std::lock_guard lk(I.m);
+  I.blanked_known = true;
+  I.stats.last_survey_server_s = j.value("acquire_s", 0.0);
+  // Every pixel got probe current × dwell (the simulator's survey accounting).
+  I.dose += electrons(I.probe_current_pA, s.dwell_s) / I.info.calibration.pixel_area_A2();
   return s;
 }
 
 void DmInstrument::submit(std::span<const Position> positions, const PointSettings& settings,
-                          AcquisitionMode /*mode*/) {
+                          AcquisitionMode mode) {
   auto& I = *impl_;
   if (!std::isfinite(settings.exposure_s) || settings.exposure_s < 0)
     throw std::invalid_argument("exposure_s must be finite and >= 0, got " +
@@ -468,20 +583,53 @@ void DmInstrument::submit(std::span<const Position> positions, const PointSettin
     throw std::invalid_argument("exposure_s " + std::to_string(exposure) +
                                 " is above the server's max_exposure_s " +
                                 std::to_string(I.info.max_exposure_s));
+  if (mode == AcquisitionMode::si_scan && !I.info.can_si_scan)
+    throw std::invalid_argument(
+        "the DigitalMicrograph server at " + I.o.host + ":" + std::to_string(I.o.port) +
+        " does not announce the si_scan capability (synchronized spectrum imaging); use "
+        "--mode point");
   for (const auto& p : positions)
     check_inside_field("position", p, I.info.field_rows, I.info.field_cols);
-  // Point by point in either mode: a live synchronized SI scan is not implemented (yet).
-  for (const auto& p : positions) I.queue.push_back(Job{p, exposure, I.next_acq_id++});
+  {
+    std::lock_guard lk(I.m);
+    for (const auto& p : positions)
+      I.queue.push_back(Job{p, exposure, I.next_acq_id++, mode, I.sim_now_s});
+  }
+  I.cv.notify_all();
 }
 
-std::size_t DmInstrument::in_flight() const { return impl_->queue.size(); }
+std::size_t DmInstrument::in_flight() const {
+  std::lock_guard lk(impl_->m);
+  return impl_->queue.size() + impl_->done.size();
+}
 
 std::vector<Measurement> DmInstrument::collect(bool wait) {
   auto& I = *impl_;
-  if (!wait || I.queue.empty()) return {};
+  std::unique_lock lk(I.m);
+  if (wait) {
+    if (I.done.empty() && !I.error) {
+      if (I.queue.empty()) return {};
+      if (I.paused) {  // a failure was reported before: try the failed acquisition again
+        I.paused = false;
+        I.cv.notify_all();
+      }
+      I.cv.wait(lk, [&] { return !I.done.empty() || I.error; });
+    }
+    // The session clock reaches the end of the first finished acquisition (rehearsal).
+    if (I.simulated_clock && !I.done.empty())
+      I.sim_now_s = std::max(I.sim_now_s, I.done.front().t_end_s);
+  }
   std::vector<Measurement> out;
-  out.push_back(I.acquire(I.queue.front()));
-  I.queue.pop_front();
+  // Rehearsal: only what has finished by the session clock, as the simulator hands it out.
+  while (!I.done.empty() && (!I.simulated_clock || I.done.front().t_end_s <= I.sim_now_s)) {
+    out.push_back(std::move(I.done.front()));
+    I.done.pop_front();
+  }
+  if (out.empty() && I.error) {
+    std::exception_ptr e = I.error;
+    I.error = nullptr;
+    std::rethrow_exception(e);
+  }
   return out;
 }
 
@@ -489,18 +637,28 @@ void DmInstrument::elapse(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0)
     throw std::invalid_argument("elapse: seconds must be finite and >= 0, got " +
                                 std::to_string(seconds));
+  // Live: real time has passed. Rehearsal: the session clock moves as the simulator's does.
+  std::lock_guard lk(impl_->m);
+  if (impl_->simulated_clock) impl_->sim_now_s += seconds;
 }
 
 void DmInstrument::blank() {
   auto& I = *impl_;
-  if (I.blanked_known) return;
+  {
+    std::lock_guard lk(I.m);
+    if (I.blanked_known) return;
+  }
   I.call(dm::Op::blank, json::object(), I.o.call_timeout_s, true);
+  std::lock_guard lk(I.m);
   I.blanked_known = true;
 }
 
-double DmInstrument::now_s() const { return impl_->session_now(); }
+double DmInstrument::now_s() const {
+  std::lock_guard lk(impl_->m);
+  return impl_->session_now();
+}
 
-CostEstimate DmInstrument::estimate_point(const PointSettings& settings, AcquisitionMode) const {
+CostEstimate DmInstrument::estimate_point(const PointSettings& settings, AcquisitionMode mode) const {
   auto& I = *impl_;
   const double exposure = settings.exposure_s > 0 ? settings.exposure_s : I.info.default_exposure_s;
   if (!std::isfinite(exposure) || exposure < 0)
@@ -508,17 +666,26 @@ CostEstimate DmInstrument::estimate_point(const PointSettings& settings, Acquisi
   CostEstimate c;
   if (I.simulated_clock) {
     // A rehearsal: the simulator's timing model, as an in-process simulated run uses it.
-    const auto hit = std::find_if(I.point_time_cache.begin(), I.point_time_cache.end(),
-                                  [&](const auto& e) { return e.first == exposure; });
+    const bool si = mode == AcquisitionMode::si_scan;
+    std::unique_lock lk(I.m);
+    const auto hit = std::find_if(I.point_time_cache.begin(), I.point_time_cache.end(), [&](const auto& e) {
+      return std::get<0>(e) == exposure && std::get<1>(e) == si;
+    });
     if (hit != I.point_time_cache.end()) {
-      c.time_s = hit->second;
+      c.time_s = std::get<2>(*hit);
     } else {
-      const dm::Frame r = I.call(dm::Op::estimate_point, json{{"exposure_s", exposure}},
-                                 I.o.call_timeout_s, true);
+      lk.unlock();
+      json meta = {{"exposure_s", exposure}};
+      if (mode == AcquisitionMode::si_scan) meta["mode"] = "si_scan";
+      const dm::Frame r = I.call(dm::Op::estimate_point, meta, I.o.call_timeout_s, true);
       c.time_s = json::parse(r.meta).at("time_s").get<double>();
-      I.point_time_cache.emplace_back(exposure, c.time_s);
+      lk.lock();
+      I.point_time_cache.emplace_back(exposure, si, c.time_s);
     }
   } else {
+    // Live: the running mean of the overhead measured on this link (request, move, readout,
+    // transfer), 50 ms before the first point.
+    std::lock_guard lk(I.m);
     const double overhead = I.overhead_n ? I.overhead_sum_s / double(I.overhead_n) : 0.05;
     c.time_s = exposure + overhead;
   }
@@ -527,13 +694,27 @@ CostEstimate DmInstrument::estimate_point(const PointSettings& settings, Acquisi
   return c;
 }
 
-double DmInstrument::total_electrons() const { return impl_->electrons; }
+double DmInstrument::total_electrons() const {
+  std::lock_guard lk(impl_->m);
+  return impl_->electrons;
+}
+
+std::optional<Image> DmInstrument::dose_map() const {
+  auto& I = *impl_;
+  Image img;
+  img.calibration = I.info.calibration;
+  img.name = "dose";
+  img.units = "e-/A^2";
+  std::lock_guard lk(I.m);
+  img.data = I.dose;
+  return img;
+}
 
 Survey DmInstrument::acquire_patch(const PatchScan& scan) {
   auto& I = *impl_;
   if (!I.info.can_scan_patch) throw std::logic_error(I.no_patch_message());
-  if (!I.queue.empty())
-    throw std::invalid_argument("acquire_patch: " + std::to_string(I.queue.size()) +
+  if (const std::size_t n = in_flight(); n > 0)
+    throw std::invalid_argument("acquire_patch: " + std::to_string(n) +
                                 " acquisitions queued; collect them before scanning a patch");
   const std::size_t R = I.info.field_rows, C = I.info.field_cols;
   if (scan.rows < 2 || scan.cols < 2)
@@ -556,10 +737,14 @@ Survey DmInstrument::acquire_patch(const PatchScan& scan) {
                                 " pA; the probe current is set on the microscope (" +
                                 std::to_string(I.probe_current_pA) + " pA)");
   const double dwell = st.dwell_s > 0 ? st.dwell_s : I.info.default_dwell_s;
-  const json meta = {{"row0", scan.row0},         {"col0", scan.col0},
-                     {"rows", scan.rows},         {"cols", scan.cols},
-                     {"offset_row", scan.offset.row}, {"offset_col", scan.offset.col},
-                     {"dwell_s", dwell},          {"detector", st.detector}};
+  json meta = {{"row0", scan.row0},         {"col0", scan.col0},
+               {"rows", scan.rows},         {"cols", scan.cols},
+               {"offset_row", scan.offset.row}, {"offset_col", scan.offset.col},
+               {"dwell_s", dwell},          {"detector", st.detector}};
+  {
+    std::lock_guard lk(I.m);
+    if (I.simulated_clock) meta["not_before_s"] = I.sim_now_s;
+  }
   const double expected = dwell * double(scan.rows * scan.cols);
   const double wall_start = I.now();
   // Not repeated after a lost connection: a second scan is a second dose.
@@ -567,14 +752,21 @@ Survey DmInstrument::acquire_patch(const PatchScan& scan) {
   try {
     r = I.call(dm::Op::scan_patch, meta, I.o.call_timeout_s + 2.0 * expected, false);
   } catch (const DmRefused&) {
+    std::lock_guard lk(I.m);
     I.blanked_known = true;
     throw;
   }
-  I.blanked_known = true;
   const json j = json::parse(r.meta);
   Survey s = I.scanned_image(r, j, scan.rows, scan.cols, "patch", I.times(j, wall_start, I.now()));
   // Areal dose on each patch pixel (the contract's Survey::dose_e_per_A2 for a patch).
   s.dose_e_per_A2 = electrons(I.probe_current_pA, s.dwell_s) / I.info.calibration.pixel_area_A2();
+  std::lock_guard lk(I.m);
+  I.blanked_known = true;
+  // Each patch pixel's dose where it was commanded (the server reports no read-back per pixel).
+  for (std::size_t i = 0; i < scan.rows; ++i)
+    for (std::size_t k = 0; k < scan.cols; ++k)
+      I.dose(pixel_index(double(scan.row0) + scan.offset.row + double(i), R),
+             pixel_index(double(scan.col0) + scan.offset.col + double(k), C)) += s.dose_e_per_A2;
   return s;
 }
 
@@ -591,6 +783,9 @@ double DmInstrument::set_energy_offset(double eV) {
   return json::parse(r.meta).at("eV").get<double>();
 }
 
-DmLinkStats DmInstrument::link_stats() const { return impl_->stats; }
+DmLinkStats DmInstrument::link_stats() const {
+  std::lock_guard lk(impl_->m);
+  return impl_->stats;
+}
 
 }  // namespace autostem::backends

@@ -5,13 +5,20 @@
 // docs/live-protocol.md. Networking (Boost.Asio) and HMAC-SHA256 (OpenSSL) stay in the .cpp.
 //
 // Live semantics of the Instrument contract:
-//  - submit() queues; collect(true) performs the first queued acquisition (move beam, acquire a
-//    spectrum, read the beam position back, in one request) and returns it; collect(false)
-//    returns nothing, since nothing runs in the background;
-//  - elapse() is a no-op (real time has passed); now_s() is wall-clock seconds since connection;
-//    against a rehearsal server (the fake DM, info "clock": "simulated") every time — now_s(),
-//    acquisitions, the cost of a point — is the simulator's instead, so a rehearsal follows the
-//    simulated run's timeline (and with it the drift a drift correction predicts);
+//  - acquisitions run on their own thread: submit() queues and returns at once, the thread
+//    sends one acquire_point request after the other (move beam, acquire a spectrum, read the
+//    beam position back) while the caller's strategy computes; collect(false) returns what has
+//    finished, collect(true) waits for at least one; after a failure the thread pauses, the
+//    failed position stays queued and the next collect(true) tries it again (issue 17);
+//  - elapse() is a no-op live (real time has passed); now_s() is wall-clock seconds since
+//    connection. Against a rehearsal server (the fake DM, info "clock": "simulated") the
+//    session clock is kept as the simulator keeps its own: elapse() adds strategy compute,
+//    collect(true) moves it to the end of the first finished acquisition, and every request
+//    carries it (not_before_s) so that the simulated microscope starts no earlier — the
+//    rehearsal then has the simulated run's timeline, overlap, cost of a point and drift;
+//  - dose_map(): the survey's probe current × dwell on every pixel, each spectrum's electrons
+//    (as the server reports them) in the pixel of its read-back position, each patch pixel's
+//    dwell dose where it was commanded;
 //  - Measurement::actual is the beam position read back from DigiScan, t_start_s / t_end_s are
 //    wall-clock times of the request and its answer;
 //  - every call has a timeout; a lost connection is re-established and the request repeated
@@ -56,6 +63,9 @@ struct DmLinkStats {
   std::size_t reconnects = 0;     ///< connections re-established after a loss
   std::size_t resumed = 0;        ///< acquisitions answered from the server's cache after a loss
   double last_survey_server_s = 0.0;  ///< time the server spent in DM for the last survey
+  /// Electrons the server had delivered in its dose budget when this client connected (kept
+  /// across server restarts on the microscope PC, docs/live.md §2).
+  double server_electrons_used = 0.0;
 };
 
 /// A refusal by the server (a limit, an invalid value, a failed authentication): not retried.
@@ -94,6 +104,8 @@ class DmInstrument final : public Instrument {
   /// electrons: the server's nominal probe current × exposure.
   CostEstimate estimate_point(const PointSettings& settings, AcquisitionMode mode) const override;
   double total_electrons() const override;
+  /// (field_rows, field_cols) e-/A^2 from the doses the server reported (see above).
+  std::optional<Image> dose_map() const override;
   /// A DigiScan sub-region scan of the survey (op scan_patch, docs/live-protocol.md), when the
   /// server announces the "scan_patch" capability (describe().can_scan_patch). Throws
   /// std::logic_error naming the server when it does not, std::invalid_argument on a bad

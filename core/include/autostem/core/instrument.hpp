@@ -31,6 +31,13 @@ struct InstrumentInfo {
   double max_exposure_s = 0.0;      ///< hard limit per spectrum
   /// Capability: acquire_patch() works (a drift reference can be re-scanned).
   bool can_scan_patch = false;
+  /// Capability: acquisitions proceed while the caller computes (submit returns before the
+  /// exposure ends), so SessionConfig::overlap hides compute. The Session refuses overlap
+  /// otherwise (issue 17).
+  bool can_overlap = true;
+  /// Capability: AcquisitionMode::si_scan is acquired as a synchronized spectrum-image scan
+  /// (with its timing). The Session refuses si_scan otherwise.
+  bool can_si_scan = true;
 };
 
 /// A rectangular sub-scan of the field, e.g. a drift reference (issue 16). Pixel (i, j) of the
