@@ -9,7 +9,7 @@ packages=(
   libeigen3-dev libhdf5-dev hdf5-tools libboost-program-options-dev libtbb-dev libfftw3-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev
   gnuplot-nox
-  python3 python3-numpy python3-h5py python3-hyperspy python3-skimage
+  python3 python3-numpy python3-h5py python3-hyperspy python3-skimage python3-pytest python3-matplotlib
   libboost-dev libssl-dev pybind11-dev python3-dev python3-serpent
   libtorch-dev libopenblas0-openmp python3-sklearn
 )
