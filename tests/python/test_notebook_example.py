@@ -20,7 +20,8 @@ CI = os.environ.get("CI") == "true"
 
 def example_code():
     """The first ```python block after the heading "## Worked example"."""
-    text = open(DOC, encoding="utf-8").read()
+    with open(DOC, encoding="utf-8") as f:
+        text = f.read()
     start = text.index("## Worked example")
     m = re.compile(r"```python\n(.*?)```", re.S).search(text, start)
     return m.group(1)
@@ -70,14 +71,18 @@ class NotebookExample(unittest.TestCase):
         for run in b.runs:
             self.assertEqual(run["error"], "")
             self.assertEqual(run["measurements"], 300)
-        # Real behaviour: both curves rise with dose and end between 0 and 1; the survey
-        # (HAADF) and the Cu-L map are correlated, so brightest-first finds the top 10 % of the
-        # Cu-L map faster than random sampling does at the same dose.
+        # Real behaviour: dose rises with every spectrum. Random sampling's expected recall is
+        # its sampling fraction, 300 / 2000 = 0.15 (hypergeometric: the 200 top-10 % pixels,
+        # 300 draws of 2000; one seed's sd 0.023, the median of 3 is tighter; 0.08 is > 3 sd).
+        # The HAADF survey and the Cu-L map are correlated (MANIFEST: ≈0.75 with the total
+        # counts), so brightest-first finds far more of the top 10 % at the same dose (measured
+        # 0.83 against 0.15).
         dose_b, rec_b = b.curve("brightest")
         dose_r, rec_r = b.curve("random")
-        for dose, rec in ((dose_b, rec_b), (dose_r, rec_r)):
-            self.assertTrue((dose[1:] >= dose[:-1]).all())
-            self.assertTrue(0.0 < rec[-1] <= 1.0)
+        for dose in (dose_b, dose_r):
+            self.assertTrue((dose[1:] > dose[:-1]).all())
+        self.assertLess(abs(rec_r[-1] - 0.15), 0.08)
+        self.assertGreater(rec_b[-1], rec_r[-1] + 0.3)
         self.assertIn("brightest recall after 300 spectra", out.getvalue())
 
 
