@@ -209,6 +209,48 @@ class PythonStrategies(unittest.TestCase):
         self.assertTrue(0 <= recall[-1] <= 1)
 
 
+class ReconstructKeepsTheSourceMetadata(unittest.TestCase):
+    def test_reconstruction_of_a_run_over_a_dm_file_keeps_its_metadata(self):
+        """Issue 20: `autostem reconstruct` of a run simulated over a DM spectrum image writes
+        the source's Acquisition_instrument (HyperSpy's names, as hs.load of the DM file gives
+        them) and its tags in original_metadata."""
+        data = os.environ.get("AUTOSTEM_DATA") or os.environ.get("AUTOSTEM_DEFAULT_DATA") or ""
+        src = os.path.join(data, "eels", "si_dm4", "EELS_SI.dm4")
+        if not os.path.exists(src):
+            skip_or_fail(self, "dataset missing: " + src)
+        try:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import hyperspy.api as hs
+        except ImportError:
+            skip_or_fail(self, "HyperSpy is not installed")
+        with tempfile.TemporaryDirectory() as d:
+            run = autostem.run(dataset=src, strategy="random", seed=1,  # a 2×2 spectrum image
+                               out=os.path.join(d, "run.h5"))
+            self.assertEqual(run.summary["measurements"], 4)
+            out = os.path.join(d, "map.hspy")
+            if not CLI or not os.path.exists(CLI):
+                skip_or_fail(self, "the autostem tool is not built")
+            r = subprocess.run([CLI, "reconstruct", run.path, "--method", "linear", "--out", out],
+                               capture_output=True, text=True, timeout=600)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ours, ref = hs.load(out), hs.load(src)
+            ai_ref = ref.metadata.Acquisition_instrument.as_dictionary()
+            ai_ours = ours.metadata.Acquisition_instrument.as_dictionary()
+            self.assertEqual(ai_ours["TEM"]["beam_energy"], ai_ref["TEM"]["beam_energy"])
+            self.assertEqual(ai_ours["TEM"]["convergence_angle"], ai_ref["TEM"]["convergence_angle"])
+            self.assertEqual(ai_ours["TEM"]["Detector"]["EELS"]["collection_angle"],
+                             ai_ref["TEM"]["Detector"]["EELS"]["collection_angle"])
+            self.assertEqual(ai_ours["TEM"]["microscope"], ai_ref["TEM"]["microscope"])
+            tags = ours.original_metadata.ImageList.TagGroup0.ImageTags.as_dictionary()
+            ref_tags = ref.original_metadata.ImageList.TagGroup0.ImageTags.as_dictionary()
+            self.assertEqual(tags["Microscope Info"]["Voltage"], ref_tags["Microscope Info"]["Voltage"])
+            self.assertEqual(ours.metadata.Reconstruction.method, "linear")
+
+
 class LiveAgainstTheFakeDmServer(unittest.TestCase):
     def test_python_strategy_runs_live(self):
         """`autostem dm-server --fake` on loopback, autostem.run(backend="dm") with the Python
