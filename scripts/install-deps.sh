@@ -17,10 +17,10 @@ quickstart_packages=(
   libtorch-dev libopenblas0-openmp
 )
 # What only the tests and benchmarks need (scripts/test.sh installs them): the references the
-# tests compare against (HyperSpy, scikit-image, scikit-learn, h5dump). A fresh Debian 12 minbase
+# tests compare against (HyperSpy, scikit-image, scikit-learn, h5dump, pytest, matplotlib). A fresh Debian 12 minbase
 # spent 20 min 45 s in apt for all of them at once (548 MB, 671 packages, docs/performance.md).
 test_packages=(
-  hdf5-tools python3-hyperspy python3-skimage python3-sklearn
+  hdf5-tools python3-hyperspy python3-skimage python3-sklearn python3-pytest python3-matplotlib
 )
 
 # Usage: install-deps.sh [--quickstart]   (default: everything, as CI and scripts/test.sh need)

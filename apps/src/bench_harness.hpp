@@ -135,4 +135,8 @@ void run_gnuplot(const std::filesystem::path& script);
 std::vector<std::filesystem::path> write_plots(const BenchConfig& config,
                                                const std::vector<RunResult>& results);
 
+/// `autostem bench` (cmd_bench.cpp) that also hands back every run's result (the Python
+/// package's autostem.bench: the recall, regret, time and dose curves). results may be null.
+int cmd_bench(const std::vector<std::string>& args, std::vector<RunResult>* results);
+
 }  // namespace autostem::cli

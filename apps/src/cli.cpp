@@ -145,6 +145,7 @@ extern "C" void on_signal(int) {
 }  // namespace
 
 const std::atomic<bool>& install_stop_handler() {
+  g_stop = false;  // a process that runs several commands (the Python package) starts each afresh
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);

@@ -255,7 +255,9 @@ std::string scalarizer_help() {
 
 }  // namespace
 
-int cmd_bench(const std::vector<std::string>& args) {
+int cmd_bench(const std::vector<std::string>& args) { return cmd_bench(args, nullptr); }
+
+int cmd_bench(const std::vector<std::string>& args, std::vector<RunResult>* results_out) {
   po::options_description o("autostem bench options");
   add_bench_options(o);
   po::variables_map vm;
@@ -287,6 +289,7 @@ int cmd_bench(const std::vector<std::string>& args) {
   std::cout << md.rdbuf() << "\n";
   std::cout << "wrote " << (cfg.out_dir / "summary.csv").string() << ", summary.md, "
             << results.size() << " run files in runs/, " << plots.size() << " plots in plots/\n";
+  if (results_out) *results_out = results;
   return failed ? 1 : 0;
 }
 

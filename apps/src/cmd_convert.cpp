@@ -2,6 +2,7 @@
 // format `autostem run --dataset/--survey` reads and HyperSpy loads.
 
 #include "cli.hpp"
+#include "hyperspy_metadata.hpp"
 
 #include <autostem/datasets/hspy.hpp>
 #include <autostem/datasets/signal.hpp>
@@ -35,7 +36,11 @@ int cmd_convert(const std::vector<std::string>& args) {
                      std::to_string(signals.size()) + " data set(s)");
   if (std::filesystem::absolute(in) == std::filesystem::absolute(out))
     throw UsageError("OUT must differ from FILE");
-  datasets::write_hspy(out, signals[index]);
+  // The file's tags go to original_metadata, instrument settings to Acquisition_instrument, as
+  // HyperSpy's own readers lay them out (issue 20; hyperspy_metadata.hpp).
+  datasets::Signal s = signals[index];
+  s.metadata = hyperspy_metadata(s, in);
+  datasets::write_hspy(out, s);
   std::printf("%s [%zu] → %s (HyperSpy HDF5)\n", in.c_str(), index, out.c_str());
   return 0;
 }

@@ -1,6 +1,7 @@
 // autostem reconstruct: a full map (or spectrum image) from the sparse measurements of a run.
 
 #include "cli.hpp"
+#include "hyperspy_metadata.hpp"
 
 #include <autostem/imaging/reconstruction.hpp>
 #include <autostem/imaging/scalarizer.hpp>
@@ -42,6 +43,31 @@ std::vector<AxisCalibration> spatial_axes(const SpatialCalibration& cal, std::si
 void write_map(const std::filesystem::path& out, const datasets::Signal& s) {
   if (out.extension() == ".npy") datasets::write_npy(out, s);
   else datasets::write_hspy(out, s);
+}
+
+/// The Acquisition_instrument.* and original_metadata.* of the ground-truth file a simulated run
+/// measured (its "dataset" attribute: "SI_FILE" or "SI_FILE + SURVEY_FILE"), in HyperSpy's layout
+/// (hyperspy_metadata.hpp), for the reconstruction to keep (issue 20). Empty for phantoms, live
+/// runs and files no longer there; a file that cannot be read is named on stderr, not an error
+/// (the reconstruction is still written).
+std::map<std::string, std::string> run_source_metadata(const datasets::RunRecord& run) {
+  std::string dataset;
+  try {
+    dataset = run.attribute("dataset");
+  } catch (const std::out_of_range&) {
+    return {};
+  }
+  if (const auto plus = dataset.find(" + "); plus != std::string::npos) dataset.resize(plus);
+  std::error_code ec;
+  if (dataset.empty() || !std::filesystem::is_regular_file(dataset, ec)) return {};
+  try {
+    const auto signals = datasets::read_signals(dataset);
+    if (!signals.empty()) return source_metadata(hyperspy_metadata(signals.front(), dataset));
+  } catch (const std::exception& e) {
+    std::cerr << "autostem reconstruct: note: the run's source " << dataset
+              << " could not be read for its metadata (" << e.what() << "); written without it\n";
+  }
+  return {};
 }
 
 /// Samples (n, 3) from a .npy: row, col, value per line.
@@ -165,6 +191,7 @@ int reconstruct_run_spectrum_image(const po::variables_map& vm, const std::files
   s.axes.push_back({"Energy loss", "eV", run.energy.offset_eV, run.energy.dispersion_eV,
                     run.energy.channels, false});
   s.bytes = as_bytes(si.data().data(), si.data().size());
+  s.metadata = run_source_metadata(run);
   write_map(out, s);
   std::printf("%s: %zu spectra → %zu×%zu×%zu spectrum image, %zu components (%.4f of the variance), "
               "score maps by %s, in %.2f s → %s\n",
@@ -199,6 +226,7 @@ int reconstruct_run_map(const po::variables_map& vm, const std::filesystem::path
   s.dtype = datasets::DType::float64;
   s.axes = spatial_axes(run.survey.image.calibration, rows, cols);
   s.bytes = as_bytes(map.data(), static_cast<std::size_t>(map.size()));
+  s.metadata = run_source_metadata(run);
   s.metadata["Signal.quantity"] = scal ? spec + " (" + scal->units() + ")" : "total counts";
   s.metadata["Reconstruction.method"] = ro.method;
   s.metadata["Reconstruction.source"] = in.string();

@@ -37,7 +37,10 @@ TaggedConditions tagged_conditions(const Signal& s) {
                            {"ImageTags.DigiScan.Sample Time", "µs", 1e-6},
                            {"ObjectInfo.AcquireInfo.DwellTimePath", "s", 1.0},
                            {"Velox.Scan.DwellTime", "s", 1.0}});
+  // dwell_time: HyperSpy's name for an EELS spectrum image's per-spectrum exposure (what
+  // `autostem convert` writes for a scanned DM SI, as HyperSpy's DM reader does).
   c.exposure_s = first_of(s, {{"Acquisition_instrument.TEM.Detector.EELS.exposure", "s", 1.0},
+                              {"Acquisition_instrument.TEM.Detector.EELS.dwell_time", "s", 1.0},
                               {"ImageTags.EELS.Acquisition.Exposure (s)", "", 1.0},
                               {"ImageTags.Acquisition.Parameters.High Level.Exposure (s)", "", 1.0},
                               {"ImageTags.SI.Acquisition.Pixel time (s)", "", 1.0}});

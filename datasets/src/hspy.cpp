@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <stdexcept>
+#include <string_view>
 
 namespace autostem::datasets {
 
@@ -373,19 +374,24 @@ void write_hspy(const std::filesystem::path& path, const Signal& signal) {
   h5::set_attr_bool(attributes, "_lazy", false);
   h5::set_attr_bool(attributes, "ragged", false);
   h5::create_group(exp, "learning_results");
-  h5::create_group(exp, "original_metadata");
+  h5::Handle original = h5::create_group(exp, "original_metadata");
   h5::Handle md = h5::create_group(exp, "metadata");
-  for (const auto& [key, value] : signal.metadata) {
-    if (key == "General.title" || key == "Signal.signal_type") continue;
+  for (const auto& [full_key, value] : signal.metadata) {
+    if (full_key == "General.title" || full_key == "Signal.signal_type") continue;
+    // "original_metadata.A.b" goes to the original_metadata group (the file's own tags).
+    constexpr std::string_view kOriginal = "original_metadata.";
+    const bool in_original = full_key.compare(0, kOriginal.size(), kOriginal) == 0;
+    const std::string key = in_original ? full_key.substr(kOriginal.size()) : full_key;
+    const hid_t root = in_original ? original.get() : md.get();
     const auto dot = key.rfind('.');
     if (dot == std::string::npos) {
-      write_metadata_value(md, key, value);
+      write_metadata_value(root, key, value);
       continue;
     }
     std::string group_path = key.substr(0, dot);
     for (auto& c : group_path)
       if (c == '.') c = '/';
-    h5::Handle g = h5::require_group(md, group_path);
+    h5::Handle g = h5::require_group(root, group_path);
     write_metadata_value(g, key.substr(dot + 1), value);
   }
   h5::Handle general = h5::require_group(md, "General");

@@ -5,6 +5,9 @@ autostem's own C++ readers, as NumPy arrays or as HyperSpy signals.
     sigs = autostem.load("EELS_SI.dm4")                 # list of dicts, NumPy data (no copy)
     s = autostem.load("EELS_SI.dm4", hyperspy=True)     # like hyperspy.api.load
     run = autostem.load_run("run.h5")                   # RunResult: .signal .survey .predictions .summary
+    r = autostem.run(phantom="nanowire", strategy="grid", budget_points=500)   # the CLI's options
+    b = autostem.bench(phantom=["nanowire"], strategies=["grid", "random"], seeds=3)
+    autostem.register_strategy("mine", Mine)            # a strategy written in Python
 
 Only NumPy is required; HyperSpy is imported only when asked for (hyperspy=True).
 """
@@ -14,9 +17,13 @@ import os
 import numpy as np
 
 from . import _core
+from ._app_api import (Bench, Run, RunError, UsageError, bench, conformance, estimate,
+                       register_strategy, run, strategy_names)
 
 __version__ = _core.__version__
-__all__ = ["load", "load_run", "RunResult", "phantom", "__version__"]
+__all__ = ["load", "load_run", "RunResult", "phantom", "__version__", "run", "bench", "estimate",
+           "Run", "Bench", "RunError", "UsageError", "register_strategy", "conformance",
+           "strategy_names"]
 
 
 def _parse_text(text):

@@ -66,6 +66,79 @@ PATTERNS = [
 OPTIONAL = {"**/*.emd"}
 
 
+def flatten(d, prefix=""):
+    """{"A": {"b": 1}} -> {"A.b": 1}."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, prefix + str(k) + "."))
+        else:
+            out[prefix + str(k)] = v
+    return out
+
+
+def lookup(tree, dotted):
+    """(found, value) of a dotted key in nested dicts, "NAME.<i>" also naming element i of a
+    sequence (autostem flattens DM arrays and structures that way). Keys may contain dots
+    themselves (DM tag names such as "Align min. correlation coefficient"): the longest key that
+    matches wins."""
+    parts = dotted.split(".")
+    node, i = tree, 0
+    while i < len(parts):
+        if isinstance(node, dict):
+            for j in range(len(parts), i, -1):
+                k = ".".join(parts[i:j])
+                if k in node:
+                    node, i = node[k], j
+                    break
+            else:
+                for name in ("TagGroup" + parts[i], "Data" + parts[i]) if parts[i].isdigit() else ():
+                    if name in node:
+                        node, i = node[name], i + 1
+                        break
+                else:
+                    return False, None
+        elif isinstance(node, (list, tuple, np.ndarray)) and parts[i].isdigit() and int(parts[i]) < len(node):
+            node, i = node[int(parts[i])], i + 1
+        elif isinstance(node, dict) and parts[i].isdigit():
+            # HyperSpy names unnamed list entries TagGroup<i> / Data<i>.
+            for name in ("TagGroup" + parts[i], "Data" + parts[i]):
+                if name in node:
+                    node, i = node[name], i + 1
+                    break
+            else:
+                return False, None
+        else:
+            return False, None
+    return True, node
+
+
+def same_value(ours, theirs):
+    """autostem stores numbers as float64 and the rest as text (a short array as "a,b", an empty
+    one as "")."""
+    if isinstance(theirs, (list, tuple, np.ndarray)):
+        items = [] if str(ours) == "" else str(ours).split(",")
+        return len(items) == len(theirs) and all(same_value(a, b) for a, b in zip(items, theirs))
+    if isinstance(theirs, str) and not isinstance(ours, str):
+        return _number_text(theirs, ours)
+    if isinstance(theirs, (bool, np.bool_)):
+        return str(ours).lower() in (("true", "1", "1.0") if theirs else ("false", "0", "0.0"))
+    if isinstance(theirs, (int, float, np.integer, np.floating)) and not isinstance(ours, str):
+        if not np.isfinite(theirs):  # the DM reader's tag text gives every non-finite value as nan
+            return not np.isfinite(float(ours))
+        return bool(np.isclose(float(ours), float(theirs), rtol=1e-9, atol=0))
+    if isinstance(theirs, bytes):
+        theirs = theirs.decode("utf-8", "replace")
+    return str(ours) == str(theirs) or (isinstance(ours, str) and _number_text(ours, theirs))
+
+
+def _number_text(text, theirs):
+    try:
+        return bool(np.isclose(float(text), float(theirs), rtol=1e-9))
+    except (TypeError, ValueError):
+        return False
+
+
 def quiet_load(path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -162,6 +235,31 @@ class ConvertAgreesWithHyperSpy(unittest.TestCase):
                 self.assertEqual(ours.axes_manager.signal_dimension,
                                  ref.axes_manager.signal_dimension)
                 self.compare_axes(ours, ref, ser)
+                if path.endswith((".dm3", ".dm4")):
+                    self.compare_dm_metadata(ours, ref)
+
+    def compare_dm_metadata(self, ours, ref):
+        """Issue 20: the converted file keeps the DM tags in original_metadata, nested and named
+        as HyperSpy's DM reader nests them (ImageList.TagGroup0.ImageTags...; every leaf we write
+        is HyperSpy's leaf of that name and value — array elements as NAME.<i>), and has every
+        metadata.Acquisition_instrument value HyperSpy maps from them (plus TEM.dwell_time, the
+        DigiScan pixel time, which HyperSpy leaves in original_metadata)."""
+        om_ours = flatten(ours.original_metadata.as_dictionary())
+        om_ref = ref.original_metadata.as_dictionary()
+        self.assertTrue(om_ours, "no original_metadata in the converted file")
+        for key, value in om_ours.items():
+            found, theirs = lookup(om_ref, key)
+            self.assertTrue(found, "original_metadata.%s is not HyperSpy's" % key)
+            self.assertTrue(same_value(value, theirs), "original_metadata.%s: %r, HyperSpy %r" % (key, value, theirs))
+        # The TEM/SEM part of HyperSpy's DM mapping (not its CL Spectrometer / EDS Detector parts).
+        ai_ref = {k: v for k, v in flatten(ref.metadata.as_dictionary().get("Acquisition_instrument", {})).items()
+                  if k.startswith(("TEM.", "SEM.")) and not k.startswith(("TEM.Detector.EDS", "SEM.Detector.EDS"))}
+        ai_ours = flatten(ours.metadata.as_dictionary().get("Acquisition_instrument", {}))
+        for key, value in ai_ref.items():
+            self.assertIn(key, ai_ours, "Acquisition_instrument.%s missing" % key)
+            self.assertTrue(same_value(ai_ours[key], value),
+                            "Acquisition_instrument.%s: %r, HyperSpy %r" % (key, ai_ours[key], value))
+        self.assertLessEqual(set(ai_ours) - set(ai_ref), {"TEM.dwell_time"})
 
     def test_every_vendor_file(self):
         files, absent = self.files()

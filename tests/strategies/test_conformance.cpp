@@ -10,32 +10,23 @@
 //  - proposes at most StrategyContext::budget_points in all, then returns empty (its stop);
 //  - runs through the real Session with a fake instrument (batch 1, and batch 4 with overlap),
 //    stopping on budget or on its own word, and through the simulated backend.
+// The checks themselves are tests/support/conformance_checks.hpp, shared with the Python package
+// (autostem.conformance, for strategies written in Python; issue 20).
 
-#include <autostem/backends/simulated.hpp>
-#include <autostem/core/session.hpp>
-#include <autostem/datasets/phantoms.hpp>
-#include <autostem/strategies/atoms.hpp>
 #include <autostem/strategies/registry.hpp>
 #ifdef AUTOSTEM_HAVE_TORCH
 #include <autostem/strategies/torch.hpp>
 #endif
 
-#include "fake_instrument.hpp"
-#include "lattice_survey.hpp"
+#include "conformance_checks.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
-#include <map>
-#include <set>
 
 using namespace autostem;
-using autostem::testing::FakeInstrument;
 
 namespace {
-
-constexpr std::size_t kRows = 64, kCols = 64;
 
 /// Every registered strategy, the LibTorch ones registered first when they are built.
 std::vector<std::string> all_strategy_names() {
@@ -45,88 +36,9 @@ std::vector<std::string> all_strategy_names() {
   return strategies::strategy_names();
 }
 
-/// Default parameters, except where the defaults are too slow for a unit test.
-Parameters small_settings(const std::string& name) {
-  // dkl, gp: a handful of Adam steps and a short space-filling start (dkl.cpp).
-  if (name == "dkl") return {{"train_iters", "2"}, {"init_iters", "4"}, {"n_init", "6"}, {"hidden", "16-16"}};
-  if (name == "gp") return {{"train_iters", "2"}, {"init_iters", "4"}, {"n_init", "6"}};
-  // dcnn: two of the shipped ensemble's models (atomnet_finder.cpp).
-  if (name == "dcnn") return {{"finder.ensemble", "2"}};
-  return {};
-}
-
-/// Points per Session / standalone run: small for the model strategies (one GP fit per step).
-std::size_t budget_for(const std::string& name) { return name == "dkl" || name == "gp" ? 24 : 60; }
-
-std::unique_ptr<Strategy> make(const std::string& name) {
-  return strategies::make_strategy(name, small_settings(name));
-}
-
-/// Atom planners measure atoms only: they get a lattice survey.
-bool atom_planner(const std::string& name) {
-  static std::map<std::string, bool> known;  // building dcnn loads its models: ask once
-  auto it = known.find(name);
-  if (it == known.end())
-    it = known.emplace(name, dynamic_cast<strategies::AtomPlanStrategy*>(make(name).get()) != nullptr).first;
-  return it->second;
-}
-
-/// A smooth, edge-rich survey (kRows, kCols): a gentle ramp, a bright disc and a step.
-ImageArray smooth_survey() {
-  ImageArray a(kRows, kCols);
-  for (std::size_t r = 0; r < kRows; ++r)
-    for (std::size_t c = 0; c < kCols; ++c) {
-      const double dr = double(r) - kRows / 2.0, dc = double(c) - kCols / 3.0;
-      a(r, c) = 10.0 + 0.3 * double(r) + (dr * dr + dc * dc < 64.0 ? 90.0 : 0.0) + (c > 2 * kCols / 3 ? 50.0 : 0.0);
-    }
-  return a;
-}
-
-/// A graphene-like lattice (spacing 8 px) over the same field.
-ImageArray lattice_survey() { return autostem::testing::honeycomb(int(kRows), int(kCols), 8.0).survey.image.data; }
-
-ImageArray survey_for(const std::string& name) { return atom_planner(name) ? lattice_survey() : smooth_survey(); }
-
-InstrumentInfo field_info() { return FakeInstrument(kRows, kCols).describe(); }
-
-/// begin() with budget_points = budget, then propose(batch) → observe until propose() returns
-/// empty (at most budget + 2 calls). Each measurement's signal is the survey value at the
-/// proposed pixel (4 channels, as FakeInstrument's energy axis). Checks the per-call limit.
-std::vector<Position> drive(Strategy& s, const ImageArray& image, std::uint64_t seed, std::size_t budget,
-                            std::size_t batch, bool* ended_empty) {
-  Survey survey;
-  survey.image.data = image;
-  StrategyContext ctx{field_info(), seed, budget, {}};
-  s.begin(survey, ctx);
-  std::vector<Position> out;
-  *ended_empty = false;
-  for (std::size_t call = 0; call < budget + 2; ++call) {
-    const auto p = s.propose(batch);
-    if (p.empty()) {
-      *ended_empty = true;
-      break;
-    }
-    EXPECT_LE(p.size(), batch) << s.name() << " proposed more than asked for";
-    std::vector<Measurement> ms;
-    for (const auto& q : p) {
-      Measurement m;
-      m.index = out.size() + ms.size();
-      m.requested = m.actual = q;
-      const auto r = static_cast<Eigen::Index>(std::clamp(std::round(q.row), 0.0, double(kRows - 1)));
-      const auto c = static_cast<Eigen::Index>(std::clamp(std::round(q.col), 0.0, double(kCols - 1)));
-      for (int ch = 0; ch < 4; ++ch) m.signal.push_back(static_cast<float>(image(r, c) + ch));
-      ms.push_back(std::move(m));
-    }
-    out.insert(out.end(), p.begin(), p.end());
-    s.observe(ms);
-  }
-  return out;
-}
-
-std::size_t distinct(const std::vector<Position>& ps) {
-  std::set<std::pair<double, double>> seen;
-  for (const auto& p : ps) seen.insert({p.row, p.col});
-  return seen.size();
+/// One gtest failure per failed check, so each names the strategy and what it did.
+void expect_none(const std::vector<std::string>& failures) {
+  for (const auto& f : failures) ADD_FAILURE() << f;
 }
 
 class Conformance : public ::testing::TestWithParam<std::string> {};
@@ -145,84 +57,19 @@ TEST(ConformanceRegistry, EveryStrategyOfThisBuildIsInstantiated) {
 }
 
 TEST_P(Conformance, ProposesFiniteDistinctPointsInsideTheFieldWithinTheBudget) {
-  const std::string name = GetParam();
-  auto s = make(name);
-  const std::size_t budget = budget_for(name);
-  bool ended = false;
-  const auto p = drive(*s, survey_for(name), 3, budget, 7, &ended);
-  ASSERT_FALSE(p.empty()) << name << " proposed nothing on a survey made for it";
-  const InstrumentInfo info = field_info();
-  for (const auto& q : p) {
-    ASSERT_TRUE(std::isfinite(q.row) && std::isfinite(q.col)) << name;
-    ASSERT_NO_THROW(Session::check_position(q, info)) << name << " (" << q.row << ", " << q.col << ")";
-  }
-  EXPECT_EQ(distinct(p), p.size()) << name << " proposed a position twice";
-  // Its stop: at most budget_points in all, then propose() returns empty.
-  EXPECT_LE(p.size(), budget) << name << " ignores StrategyContext::budget_points";
-  EXPECT_TRUE(ended) << name << " still proposes after " << p.size() << " points (budget " << budget << ")";
+  expect_none(autostem::testing::check_proposals(GetParam()));
 }
 
 TEST_P(Conformance, SameSeedSameSequenceAndBeginResets) {
-  const std::string name = GetParam();
-  auto a = make(name), b = make(name);
-  const ImageArray survey = survey_for(name);
-  const std::size_t budget = budget_for(name);
-  bool ended = false;
-  const auto pa = drive(*a, survey, 42, budget, 5, &ended);
-  const auto pb = drive(*b, survey, 42, budget, 5, &ended);
-  ASSERT_FALSE(pa.empty()) << name;
-  ASSERT_EQ(pa.size(), pb.size()) << name;
-  for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_EQ(pa[i], pb[i]) << name << " #" << i;
-  // begin() resets all state: a second run on the same object repeats the first.
-  EXPECT_EQ(drive(*a, survey, 42, budget, 5, &ended), pa) << name;
+  expect_none(autostem::testing::check_determinism(GetParam()));
 }
 
 TEST_P(Conformance, SessionStopsOnBudgetOrItsOwnWordWithAndWithoutOverlap) {
-  const std::string name = GetParam();
-  const std::size_t budget = budget_for(name);
-  for (const auto& [batch, overlap] : {std::pair<std::size_t, bool>{1, false}, {4, true}, {3, false}}) {
-    SCOPED_TRACE(name + " batch " + std::to_string(batch) + (overlap ? " overlap" : ""));
-    auto s = make(name);
-    FakeInstrument inst(kRows, kCols);
-    inst.survey_image = survey_for(name);
-    SessionConfig cfg;
-    cfg.budget.max_points = budget;
-    cfg.batch_size = batch;
-    cfg.overlap = overlap;
-    cfg.seed = 5;
-    Session session(inst, *s, cfg);
-    const RunSummary r = session.run();
-    EXPECT_TRUE(r.stop_reason == StopReason::budget_points || r.stop_reason == StopReason::strategy_done)
-        << to_string(r.stop_reason) << ": " << r.message;
-    EXPECT_GE(r.measurements, 1u);
-    EXPECT_LE(r.measurements, budget);
-    if (r.stop_reason == StopReason::budget_points) {
-      EXPECT_EQ(r.measurements, budget);
-    }
-    EXPECT_EQ(inst.submitted.size(), r.measurements);
-    EXPECT_EQ(distinct(inst.submitted), inst.submitted.size());
-  }
+  expect_none(autostem::testing::check_session(GetParam()));
 }
 
 TEST_P(Conformance, RunsOnTheSimulatedBackend) {
-  const std::string name = GetParam();
-  const std::string phantom = atom_planner(name) ? "lattice" : "nanowire";
-  backends::SimulatedOptions o;
-  o.seed = 7;
-  auto inst = backends::make_simulated_instrument(datasets::make_phantom(phantom, 7, kRows, kCols), o);
-  auto s = make(name);
-  SessionConfig cfg;
-  cfg.budget.max_points = budget_for(name);
-  cfg.batch_size = 4;
-  cfg.overlap = true;
-  cfg.seed = 7;
-  Session session(*inst, *s, cfg);
-  const RunSummary r = session.run();
-  EXPECT_TRUE(r.stop_reason == StopReason::budget_points || r.stop_reason == StopReason::strategy_done)
-      << to_string(r.stop_reason) << ": " << r.message;
-  EXPECT_GE(r.measurements, 1u) << name << " measured nothing on the " << phantom << " phantom";
-  EXPECT_LE(r.measurements, budget_for(name));
-  EXPECT_GT(inst->total_electrons(), 0.0);
+  expect_none(autostem::testing::check_simulated(GetParam()));
 }
 
 INSTANTIATE_TEST_SUITE_P(AllStrategies, Conformance, ::testing::ValuesIn(all_strategy_names()),
