@@ -12,6 +12,7 @@ packages=(
   python3 python3-numpy python3-h5py python3-hyperspy python3-skimage
   libboost-dev libssl-dev pybind11-dev python3-dev python3-serpent
   libtorch-dev libopenblas0-openmp python3-sklearn
+  libcpp-httplib-dev chromium chromium-driver python3-selenium
 )
 
 missing=()
