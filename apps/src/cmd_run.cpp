@@ -228,16 +228,10 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
     session.set_drift_correction(*drift);
   }
   if (resumed) resume_session(session, *resumed, info);
-  const std::string out = vm["out"].as<std::string>();
-  datasets::ResultsWriter writer(
-      out, datasets::ResultsProvenance{live ? std::string("live") : vm["profile"].as<std::string>(),
-                                       dataset_label, command_line, AUTOSTEM_VERSION});
-  session.add_sink(writer);
   const double pace = vm["pace"].as<double>();
   if (!(pace >= 0.0)) throw UsageError("--pace must be >= 0 s");
-  PaceSink pacer(pace);
-  if (pace > 0.0) session.add_sink(pacer);
-  // --view: the live page (after the writer: what the page shows is already in the file).
+  // --view: the live page, bound before the results file is created (a taken port loses nothing);
+  // its sink goes after the writer's, so what the page shows is already in the file.
   OperatorControl control;
   std::unique_ptr<LiveView> view;
   if (vm.count("view")) {
@@ -249,12 +243,19 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
     if (!is_loopback(vo.host)) vo.token = make_token();
     view = std::make_unique<LiveView>(vo, vo.read_only ? nullptr : &control);
     session.set_operator_control(control);
-    session.add_sink(*view);
     std::cerr << "autostem run: live view at " << view->url() << (vo.read_only ? " (read-only)" : "") << "\n";
     if (!vo.token.empty())
       std::cerr << "autostem run: the live view listens on " << vo.host
                 << "; every request needs the token " << vo.token << " (in the URL above)\n";
   }
+  const std::string out = vm["out"].as<std::string>();
+  datasets::ResultsWriter writer(
+      out, datasets::ResultsProvenance{live ? std::string("live") : vm["profile"].as<std::string>(),
+                                       dataset_label, command_line, AUTOSTEM_VERSION});
+  session.add_sink(writer);
+  PaceSink pacer(pace);
+  if (pace > 0.0) session.add_sink(pacer);
+  if (view) session.add_sink(*view);
   const bool json = vm["json"].as<bool>();
   Progress progress("run " + strategy_name);
   session.set_progress([&](const SessionProgress& p) {
