@@ -14,13 +14,16 @@ quickstart_packages=(
   gnuplot-nox
   python3 python3-numpy python3-h5py
   libboost-dev libssl-dev pybind11-dev python3-dev python3-serpent
-  libtorch-dev libopenblas0-openmp
+  libtorch-dev libopenblas0-openmp libcpp-httplib-dev
 )
 # What only the tests and benchmarks need (scripts/test.sh installs them): the references the
-# tests compare against (HyperSpy, scikit-image, scikit-learn, h5dump, pytest, matplotlib). A fresh Debian 12 minbase
-# spent 20 min 45 s in apt for all of them at once (548 MB, 671 packages, docs/performance.md).
+# tests compare against (HyperSpy, scikit-image, scikit-learn, h5dump, pytest, matplotlib, headless Chromium
+# with Selenium for the live view's browser test). A fresh Debian 12 minbase
+# spent 20 min 45 s in apt for all of them at once before pytest, matplotlib and Chromium were
+# added (548 MB, 671 packages, docs/performance.md).
 test_packages=(
   hdf5-tools python3-hyperspy python3-skimage python3-sklearn python3-pytest python3-matplotlib
+  chromium chromium-driver python3-selenium
 )
 
 # Usage: install-deps.sh [--quickstart]   (default: everything, as CI and scripts/test.sh need)

@@ -32,6 +32,8 @@ int cmd_profiles(const std::vector<std::string>& args);
 int cmd_reconstruct(const std::vector<std::string>& args);
 int cmd_bench(const std::vector<std::string>& args);
 int cmd_convert(const std::vector<std::string>& args);
+/// autostem report RUN.h5|BENCH_DIR --out report.html (cmd_report.cpp, issue 18).
+int cmd_report(const std::vector<std::string>& args);
 int cmd_dm_server(const std::vector<std::string>& args);
 /// autostem atoms IMAGE --out atoms.csv: atoms of an atomic-resolution image (issue 9).
 int cmd_atoms(const std::vector<std::string>& args);

@@ -5,6 +5,7 @@
 #include "backend_options.hpp"
 #include "session_options.hpp"
 #include "drift_options.hpp"
+#include "live_view.hpp"
 
 #include <autostem/config.hpp>
 #include <autostem/datasets/ground_truth.hpp>
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <thread>
 
 namespace autostem::cli {
 
@@ -36,7 +38,17 @@ void add_run_options(po::options_description& o) {
       ("resume", po::value<std::string>(),
        "continue the run in this results file (e.g. after a lost microscope connection): the\n"
        "strategy, its parameters and seed come from the file unless given; its measurements are\n"
-       "copied to --out (a new file) and never measured again");
+       "copied to --out (a new file) and never measured again")
+      ("view", po::value<int>()->implicit_value(8765)->value_name("PORT"),
+       "serve a live page of the run on PORT (default 8765; 0 = any free port) where you watch it\n"
+       "and pause, resume, stop it or exclude regions (docs/live-view.md)")
+      ("view-bind", po::value<std::string>()->default_value("127.0.0.1"),
+       "address the live view listens on; any but 127.0.0.1/localhost needs the token printed at\n"
+       "the start on every request")
+      ("view-read-only", po::bool_switch(), "the live view only shows the run (no steering)")
+      ("pace", po::value<double>()->default_value(0.0)->value_name("S"),
+       "at least S wall seconds per measurement (a simulated run slowed to be watched and steered;\n"
+       "session time is unchanged)");
   add_session_options(o, "grid");
   add_model_options(o, true);
   add_backend_options(o);
@@ -111,6 +123,24 @@ void resume_session(Session& session, datasets::RunRecord& resumed, const Instru
         std::to_string(info.field_rows) + "x" + std::to_string(info.field_cols));
   session.resume_from(resumed.survey, std::move(recorded));
 }
+
+/// --pace: holds each measurement until S wall seconds have passed since the previous one.
+class PaceSink final : public MeasurementSink {
+ public:
+  explicit PaceSink(double seconds) : pace_(seconds) {}
+  void on_begin(const RunInfo&, const Survey&) override { last_ = std::chrono::steady_clock::now(); }
+  void on_measurement(const Measurement&) override {
+    const auto due = last_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                 std::chrono::duration<double>(pace_));
+    std::this_thread::sleep_until(due);
+    last_ = std::max(due, std::chrono::steady_clock::now());
+  }
+  void on_end(const RunSummary&, const std::optional<Image>&) override {}
+
+ private:
+  double pace_;
+  std::chrono::steady_clock::time_point last_;
+};
 
 /// What the atom planners found, and how much of a resumed run came from its file (stderr).
 void report_notes(const Strategy& strategy, const RunSummary& s) {
@@ -198,25 +228,54 @@ int cmd_run(const std::vector<std::string>& args, const std::string& command_lin
     session.set_drift_correction(*drift);
   }
   if (resumed) resume_session(session, *resumed, info);
+  const double pace = vm["pace"].as<double>();
+  if (!(pace >= 0.0)) throw UsageError("--pace must be >= 0 s");
+  // --view: the live page, bound before the results file is created (a taken port loses nothing);
+  // its sink goes after the writer's, so what the page shows is already in the file.
+  OperatorControl control;
+  std::unique_ptr<LiveView> view;
+  if (vm.count("view")) {
+    LiveViewOptions vo;
+    vo.host = vm["view-bind"].as<std::string>();
+    vo.port = vm["view"].as<int>();
+    vo.read_only = vm["view-read-only"].as<bool>();
+    if (vo.port < 0 || vo.port > 65535) throw UsageError("--view PORT must be 0…65535");
+    if (!is_loopback(vo.host)) vo.token = make_token();
+    view = std::make_unique<LiveView>(vo, vo.read_only ? nullptr : &control);
+    session.set_operator_control(control);
+    std::cerr << "autostem run: live view at " << view->url() << (vo.read_only ? " (read-only)" : "") << "\n";
+    if (!vo.token.empty())
+      std::cerr << "autostem run: the live view listens on " << vo.host
+                << "; every request needs the token " << vo.token << " (in the URL above)\n";
+  }
   const std::string out = vm["out"].as<std::string>();
   datasets::ResultsWriter writer(
       out, datasets::ResultsProvenance{live ? std::string("live") : vm["profile"].as<std::string>(),
                                        dataset_label, command_line, AUTOSTEM_VERSION});
   session.add_sink(writer);
+  PaceSink pacer(pace);
+  if (pace > 0.0) session.add_sink(pacer);
+  if (view) session.add_sink(*view);
   const bool json = vm["json"].as<bool>();
   Progress progress("run " + strategy_name);
-  if (!json) session.set_progress([&](const SessionProgress& p) { progress.update(p); });
+  session.set_progress([&](const SessionProgress& p) {
+    if (!json) progress.update(p);
+    if (view) view->on_progress(p);
+  });
   const auto& stop = install_stop_handler();
 
   const std::string what = "autostem run: " + strategy_name + " on " + dataset_label + " (" +
                            info.name + ")";
   try {
     RunSummary s = session.run(&stop);
+    if (view) view->close();
     progress.finish();
     print_summary(s, what, out, json, info, exposure_note);
     report_notes(*strategy, s);
-    return s.stop_reason == StopReason::operator_stop ? 130 : 0;
+    // Stopped from the live page: a normal end; by Ctrl-C: 130, as a shell expects.
+    return s.stop_reason == StopReason::operator_stop && !control.stop_requested() ? 130 : 0;
   } catch (const SessionError& e) {
+    if (view) view->close();
     progress.finish();
     print_summary(e.summary, what, out, json, info, exposure_note);
     std::cerr << "autostem run: error: " << e.what() << " (the " << e.summary.measurements

@@ -35,6 +35,7 @@ const char* kUsage =
     "  estimate   time and dose of a plan from an instrument timing profile, no ground truth\n"
     "  reconstruct  full map (or spectrum image) from a run's sparse measurements: nearest,\n"
     "             linear, biharmonic, tv, fista; writes HyperSpy .hspy\n"
+    "  report     one self-contained HTML page of a finished run (RUN.h5) or of a bench folder\n"
     "  convert    any supported file (DM3/DM4, SER, EMD, .npy) to HyperSpy .hspy\n"
     "  atoms      find the atoms of an atomic-resolution image (LoG or dcnn): CSV + PNG overlay\n"
 #ifdef AUTOSTEM_HAVE_TORCH
@@ -74,6 +75,7 @@ int main(int argc, char** argv) {
     if (sub == "profiles") return autostem::cli::cmd_profiles(args);
     if (sub == "bench") return autostem::cli::cmd_bench(args);
     if (sub == "convert") return autostem::cli::cmd_convert(args);
+    if (sub == "report") return autostem::cli::cmd_report(args);
     if (sub == "dm-server") return autostem::cli::cmd_dm_server(args);
     if (sub == "atoms") return autostem::cli::cmd_atoms(args);
     if (sub == "strategies") return autostem::cli::cmd_strategies(args);
@@ -81,7 +83,7 @@ int main(int argc, char** argv) {
     if (sub == "train-atoms") return autostem::cli::cmd_train_atoms(args);
 #endif
     std::cerr << "autostem: unknown subcommand '" << sub
-              << "'; valid: run, bench, convert, estimate, reconstruct, info, profiles, dm-server, atoms, strategies (autostem --help)\n";
+              << "'; valid: run, bench, report, convert, estimate, reconstruct, info, profiles, dm-server, atoms, strategies (autostem --help)\n";
     return 2;
   } catch (const autostem::cli::UsageError& e) {
     std::cerr << "autostem " << sub << ": " << e.what() << " (autostem " << sub << " --help)\n";

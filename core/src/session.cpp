@@ -11,8 +11,54 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace autostem {
+
+const char* to_string(OperatorEvent::Kind k) {
+  switch (k) {
+    case OperatorEvent::Kind::pause: return "pause";
+    case OperatorEvent::Kind::resume: return "resume";
+    case OperatorEvent::Kind::stop: return "stop";
+    case OperatorEvent::Kind::exclude: return "exclude";
+    case OperatorEvent::Kind::restrict_to: return "restrict";
+    case OperatorEvent::Kind::clear_regions: return "clear_regions";
+  }
+  return "?";
+}
+
+void OperatorControl::request(OperatorEvent::Kind kind, FieldRect rect, std::string source) {
+  using K = OperatorEvent::Kind;
+  if (kind == K::exclude || kind == K::restrict_to) {
+    const bool finite = std::isfinite(rect.row0) && std::isfinite(rect.row1) && std::isfinite(rect.col0) &&
+                        std::isfinite(rect.col1);
+    if (!finite || rect.row1 < rect.row0 || rect.col1 < rect.col0)
+      throw std::invalid_argument("operator region: expected finite row0 <= row1 and col0 <= col1 (survey px)");
+  }
+  OperatorEvent e;
+  e.kind = kind;
+  e.rect = rect;
+  e.source = std::move(source);
+  e.wall_time_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(e));
+  }
+  if (kind == K::stop) stop_.store(true);
+  cv_.notify_all();
+}
+
+std::vector<OperatorEvent> OperatorControl::take() {
+  std::lock_guard lock(mutex_);
+  std::vector<OperatorEvent> out;
+  out.swap(queue_);
+  return out;
+}
+
+void OperatorControl::wait_for_request(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  cv_.wait_for(lock, timeout, [&] { return !queue_.empty(); });
+}
 
 const char* to_string(StopReason r) {
   switch (r) {
@@ -91,6 +137,8 @@ void Session::set_prediction_interval(std::size_t every, double max_wall_fractio
 
 void Session::set_drift_correction(DriftCorrection& correction) { drift_ = &correction; }
 
+void Session::set_operator_control(OperatorControl& control) { operator_ = &control; }
+
 void Session::resume_from(Survey survey, std::vector<Measurement> recorded) {
   if (survey.image.data.size() == 0)
     throw std::invalid_argument("resume: the earlier run's survey is empty");
@@ -133,7 +181,7 @@ class Session::Run {
   RunSummary finish();
 
  private:
-  bool stop_requested() const { return stop_ && stop_->load(); }
+  bool stop_requested() const { return (stop_ && stop_->load()) || operator_stop_; }
   double total_dose() const { return instrument_.total_electrons() / field_area_A2_; }
   void charge(double wall_s, bool decision);
   void deliver(std::vector<Measurement>& ms);
@@ -152,6 +200,9 @@ class Session::Run {
   void submit(const std::vector<Position>& positions);
   void deliver_one(Measurement& m);
   void report_progress();
+  void apply_operator_events();
+  void wait_while_paused();
+  std::vector<Position> allowed_only(std::vector<Position> proposal);
 
   Session& s_;
   Instrument& instrument_;
@@ -180,6 +231,11 @@ class Session::Run {
   // Positions as the strategy proposed them, in submission order (instruments acquire FIFO):
   // each arriving measurement gets its `requested` back, its `commanded` is what was sent.
   std::deque<Position> submitted_;
+  // Operator control: regions where measuring is allowed, pause and stop as applied.
+  OperatorRegions regions_;
+  bool paused_ = false;
+  bool operator_stop_ = false;
+  std::size_t dropped_in_a_row_ = 0;  // proposals dropped since the last allowed one
 };
 
 // Charges strategy computation (wall seconds) to session time (DESIGN.md §5 "Compute").
@@ -358,7 +414,74 @@ std::vector<Position> Session::Run::decide(std::size_t n) {
                         std::to_string(proposal.size()) + " positions when asked for at most " +
                         std::to_string(n));
   for (const auto& p : proposal) check_position(p, info_);
-  return proposal;
+  if (regions_.empty() || proposal.empty()) return proposal;
+  // Operator regions: drop what is not allowed and ask again for the rest of the batch, until
+  // something is allowed, the strategy is done, or it proposed a field's worth of dropped points.
+  std::vector<Position> allowed = allowed_only(std::move(proposal));
+  while (allowed.empty() && dropped_in_a_row_ > 0 && dropped_in_a_row_ < field_points_) {
+    const auto t1 = Clock::now();
+    std::vector<Position> again = strategy_.propose(n);
+    const double dt1 = seconds_since(t1);
+    pending_latency_ += dt1;
+    charge(dt1, true);
+    if (again.empty()) break;
+    if (again.size() > n)
+      throw ProposalError("strategy '" + strategy_.name() + "' proposed " + std::to_string(again.size()) +
+                          " positions when asked for at most " + std::to_string(n));
+    for (const auto& p : again) check_position(p, info_);
+    allowed = allowed_only(std::move(again));
+  }
+  return allowed;
+}
+
+// Drops the positions the operator's regions do not allow (counted in the summary).
+std::vector<Position> Session::Run::allowed_only(std::vector<Position> proposal) {
+  if (regions_.empty()) return proposal;
+  std::vector<Position> allowed;
+  for (const auto& p : proposal) {
+    if (regions_.allows(p)) {
+      allowed.push_back(p);
+      dropped_in_a_row_ = 0;
+    } else {
+      ++summary_.excluded_proposals;
+      ++dropped_in_a_row_;
+    }
+  }
+  return allowed;
+}
+
+// Takes the operator's queued requests and applies them in order (between batches).
+void Session::Run::apply_operator_events() {
+  if (!s_.operator_) return;
+  using K = OperatorEvent::Kind;
+  for (OperatorEvent& e : s_.operator_->take()) {
+    e.session_time_s = instrument_.now_s();
+    e.after_measurements = count_;
+    switch (e.kind) {
+      case K::pause: paused_ = true; break;
+      case K::resume: paused_ = false; break;
+      case K::stop: operator_stop_ = true; break;
+      case K::exclude: regions_.exclude.push_back(e.rect); break;
+      case K::restrict_to: regions_.restrict_to.push_back(e.rect); break;
+      case K::clear_regions: regions_ = {}; break;
+    }
+    ++summary_.operator_events;
+    for (auto* sink : s_.sinks_) sink->on_operator(e);
+  }
+}
+
+// Paused by the operator: the beam is blanked and the Session waits (wall time) for resume/stop.
+void Session::Run::wait_while_paused() {
+  if (!s_.operator_) return;
+  apply_operator_events();
+  if (!paused_ || stop_requested()) return;
+  instrument_.blank();
+  const auto t0 = Clock::now();
+  while (paused_ && !stop_requested()) {
+    s_.operator_->wait_for_request(std::chrono::milliseconds(50));
+    apply_operator_events();
+  }
+  summary_.paused_wall_s += seconds_since(t0);
 }
 
 void Session::Run::observe(std::span<const Measurement> batch) {
@@ -405,6 +528,7 @@ void Session::Run::report_progress() {
 }
 
 bool Session::Run::cycle() {
+  wait_while_paused();
   if (stop_requested()) {
     summary_.stop_reason = StopReason::operator_stop;
     return false;
@@ -412,6 +536,7 @@ bool Session::Run::cycle() {
   // The expected cost of this batch, asked again each time (issue 17): a live instrument's
   // running mean of what points have cost so far, the simulator's model.
   cost_ = instrument_.estimate_point(config_.point, mode_);
+  const bool ahead = have_next_;  // next_ was decided during the previous batch (overlap)
   if (!have_next_) {
     auto [n, why] = affordable();
     if (n == 0) {
@@ -426,6 +551,7 @@ bool Session::Run::cycle() {
     return false;
   }
   std::vector<Measurement> batch = take_recorded(next_);
+  if (ahead) next_ = allowed_only(std::move(next_));  // regions drawn meanwhile
   if (!next_.empty()) {
     rescan_drift_reference_if_due();
     submit(next_);

@@ -163,6 +163,12 @@ void ResultsWriter::on_begin(const RunInfo& info, const Survey& survey) {
   h5::set_attr(r, "exposure_s", info.config.point.exposure_s);
   h5::set_attr(r, "probe_current_pA", info.config.point.probe_current_pA);
   h5::set_attr(r, "batch_size", static_cast<long long>(info.config.batch_size));
+  // The budgets (issue 18: reports show spent against budget); only those that limit the run.
+  const Budget& b = info.config.budget;
+  if (b.max_points != std::numeric_limits<std::size_t>::max())
+    h5::set_attr(r, "budget_points", static_cast<long long>(b.max_points));
+  if (std::isfinite(b.max_time_s)) h5::set_attr(r, "budget_time_s", b.max_time_s);
+  if (std::isfinite(b.max_dose_e_per_A2)) h5::set_attr(r, "budget_dose_e_per_A2", b.max_dose_e_per_A2);
   {
     h5::Handle params = h5::create_group(im.file, "strategy_parameters");
     for (const auto& [k, v] : info.strategy_parameters) h5::set_attr(params, k, v);
@@ -312,6 +318,29 @@ void ResultsWriter::on_drift(const DriftRecord& d) {
   im.flush();
 }
 
+void ResultsWriter::on_operator(const OperatorEvent& e) {
+  auto& im = *impl_;
+  if (!im.begun || im.ended) return;
+  h5::Handle g = h5::require_group(im.file, "operator_events");
+  const long long k = h5::attr_int(g, "events").value_or(0);
+  char name[32];
+  std::snprintf(name, sizeof name, "event_%04lld", k);
+  h5::Handle r = h5::create_group(g, name);
+  h5::set_attr(r, "kind", to_string(e.kind));
+  h5::set_attr(r, "session_time_s", e.session_time_s);
+  h5::set_attr(r, "wall_time_s", e.wall_time_s);
+  h5::set_attr(r, "after_measurements", static_cast<long long>(e.after_measurements));
+  h5::set_attr(r, "source", e.source);
+  if (e.kind == OperatorEvent::Kind::exclude || e.kind == OperatorEvent::Kind::restrict_to) {
+    h5::set_attr(r, "row0", e.rect.row0);
+    h5::set_attr(r, "col0", e.rect.col0);
+    h5::set_attr(r, "row1", e.rect.row1);
+    h5::set_attr(r, "col1", e.rect.col1);
+  }
+  h5::set_attr(g, "events", k + 1);
+  im.flush();
+}
+
 void ResultsWriter::on_end(const RunSummary& summary, const std::optional<Image>& dose_map) {
   auto& im = *impl_;
   if (im.ended) return;
@@ -341,6 +370,11 @@ void ResultsWriter::on_end(const RunSummary& summary, const std::optional<Image>
     h5::set_attr(r, "drift_time_s", summary.drift_time_s);
     h5::set_attr(r, "drift_warnings", static_cast<long long>(summary.drift_warnings));
     h5::set_attr(r, "drift_clamped", static_cast<long long>(summary.drift_clamped));
+  }
+  if (summary.operator_events > 0 || summary.excluded_proposals > 0) {
+    h5::set_attr(r, "operator_events", static_cast<long long>(summary.operator_events));
+    h5::set_attr(r, "excluded_proposals", static_cast<long long>(summary.excluded_proposals));
+    h5::set_attr(r, "paused_wall_s", summary.paused_wall_s);
   }
   if (summary.predictions_skipped > 0) {
     h5::set_attr(r, "predictions_stored", static_cast<long long>(summary.predictions_stored));
@@ -549,6 +583,37 @@ void read_drift(hid_t file, const std::string& where, RunRecord& rec) {
   }
 }
 
+// /operator_events/event_NNNN groups (operator control), in order.
+void read_operator_events(hid_t file, RunRecord& rec) {
+  if (!h5::is_group(file, "operator_events")) return;
+  h5::Handle g = h5::open_group(file, "operator_events");
+  std::vector<std::string> names;
+  for (const auto& name : h5::children(g))
+    if (name.rfind("event_", 0) == 0) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  using K = OperatorEvent::Kind;
+  for (const auto& name : names) {
+    h5::Handle r = h5::open_group(g, name);
+    OperatorEvent e;
+    const std::string kind = h5::attr_string(r, "kind").value_or("");
+    bool known = false;
+    for (K k : {K::pause, K::resume, K::stop, K::exclude, K::restrict_to, K::clear_regions})
+      if (kind == to_string(k)) {
+        e.kind = k;
+        known = true;
+      }
+    if (!known) continue;  // a kind of a later autostem: skipped
+    e.session_time_s = h5::attr_double(r, "session_time_s").value_or(nan);
+    e.wall_time_s = h5::attr_double(r, "wall_time_s").value_or(nan);
+    e.after_measurements = static_cast<std::size_t>(h5::attr_int(r, "after_measurements").value_or(0));
+    e.source = h5::attr_string(r, "source").value_or("");
+    e.rect = {h5::attr_double(r, "row0").value_or(nan), h5::attr_double(r, "col0").value_or(nan),
+              h5::attr_double(r, "row1").value_or(nan), h5::attr_double(r, "col1").value_or(nan)};
+    rec.operator_events.push_back(std::move(e));
+  }
+}
+
 }  // namespace
 
 bool is_results_file(const std::filesystem::path& path) {
@@ -592,6 +657,7 @@ RunRecord read_results(const std::filesystem::path& path) {
   read_measurements(file, where, rec);
   if (h5::is_dataset(file, "dose_map")) rec.dose_map = read_image(file, "dose_map", where);
   read_drift(file, where, rec);
+  read_operator_events(file, rec);
   if (h5::is_group(file, "predictions")) {
     h5::Handle p = h5::open_group(file, "predictions");
     for (const auto& name : h5::children(p))

@@ -450,3 +450,96 @@ TEST(Session, RequestsTheInstrumentCannotHonourAreRefusedBeforeTheSurvey) {
     refused(inst, c, "cannot acquire while the strategy computes; run without --overlap");
   }
 }
+
+// Operator control (issue 18): pause holds the run (no measurement) until resume, stop ends it
+// as an operator stop with every measurement delivered, a restriction confines the proposals,
+// and the sinks see each applied event with its session time and measurement count.
+namespace {
+struct EventSink final : MeasurementSink {
+  std::vector<Measurement> measurements;
+  std::vector<OperatorEvent> events;
+  std::atomic<int> pauses{0};           // read by the operator thread
+  std::atomic<std::size_t> count{0};    // read by the operator thread
+  void on_begin(const RunInfo&, const Survey&) override {}
+  void on_measurement(const Measurement& m) override {
+    measurements.push_back(m);
+    ++count;
+  }
+  void on_operator(const OperatorEvent& e) override {
+    events.push_back(e);
+    if (e.kind == OperatorEvent::Kind::pause) ++pauses;
+  }
+  void on_end(const RunSummary&, const std::optional<Image>&) override {}
+};
+}  // namespace
+
+TEST(SessionOperator, PauseResumeStopAndRestrict) {
+  FakeInstrument inst(16, 16);
+  strategies::GridStrategy grid;
+  SessionConfig cfg;
+  Session session(inst, grid, cfg);
+  OperatorControl control;
+  control.restrict_to({4.0, 0.0, 7.0, 15.0}, "test");  // rows 4…7 only
+  session.set_operator_control(control);
+  EventSink sink;
+  session.add_sink(sink);
+  session.set_progress([&](const SessionProgress& p) {
+    if (p.measurements == 10 || p.measurements == 20) control.pause("test");
+  });
+  std::thread op([&] {
+    // Wait until the Session applied the pause, check that nothing is measured, resume, stop.
+    // Wait until the Session applied the pause, check that nothing is measured, resume; at the
+    // second pause, stop (a stop ends a pause).
+    for (int i = 0; i < 400 && sink.pauses < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const std::size_t before = sink.count;
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    EXPECT_EQ(sink.count.load(), before) << "measured while paused";
+    EXPECT_EQ(before, 10u);
+    control.resume("test");
+    for (int i = 0; i < 400 && sink.pauses < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    control.stop("test");
+  });
+  const RunSummary r = session.run();
+  op.join();
+  ASSERT_EQ(sink.pauses.load(), 2);
+  EXPECT_EQ(r.stop_reason, StopReason::operator_stop);
+  EXPECT_EQ(r.measurements, 20u);
+  EXPECT_EQ(sink.measurements.size(), r.measurements);
+  EXPECT_LE(r.measurements, 64u) << "the restriction holds 4 rows of 16";
+  for (const auto& m : sink.measurements) {
+    EXPECT_GE(m.requested.row, 4.0);
+    EXPECT_LE(m.requested.row, 7.0);
+  }
+  EXPECT_GT(r.excluded_proposals, 0u);
+  ASSERT_EQ(sink.events.size(), 5u);  // restrict, pause, resume, pause, stop
+  EXPECT_EQ(sink.events[2].kind, OperatorEvent::Kind::resume);
+  EXPECT_EQ(sink.events[4].kind, OperatorEvent::Kind::stop);
+  EXPECT_EQ(sink.events[4].after_measurements, 20u);
+  EXPECT_EQ(sink.events[0].kind, OperatorEvent::Kind::restrict_to);
+  EXPECT_EQ(sink.events[0].after_measurements, 0u);
+  EXPECT_EQ(sink.events[1].kind, OperatorEvent::Kind::pause);
+  EXPECT_EQ(sink.events[1].after_measurements, 10u);
+  EXPECT_GT(r.paused_wall_s, 0.1);
+  for (const auto& e : sink.events) EXPECT_EQ(e.source, "test");
+  EXPECT_EQ(r.operator_events, sink.events.size());
+}
+
+TEST(SessionOperator, ARegionOutsideEverythingEndsTheRunBounded) {
+  FakeInstrument inst(8, 8);
+  strategies::GridStrategy grid;
+  Session session(inst, grid, SessionConfig{});
+  OperatorControl control;
+  control.exclude({-1.0, -1.0, 9.0, 9.0});  // the whole field
+  session.set_operator_control(control);
+  const RunSummary r = session.run();
+  EXPECT_EQ(r.stop_reason, StopReason::strategy_done);
+  EXPECT_EQ(r.measurements, 0u);
+  EXPECT_LE(r.excluded_proposals, 64u);
+}
+
+TEST(SessionOperator, RejectsMalformedRegions) {
+  OperatorControl control;
+  EXPECT_THROW(control.exclude({5.0, 0.0, 4.0, 1.0}), std::invalid_argument);
+  EXPECT_THROW(control.restrict_to({0.0, std::nan(""), 1.0, 1.0}), std::invalid_argument);
+  EXPECT_TRUE(control.take().empty());
+}

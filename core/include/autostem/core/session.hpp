@@ -7,6 +7,7 @@
 
 #include <autostem/core/drift.hpp>
 #include <autostem/core/instrument.hpp>
+#include <autostem/core/operator_control.hpp>
 #include <autostem/core/strategy.hpp>
 
 #include <atomic>
@@ -88,6 +89,12 @@ struct RunSummary {
   std::size_t drift_clamped = 0;
   std::size_t predictions_stored = 0;   ///< prediction maps passed to the sinks
   std::size_t predictions_skipped = 0;  ///< due but skipped by the wall-time cap (set_prediction_interval)
+  /// Operator control (set_operator_control): events applied, and proposals dropped because they
+  /// fell in an excluded region or outside the restriction (never measured).
+  std::size_t operator_events = 0;
+  std::size_t excluded_proposals = 0;
+  /// Wall seconds the run spent paused by the operator (not charged to session time).
+  double paused_wall_s = 0.0;
   /// Median and 95th percentile of decision_latency_s (0 when empty).
   double latency_median_s() const;
   double latency_p95_s() const;
@@ -104,6 +111,9 @@ class MeasurementSink {
   virtual void on_prediction(std::size_t /*step*/, const Prediction& /*p*/) {}
   /// Called after each re-scan of the drift reference (only with drift correction on).
   virtual void on_drift(const DriftRecord& /*record*/) {}
+  /// Called for each operator event the Session applied (only with set_operator_control), with
+  /// its session time and the number of measurements delivered before it.
+  virtual void on_operator(const OperatorEvent& /*event*/) {}
   /// Called exactly once, also when the run ended by error or operator stop.
   virtual void on_end(const RunSummary& summary, const std::optional<Image>& dose_map) = 0;
 };
@@ -170,6 +180,18 @@ class Session {
   /// Throws std::invalid_argument when f is not in (0, 1].
   void set_prediction_interval(std::size_t every_n_measurements, double max_wall_fraction = 0.1);
 
+  /// Lets an operator steer the run (issue 18, docs/live-view.md). Between batches (never while
+  /// waiting on the requester) the Session takes the queued requests, applies them and hands
+  /// each to the sinks (on_operator): pause blanks the beam and waits (wall time, not session
+  /// time) until resume or stop; stop ends the run like the `stop` flag of run()
+  /// (StopReason::operator_stop, measurements in flight collected); exclude / restrict_to change
+  /// where measurements are allowed (OperatorRegions). Every proposal outside the allowed region
+  /// is dropped before the instrument sees it (RunSummary::excluded_proposals) and the strategy
+  /// is asked again for the rest of its batch; after field rows × cols dropped proposals in a
+  /// row the Session ends with strategy_done (the strategy proposes only excluded positions).
+  /// Positions already sent to the instrument are still acquired. Not owned; must outlive run().
+  void set_operator_control(OperatorControl& control);
+
   /// Runs the experiment: survey, then propose/acquire/observe until a stop condition. If stop
   /// is given and becomes true, the session blanks the beam, collects what is in flight, and
   /// ends with StopReason::operator_stop. Errors from the strategy or the instrument end the run
@@ -192,6 +214,7 @@ class Session {
   std::size_t prediction_every_ = 0;
   double prediction_wall_fraction_ = 0.1;
   DriftCorrection* drift_ = nullptr;
+  OperatorControl* operator_ = nullptr;
   std::optional<Survey> resume_survey_;
   std::vector<Measurement> resume_recorded_;
 };

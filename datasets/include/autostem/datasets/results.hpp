@@ -39,6 +39,9 @@ struct ResultsProvenance {
 ///   /drift/rescan_NNNN (drift correction): attrs after_measurements, t_start_s, t_end_s,
 ///       offset_{row,col}_px, measured_{row,col}_px, predicted_{row,col}_px, confidence,
 ///       dose_e_per_A2, warning, row0, col0; dataset patch (rows, cols) float64
+///   /operator_events/event_NNNN (operator control, issue 18): attrs kind (pause | resume | stop |
+///       exclude | restrict | clear_regions), session_time_s, wall_time_s (Unix s),
+///       after_measurements, source; row0, col0, row1, col1 (survey px, inclusive) for regions
 ///   /dose_map (rows, cols) float64 e⁻/Å², written at the end when the instrument knows it
 ///   /strategy_parameters (group) one string attribute per parameter
 ///   root attrs: strategy, strategy_parameters (JSON text), seed, instrument, profile, dataset,
@@ -67,6 +70,9 @@ class ResultsWriter final : public MeasurementSink {
   void on_prediction(std::size_t step, const Prediction& p) override;
   /// Writes /drift/rescan_NNNN (attributes and the patch) and flushes.
   void on_drift(const DriftRecord& record) override;
+  /// Writes /operator_events/event_NNNN (attributes kind, session_time_s, wall_time_s,
+  /// after_measurements, source, and row0, col0, row1, col1 for a region) and flushes.
+  void on_operator(const OperatorEvent& event) override;
   /// Writes the dose map and the summary attributes, sets complete = 1, and closes the file.
   void on_end(const RunSummary& summary, const std::optional<Image>& dose_map) override;
 
@@ -86,6 +92,7 @@ struct RunRecord {
   std::vector<Position> actual;         ///< (N) NaN where unknown
   std::vector<Position> commanded;      ///< (N) where the beam was sent (= requested in old files)
   std::vector<DriftRecord> drift;       ///< the drift reference re-scans, in order
+  std::vector<OperatorEvent> operator_events;  ///< operator control events, in order (issue 18)
   std::vector<std::vector<float>> signals;  ///< (N) × channels (each C-order in signal_shape)
   /// What each signal is: spectrum (E) or diffraction pattern (ky, kx), from the attributes
   /// measurements/signal_kind and signal_shape; files written before them read as a spectrum
