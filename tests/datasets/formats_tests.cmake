@@ -18,3 +18,10 @@ autostem_add_test(NAME test_mib
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_mib.cpp
   LIBS autostem::datasets
   LABELS unit)
+
+# Pattern scalarizers (CoM, virtual detectors, scan rotation) and the probe × transmission model
+# against theory and against NumPy sums over the real Merlin frames (issue 19).
+autostem_add_test(NAME test_fourd
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_fourd.cpp
+  LIBS autostem::datasets autostem::imaging nlohmann_json::nlohmann_json
+  LABELS unit)
