@@ -323,22 +323,32 @@ std::vector<std::complex<double>> stem_probe(std::size_t n, double pixel_A, doub
   return psi;
 }
 
+void diffraction_pattern_into(std::span<const std::complex<double>> probe,
+                              std::span<const std::complex<double>> transmission, std::size_t n,
+                              std::vector<std::complex<double>>& w, std::span<float> out) {
+  if (n == 0 || probe.size() != n * n || transmission.size() != n * n || out.size() != n * n)
+    throw std::invalid_argument("diffraction_pattern: probe has " + std::to_string(probe.size()) +
+                                ", transmission " + std::to_string(transmission.size()) +
+                                " and the output " + std::to_string(out.size()) +
+                                " values; expected n² = " + std::to_string(n * n));
+  w.resize(n * n);
+  for (std::size_t i = 0; i < n * n; ++i) w[i] = probe[i] * transmission[i];
+  imaging::detail::fft2_cached(w.data(), n, n, false);
+  const double scale = 1.0 / static_cast<double>(n * n);  // Parseval: Σ|W|²/n² = Σ|w|²
+  const std::size_t h = n / 2;
+  for (std::size_t i = 0; i < n; ++i) {
+    float* row = out.data() + ((i + h) % n) * n;
+    const std::complex<double>* src = w.data() + i * n;
+    for (std::size_t j = 0; j < n; ++j) row[(j + h) % n] = static_cast<float>(std::norm(src[j]) * scale);
+  }
+}
+
 std::vector<float> diffraction_pattern(std::span<const std::complex<double>> probe,
                                        std::span<const std::complex<double>> transmission,
                                        std::size_t n) {
-  if (n == 0 || probe.size() != n * n || transmission.size() != n * n)
-    throw std::invalid_argument("diffraction_pattern: probe has " + std::to_string(probe.size()) +
-                                " and transmission " + std::to_string(transmission.size()) +
-                                " values; expected n² = " + std::to_string(n * n));
-  std::vector<std::complex<double>> w(n * n);
-  for (std::size_t i = 0; i < n * n; ++i) w[i] = probe[i] * transmission[i];
-  imaging::detail::fft2_cached(w.data(), n, n, false);
   std::vector<float> out(n * n);
-  const double scale = 1.0 / static_cast<double>(n * n);  // Parseval: Σ|W|²/n² = Σ|w|²
-  const std::size_t h = n / 2;
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < n; ++j)
-      out[((i + h) % n) * n + (j + h) % n] = static_cast<float>(std::norm(w[i * n + j]) * scale);
+  std::vector<std::complex<double>> w;
+  diffraction_pattern_into(probe, transmission, n, w, out);
   return out;
 }
 

@@ -141,4 +141,11 @@ std::vector<float> diffraction_pattern(std::span<const std::complex<double>> pro
                                        std::span<const std::complex<double>> transmission,
                                        std::size_t n);
 
+/// As diffraction_pattern, into `out` (n² values) with `work` as scratch (resized to n²), for
+/// loops over many probe positions (no allocation per pattern). Throws as diffraction_pattern,
+/// and when out.size() != n².
+void diffraction_pattern_into(std::span<const std::complex<double>> probe,
+                              std::span<const std::complex<double>> transmission, std::size_t n,
+                              std::vector<std::complex<double>>& work, std::span<float> out);
+
 }  // namespace autostem
