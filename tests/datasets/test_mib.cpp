@@ -252,6 +252,11 @@ TEST(Mib, InterruptedScanKeepsCompleteRowsOrFailsClearly) {
     EXPECT_NE(std::string(e.what()).find("interrupted"), std::string::npos) << e.what();
   }
   EXPECT_THROW(ad::read_mib(dir / "cut.mib", {1, 8, true}), std::runtime_error);  // no full row
+  // Without a scan shape: one row of the 7 complete frames, and the .hdr's 8 noted.
+  copy_prefix(fs::path(p).replace_extension(".hdr"), dir / "cut.hdr", 1 << 20);
+  const ad::Signal row = ad::read_mib(dir / "cut.mib");
+  EXPECT_EQ(row.shape(), (std::vector<std::size_t>{1, 7, 256, 256}));
+  EXPECT_NE(row.metadata.at("Merlin.warning").find("announces 8 frames"), std::string::npos);
   fs::remove_all(dir);
 }
 

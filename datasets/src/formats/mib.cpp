@@ -368,9 +368,14 @@ Signal read_mib(const std::filesystem::path& path, const MibScanOptions& options
       rows = fia / fpt;
       source = "hdr";
     } else {
+      // No scan shape known: one row of the frames the file holds (an interrupted acquisition
+      // without a line trigger keeps every complete frame; the warning says what is missing).
       rows = 1;
-      cols = fia > 0 ? fia : n;
+      cols = n;
       source = "none";
+      if (fia > n)
+        warning = "the .hdr announces " + std::to_string(fia) + " frames but the file holds " +
+                  std::to_string(n) + " (interrupted acquisition?)";
     }
   }
   expected = rows * cols;
