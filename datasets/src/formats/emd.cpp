@@ -852,7 +852,7 @@ void fpd_data_first(std::vector<Signal>& signals) {
         if (s.axes[k].units == "pixel") s.axes[k].units.clear();
       s.axes[0].navigate = s.axes[1].navigate = true;
       s.axes[2].navigate = s.axes[3].navigate = false;
-      s.signal_type = "diffraction";
+      s.signal_type.clear();  // HyperSpy 1.7 knows no 4D-STEM signal type
     }
     std::rotate(signals.begin(), signals.begin() + static_cast<std::ptrdiff_t>(i),
                 signals.begin() + static_cast<std::ptrdiff_t>(i) + 1);

@@ -394,7 +394,7 @@ Signal read_mib(const std::filesystem::path& path, const MibScanOptions& options
   }
   Signal s;
   s.title = path.stem().string();
-  s.signal_type = "diffraction";
+  s.signal_type = "";  // HyperSpy 1.7 knows no 4D-STEM type (pyxem adds "electron_diffraction")
   s.dtype = f.dtype();
   AxisCalibration ay{"y", "", 0.0, 1.0, rows, true}, ax{"x", "", 0.0, 1.0, cols, true};
   AxisCalibration aky{"ky", "", 0.0, 1.0, f.ky(), false}, akx{"kx", "", 0.0, 1.0, f.kx(), false};
