@@ -8,4 +8,5 @@ target_sources(autostem_datasets PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/src/formats/transpose.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/formats/ser.cpp
   ${CMAKE_CURRENT_LIST_DIR}/src/formats/emd.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/src/formats/mib.cpp
 )

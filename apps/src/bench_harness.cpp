@@ -1,5 +1,9 @@
 #include "bench_harness.hpp"
 
+#include <autostem/core/random.hpp>
+#include <autostem/imaging/diffraction.hpp>
+#include <autostem/sim/fourd_phantom.hpp>
+
 #include <autostem/config.hpp>
 #include <autostem/imaging/metrics.hpp>
 #include <autostem/imaging/scalarizer.hpp>
@@ -17,6 +21,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <random>
 #include <sstream>
 
 namespace autostem::cli {
@@ -101,7 +106,42 @@ std::string spec_for_whole_axis(const EnergyAxis& a) {
   return s.str();
 }
 
+}  // namespace
+
+bool is_fourd_phantom(const std::string& name) { return name.rfind("fourd-", 0) == 0; }
+
+std::vector<std::string> fourd_phantom_names() { return {"fourd-tbg", "fourd-graphene"}; }
+
+GroundTruth make_fourd_bench_phantom(const std::string& name, std::uint64_t seed, std::size_t rows,
+                                     std::size_t cols) {
+  sim::FourDPhantomConfig cfg;
+  cfg.scan_rows = rows;
+  cfg.scan_cols = cols;
+  cfg.detector_px = 64;
+  cfg.scan_step_px = 4;  // 0.4 Å scan pixels at 0.1 Å sampling
+  cfg.electrons_per_pattern = 2e4;
+  cfg.seed = seed;
+  const double h = (double(rows - 1) * double(cfg.scan_step_px) + double(cfg.detector_px)) * cfg.pixel_A;
+  const double w = (double(cols - 1) * double(cfg.scan_step_px) + double(cfg.detector_px)) * cfg.pixel_A;
+  // A new specimen per seed: the twist (TBG) or the strained disc's place (graphene) varies.
+  std::mt19937_64 rng(seed);
+  const double u = random::uniform53(rng);
+  if (name == "fourd-tbg") return sim::make_fourd_phantom(sim::twisted_bilayer_graphene(w, h, 2.0 + 2.0 * u), cfg);
+  if (name == "fourd-graphene") {
+    sim::Strain s;
+    s.exx = s.eyy = 0.02;
+    s.x0_A = w * (0.3 + 0.4 * u);
+    s.y0_A = h * (0.3 + 0.4 * random::uniform53(rng));
+    s.radius_A = std::min(w, h) / 4;
+    return sim::make_fourd_phantom(sim::graphene(w, h, 0.0, s), cfg);
+  }
+  throw std::invalid_argument("4D phantom '" + name + "' is not one of fourd-tbg, fourd-graphene");
+}
+
+namespace {
+
 GroundTruth load(const BenchDataset& d, std::uint64_t seed) {
+  if (is_fourd_phantom(d.phantom)) return make_fourd_bench_phantom(d.phantom, seed, d.rows, d.cols);
   if (!d.phantom.empty()) return datasets::make_phantom(d.phantom, seed, d.rows, d.cols);
   std::optional<std::filesystem::path> si, survey;
   if (!d.spectrum_image.empty()) si = d.spectrum_image;
@@ -132,18 +172,22 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
   r.strategy = st.shown();
   r.seed = seed;
   GroundTruth truth = shared_truth ? *shared_truth : load(d, seed);
-  if (!truth.spectrum_image)
-    throw std::invalid_argument("dataset '" + d.label + "' has no spectrum image to score");
+  if (!truth.spectrum_image && !truth.four_d)
+    throw std::invalid_argument("dataset '" + d.label + "' has no spectrum image or 4D data to score");
   r.field_pixels = truth.rows() * truth.cols();
   r.pixel_size_nm = truth.survey.calibration.pixel_size_nm;
   r.recall_radius_px = cfg.recall_radius_nm >= 0.0 ? cfg.recall_radius_nm / r.pixel_size_nm
                        : cfg.recall_radius_px >= 0.0 ? cfg.recall_radius_px
                                                      : default_radius_px;
-  const EnergyAxis axis = truth.spectrum_image->energy();
-  const std::string spec = cfg.scalarizer.empty() ? spec_for_whole_axis(axis) : cfg.scalarizer;
+  // 4D-STEM ground truth: pattern scalarizers (default |CoM|, seed 003's DPC target).
+  const EnergyAxis axis = truth.spectrum_image ? truth.spectrum_image->energy() : EnergyAxis{};
+  const std::string spec = !cfg.scalarizer.empty() ? cfg.scalarizer
+                           : truth.four_d          ? std::string("com_mag")
+                                                   : spec_for_whole_axis(axis);
   const auto scalarizer = make_scalarizer(spec, axis);
   r.scalar_units = scalarizer->units();
-  const ImageArray truth_map = scalarize(*truth.spectrum_image, *scalarizer);
+  const ImageArray truth_map = truth.four_d ? scalarize(*truth.four_d, *scalarizer)
+                                            : scalarize(*truth.spectrum_image, *scalarizer);
 
   ImageArray mask;
   const std::string roi = cfg.roi == "auto" ? (truth.roi_mask ? "mask" : "top:5") : cfg.roi;
@@ -354,12 +398,16 @@ std::vector<RunResult> run_bench(const BenchConfig& cfg,
     if (!d.phantom.empty()) continue;
     files.emplace(d.label, load(d, 0));
     const auto& t = files.at(d.label);
-    if (!t.spectrum_image) throw std::invalid_argument("dataset '" + d.label + "' has no spectrum image");
-    if (!cfg.scalarizer.empty()) make_scalarizer(cfg.scalarizer, t.spectrum_image->energy());
+    if (!t.spectrum_image && !t.four_d)
+      throw std::invalid_argument("dataset '" + d.label + "' has no spectrum image or 4D data");
+    if (!cfg.scalarizer.empty())
+      make_scalarizer(cfg.scalarizer, t.spectrum_image ? t.spectrum_image->energy() : EnergyAxis{});
   }
   if (!cfg.scalarizer.empty())
     for (const auto& d : cfg.datasets)
-      if (!d.phantom.empty()) {
+      if (is_fourd_phantom(d.phantom)) {
+        make_scalarizer(cfg.scalarizer, EnergyAxis{});
+      } else if (!d.phantom.empty()) {
         const auto t = datasets::make_phantom(d.phantom, cfg.seeds.front(), d.rows, d.cols);
         make_scalarizer(cfg.scalarizer, t.spectrum_image->energy());
       }

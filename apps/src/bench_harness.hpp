@@ -139,4 +139,14 @@ std::vector<std::filesystem::path> write_plots(const BenchConfig& config,
 /// package's autostem.bench: the recall, regret, time and dose curves). results may be null.
 int cmd_bench(const std::vector<std::string>& args, std::vector<RunResult>* results);
 
+/// 4D-STEM phantoms of `bench --phantom` (issue 19), built by sim::make_fourd_phantom: "fourd-tbg"
+/// (twisted bilayer graphene, twist 2–4° drawn from the seed) and "fourd-graphene" (graphene with
+/// a 2 % strained disc placed from the seed); scan rows × cols at 0.4 Å, 64 × 64 patterns,
+/// 80 kV, α = 25 mrad, Poisson counts at 2·10⁴ electrons per pattern; survey the virtual ADF.
+bool is_fourd_phantom(const std::string& name);
+std::vector<std::string> fourd_phantom_names();
+/// Throws std::invalid_argument for a name not in fourd_phantom_names().
+GroundTruth make_fourd_bench_phantom(const std::string& name, std::uint64_t seed, std::size_t rows,
+                                     std::size_t cols);
+
 }  // namespace autostem::cli

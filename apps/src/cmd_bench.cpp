@@ -39,6 +39,7 @@ void add_bench_options(po::options_description& o) {
   std::string names, phantoms;
   for (const auto& n : strategies::strategy_names()) names += (names.empty() ? "" : ",") + n;
   for (const auto& n : datasets::phantom_names()) phantoms += (phantoms.empty() ? "" : ", ") + n;
+  for (const auto& n : fourd_phantom_names()) phantoms += ", " + n + " (4D-STEM)";
   o.add_options()("help,h", "this help")
       ("phantom", po::value<std::vector<std::string>>()->composing(),
        ("built-in ground truth NAME[:ROWSxCOLS] (repeatable; a new specimen per seed): " + phantoms).c_str())

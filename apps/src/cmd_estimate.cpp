@@ -12,6 +12,7 @@
 #include <autostem/backends/simulated.hpp>
 #include <autostem/datasets/conditions.hpp>
 #include <autostem/datasets/ground_truth.hpp>
+#include <autostem/sim/detector_profile.hpp>
 #include <autostem/sim/timing_profile.hpp>
 #include <autostem/strategies/atoms.hpp>
 #include <autostem/strategies/registry.hpp>
@@ -187,6 +188,66 @@ std::string clock_after(double seconds) {
   return buf;
 }
 
+/// `estimate --detector`: time, data and dose of a 4D-STEM acquisition per detector profile
+/// (profiles/detectors): a synchronized rows×cols scan (frames + line overheads + setup), or
+/// point mode (beam move of the instrument profile + frame + point overhead per pattern).
+int estimate_4d(const po::variables_map& vm, const sim::TimingProfile& profile) {
+  std::vector<std::string> names;
+  const std::string list = vm["detector"].as<std::string>();
+  if (list == "all") names = sim::DetectorProfile::builtin_names();
+  else
+    for (std::size_t a = 0;;) {
+      const auto b = list.find(',', a);
+      names.push_back(list.substr(a, b == std::string::npos ? std::string::npos : b - a));
+      if (b == std::string::npos) break;
+      a = b + 1;
+    }
+  // The session option --mode: point = point mode; auto and si_scan = a synchronized 4D scan.
+  const std::string mode = vm["mode"].as<std::string>() == "point" ? "point" : "scan";
+  if (!vm.count("shape")) throw UsageError("--detector needs the scan: --shape ROWSxCOLS");
+  const auto [rows, cols] = parse_shape(vm["shape"].as<std::string>());
+  const std::size_t n = vm.count("points") ? vm["points"].as<std::size_t>() : rows * cols;
+  if (mode == "scan" && vm.count("points"))
+    throw UsageError("--points chooses patterns for --mode point; a synchronized scan takes every pixel");
+  const double current = vm.count("current") ? vm["current"].as<double>() : profile.probe_current_pA;
+  const double pixel_nm = vm.count("pixel-size") ? vm["pixel-size"].as<double>() : 1.0;
+  const double beam_move_s = profile.point_pre_exposure_s();
+  nlohmann::json out = nlohmann::json::array();
+  const bool json = vm["json"].as<bool>();
+  if (!json)
+    std::printf("autostem estimate: 4D-STEM %s of %zux%zu%s, probe current %s pA, pixel %s nm\n"
+                "  %-20s %10s %10s %10s %12s %11s %12s %12s\n",
+                mode == "scan" ? "synchronized scan" : "point mode", rows, cols,
+                mode == "point" ? (" (" + std::to_string(n) + " patterns)").c_str() : "",
+                format_number(current).c_str(), format_number(pixel_nm).c_str(), "detector",
+                "frame ms", "frames s", "total s", "MB/pattern", "data GB", "e/pattern", "e/A2");
+  for (const auto& name : names) {
+    const auto d = sim::DetectorProfile::load(name);
+    const double frames_s = static_cast<double>(n) * d.frame_time_s;
+    const double total_s = mode == "scan" ? d.scan_time_s(rows, cols) : d.point_time_s(n, beam_move_s);
+    const double bytes = d.bytes_per_pattern();
+    const double e = d.electrons_per_pattern(current);
+    const double e_per_A2 = e / (pixel_nm * pixel_nm * 100.0);
+    if (json) {
+      out.push_back({{"detector", d.name}, {"mode", mode}, {"rows", rows}, {"cols", cols}, {"patterns", n},
+                     {"frame_time_s", d.frame_time_s}, {"frames_s", frames_s}, {"total_s", total_s},
+                     {"overhead_s", total_s - frames_s}, {"bytes_per_pattern", bytes},
+                     {"data_bytes", bytes * static_cast<double>(n)}, {"electrons_per_pattern", e},
+                     {"dose_e_per_A2", e_per_A2}, {"probe_current_pA", current}, {"source", d.source_path}});
+    } else {
+      std::printf("  %-20s %10.4f %10.2f %10.2f %12.4f %11.3f %12.4g %12.4g\n", d.name.c_str(),
+                  d.frame_time_s * 1e3, frames_s, total_s, bytes / 1e6, bytes * static_cast<double>(n) / 1e9,
+                  e, e_per_A2);
+    }
+  }
+  if (json) std::cout << nlohmann::json{{"estimate_4d", out}}.dump() << std::endl;
+  else
+    std::printf("  total = %s; dose per pattern = current x frame time over one scan pixel\n",
+                mode == "scan" ? "setup + frames + (rows-1) x line overhead (profiles/detectors)"
+                               : "patterns x (beam move of the profile + frame + point overhead)");
+  return 0;
+}
+
 }  // namespace
 
 int cmd_estimate(const std::vector<std::string>& args) {
@@ -204,7 +265,12 @@ int cmd_estimate(const std::vector<std::string>& args) {
       ("pixel-size", po::value<double>(),
        "survey pixel size, nm (default: the survey's calibration; 1 nm on a blank field)")
       ("channels", po::value<std::size_t>()->default_value(2048),
-       "spectrometer channels (sets the transfer size when the profile's spectrum_channels is 0)");
+       "spectrometer channels (sets the transfer size when the profile's spectrum_channels is 0)")
+      ("detector", po::value<std::string>(),
+       "4D-STEM: pixelated detector profile(s) NAME[,NAME...] or 'all' (profiles/detectors: "
+       "merlin-single-1bit/6bit/12bit/24bit, merlin-quad-12bit, arina, empad); prints time, data "
+       "and dose of a --shape scan per detector (--mode point: --points patterns, the beam moved "
+       "for each; auto or si_scan: a synchronized scan)");
   add_session_options(o, "");
   po::variables_map vm;
   if (parse(args, o, vm,
@@ -221,8 +287,10 @@ int cmd_estimate(const std::vector<std::string>& args) {
             "  autostem estimate --survey CuZn_HAADF.hspy --strategy edge\n"
             "  autostem estimate --profile rsi2024-remote --strategy grid --shape 128x128\n"
             "  autostem estimate --profile rsi2024-remote --points 137\n"
-            "  autostem estimate --survey haadf.dm4 --strategy dkl --budget-points 200 --compute fixed:2"))
+            "  autostem estimate --survey haadf.dm4 --strategy dkl --budget-points 200 --compute fixed:2\n"
+            "  autostem estimate --detector merlin-single-12bit --shape 256x256   (4D-STEM)"))
     return 0;
+  if (vm.count("detector")) return estimate_4d(vm, sim::TimingProfile::load(vm["profile"].as<std::string>()));
   const bool has_survey = vm.count("survey") > 0;
   if (has_survey && vm.count("shape"))
     throw UsageError("--shape and --survey both set the field; the survey's size is its field, drop --shape");

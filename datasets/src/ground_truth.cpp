@@ -92,9 +92,25 @@ GroundTruth ground_truth_from_signals(const std::optional<Signal>& spectrum_imag
   if (spectrum_image) {
     const Signal& si = *spectrum_image;
     const std::string what = "spectrum image '" + source + "'";
-    if (si.ndim() != 3)
+    if (si.ndim() == 4) {
+      // 4D-STEM: (scan rows, scan cols, ky, kx), one diffraction pattern per scan pixel.
+      FourDStem d(si.axes[0].size, si.axes[1].size, si.axes[2].size, si.axes[3].size,
+                  spatial(si, "4D-STEM data '" + source + "'"));
+      d.detector_ky = si.axes[2];
+      d.detector_kx = si.axes[3];
+      const std::vector<float> values = si.to_float();
+      std::copy(values.begin(), values.end(), d.data().begin());
+      gt.four_d = std::move(d);
+      fill_conditions(si, gt.recorded);
+    } else if (si.ndim() != 3) {
       throw std::invalid_argument(what + " has shape " + shape_text(si) +
-                                  "; expected 3 dimensions (rows, cols, energy)");
+                                  "; expected 3 dimensions (rows, cols, energy) or 4 (rows, "
+                                  "cols, ky, kx: 4D-STEM)");
+    }
+  }
+  if (spectrum_image && spectrum_image->ndim() == 3) {
+    const Signal& si = *spectrum_image;
+    const std::string what = "spectrum image '" + source + "'";
     const auto& e = si.axes[2];
     double ef = 1.0;
     if (e.units == "keV") ef = 1000.0;
@@ -121,8 +137,9 @@ GroundTruth ground_truth_from_signals(const std::optional<Signal>& spectrum_imag
     if (sv.ndim() != 2)
       throw std::invalid_argument(what + " has shape " + shape_text(sv) +
                                   "; expected 2 dimensions (rows, cols)");
-    if (gt.spectrum_image &&
-        (gt.spectrum_image->rows() != sv.axes[0].size || gt.spectrum_image->cols() != sv.axes[1].size))
+    const std::size_t grid_rows = gt.spectrum_image ? gt.spectrum_image->rows() : gt.four_d ? gt.four_d->rows() : 0;
+    const std::size_t grid_cols = gt.spectrum_image ? gt.spectrum_image->cols() : gt.four_d ? gt.four_d->cols() : 0;
+    if ((gt.spectrum_image || gt.four_d) && (grid_rows != sv.axes[0].size || grid_cols != sv.axes[1].size))
       throw std::invalid_argument("ground truth '" + source + "': the spectrum image has shape " +
                                   shape_text(*spectrum_image) + " but the survey has " +
                                   shape_text(sv) +
@@ -137,6 +154,19 @@ GroundTruth ground_truth_from_signals(const std::optional<Signal>& spectrum_imag
     fill_conditions(sv, rc);
     if (rc.dwell_s > 0) gt.recorded.dwell_s = rc.dwell_s;
     if (gt.recorded.probe_current_pA == 0) gt.recorded.probe_current_pA = rc.probe_current_pA;
+  } else if (gt.four_d) {
+    // Without a survey the total counts of each pattern stand in for it.
+    const FourDStem& d = *gt.four_d;
+    gt.survey.data.resize(static_cast<Eigen::Index>(d.rows()), static_cast<Eigen::Index>(d.cols()));
+    for (std::size_t r = 0; r < d.rows(); ++r)
+      for (std::size_t c = 0; c < d.cols(); ++c) {
+        double t = 0.0;
+        for (float v : d.pattern(r, c)) t += v;
+        gt.survey.data(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)) = t;
+      }
+    gt.survey.calibration = d.calibration();
+    gt.survey.name = "4D total counts";
+    gt.survey.units = "counts";
   } else {
     gt.survey.data = gt.spectrum_image->total_counts();
     gt.survey.calibration = gt.spectrum_image->calibration();

@@ -35,15 +35,24 @@ std::string parameters_json(const Parameters& p) {
   return s + "}";
 }
 
-// A chunked dataset of rows that grows along dimension 0 (shape (N) or (N, width)).
-h5::Handle create_extendible(hid_t loc, const std::string& name, hid_t type, hsize_t width) {
+// A chunked dataset of rows that grows along dimension 0 (shape (N) or (N, width)). With
+// `compress` (diffraction patterns, issue 19) the chunks are shuffled and deflated (zlib level 1)
+// and hold at most ~1 MiB (fewer rows for wide patterns), so appending a row stays cheap.
+h5::Handle create_extendible(hid_t loc, const std::string& name, hid_t type, hsize_t width,
+                             bool compress = false) {
   const int rank = width == 0 ? 1 : 2;
   std::array<hsize_t, 2> dims{0, width};
   std::array<hsize_t, 2> maxdims{H5S_UNLIMITED, width};
-  std::array<hsize_t, 2> chunk{row_chunk, std::max<hsize_t>(width, 1)};
+  const hsize_t rows = compress ? std::clamp<hsize_t>((hsize_t{1} << 18) / std::max<hsize_t>(width, 1), 1, row_chunk)
+                                : row_chunk;
+  std::array<hsize_t, 2> chunk{rows, std::max<hsize_t>(width, 1)};
   h5::Handle space(H5Screate_simple(rank, dims.data(), maxdims.data()), H5Sclose);
   h5::Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   H5Pset_chunk(dcpl, rank, chunk.data());
+  if (compress) {
+    H5Pset_shuffle(dcpl);
+    H5Pset_deflate(dcpl, 1);
+  }
   return {h5::check(H5Dcreate2(loc, name.c_str(), type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
                     "cannot create dataset '" + name + "'"),
           H5Dclose};
@@ -120,9 +129,9 @@ struct ResultsWriter::Impl {
     h5::set_attr(root, "max_dose_e_per_A2", survey_dose + max_spot);
   }
 
-  void create_signal_dataset() {
+  void create_signal_dataset(bool diffraction) {
     h5::Handle g = h5::open_group(file, "measurements");
-    signal = create_extendible(g, "signal", H5T_IEEE_F32LE, channels);
+    signal = create_extendible(g, "signal", H5T_IEEE_F32LE, channels, diffraction);
   }
 };
 
@@ -215,7 +224,9 @@ void ResultsWriter::on_begin(const RunInfo& info, const Survey& survey) {
   }
   im.channels = info.instrument.signal.dims.empty() ? info.instrument.energy.channels
                                                     : info.instrument.signal.elements();
-  if (im.channels > 0) im.create_signal_dataset();
+  if (im.channels > 0)
+    im.create_signal_dataset(!info.instrument.signal.dims.empty() &&
+                             info.instrument.signal.kind == SignalKind::diffraction);
 
   im.field_rows = survey.image.rows() ? survey.image.rows() : info.instrument.field_rows;
   im.field_cols = survey.image.cols() ? survey.image.cols() : info.instrument.field_cols;
@@ -238,7 +249,7 @@ void ResultsWriter::on_measurement(const Measurement& m) {
       throw std::invalid_argument(im.where("measurement " + std::to_string(m.index) +
                                            " has an empty signal"));
     im.channels = m.signal.size();
-    im.create_signal_dataset();
+    im.create_signal_dataset(m.signal_shape().kind == SignalKind::diffraction);
     write_signal_shape(h5::open_group(im.file, "measurements"), m.signal_shape());
     h5::Handle e = h5::open_group(im.file, "energy_axis");
     h5::set_attr(e, "channels", static_cast<long long>(im.channels));

@@ -1,5 +1,6 @@
 #include <autostem/datasets/formats.hpp>
 #include <autostem/datasets/hspy.hpp>
+#include <autostem/datasets/mib.hpp>
 #include <autostem/datasets/npy.hpp>
 #include <autostem/datasets/signal.hpp>
 
@@ -159,6 +160,7 @@ const char* format_name(FileFormat f) {
     case FileFormat::dm3: return "DigitalMicrograph DM3";
     case FileFormat::dm4: return "DigitalMicrograph DM4";
     case FileFormat::ser: return "FEI SER";
+    case FileFormat::mib: return "Merlin MIB";
     case FileFormat::unknown: return "unknown";
   }
   return "unknown";
@@ -318,6 +320,8 @@ FileFormat detect_format(const std::filesystem::path& path) {
     const std::uint16_t order = std::uint16_t(head[0] | (head[1] << 8));
     const std::uint16_t id = std::uint16_t(head[2] | (head[3] << 8));
     if (order == 0x4949 && (id == 0x0197 || id == 0x0220)) return FileFormat::ser;
+    // Quantum Detectors Merlin: every frame header starts "MQ1," (mib.hpp).
+    if (std::memcmp(head.data(), "MQ1,", 4) == 0) return FileFormat::mib;
   }
   return FileFormat::unknown;
 }
@@ -344,7 +348,9 @@ std::vector<Signal> read_signals_in_process(const std::filesystem::path& path, F
     case FileFormat::ser: return read_ser(path);
     case FileFormat::emd_berkeley:
     case FileFormat::emd_velox: return read_emd(path);
+    case FileFormat::mib: return {read_mib(path, mib_scan_from_env())};
 #else
+    case FileFormat::mib: reader_not_built(path, "Merlin MIB");
     case FileFormat::dm3: reader_not_built(path, "DM3");
     case FileFormat::dm4: reader_not_built(path, "DM4");
     case FileFormat::ser: reader_not_built(path, "SER");
@@ -355,7 +361,7 @@ std::vector<Signal> read_signals_in_process(const std::filesystem::path& path, F
   }
   throw std::runtime_error(path.string() +
                            ": not a recognised format (expected HDF5/HyperSpy/EMD, NumPy .npy, "
-                           "DM3/DM4 or FEI SER by content)");
+                           "DM3/DM4, FEI SER or Merlin MIB by content)");
 }
 
 bool is_hdf5_format(FileFormat f) {

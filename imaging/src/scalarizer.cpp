@@ -1,4 +1,5 @@
 #include <autostem/imaging/scalarizer.hpp>
+#include <autostem/imaging/diffraction.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -69,9 +70,7 @@ ChannelWindow channel_window(const EnergyAxis& axis, double lo_eV, double hi_eV,
 // ---------------------------------------------------------------------------------------------
 double Scalarizer::evaluate(std::span<const float> spectrum) const {
   const std::size_t n = expected_length();
-  if (n == 0)
-    throw std::invalid_argument(name() + ": needs a pattern shape; call evaluate(pattern, ky, kx) "
-                                "or build it as '" + name() + ":KY:KX'");
+  if (n == 0) return evaluate_unshaped(spectrum);
   if (spectrum.size() != n)
     throw std::invalid_argument(spec() + ": signal has " + std::to_string(spectrum.size()) +
                                 " values; expected " + std::to_string(n));
@@ -84,6 +83,11 @@ double Scalarizer::evaluate(std::span<const float> pattern, std::size_t ky, std:
                                 " values; expected ky × kx = " + std::to_string(ky) + " × " +
                                 std::to_string(kx) + " (both > 0)");
   return evaluate_pattern(pattern, ky, kx);
+}
+
+double Scalarizer::evaluate_unshaped(std::span<const float>) const {
+  throw std::invalid_argument(name() + ": needs a pattern shape; call evaluate(pattern, ky, kx) "
+                              "or build it as '" + name() + ":KY:KX'");
 }
 
 double Scalarizer::evaluate_pattern(std::span<const float>, std::size_t, std::size_t) const {
@@ -258,7 +262,12 @@ const std::vector<ScalarizerForm>& scalarizer_forms() {
       {"com_shift[:KY:KX]",
        "centre-of-mass shift of a diffraction pattern of KY × KX detector pixels (4D-STEM)", "px"},
   };
-  return forms;
+  static const std::vector<ScalarizerForm> all = [] {
+    auto v = forms;
+    for (const auto& f : pattern_scalarizer_forms()) v.push_back(f);
+    return v;
+  }();
+  return all;
 }
 
 std::vector<std::string> scalarizer_syntax() {
@@ -363,6 +372,7 @@ std::unique_ptr<Scalarizer> make_scalarizer(const std::string& spec, const Energ
     return std::make_unique<ComShift>(parse_extent(spec, fields[1], 1),
                                       parse_extent(spec, fields[2], 2));
   }
+  if (auto p = make_pattern_scalarizer(spec)) return p;
   throw std::invalid_argument("scalarizer '" + spec + "': unknown name '" + name +
                               "'; valid: " + syntax_list());
 }

@@ -192,6 +192,7 @@ std::string format_key(ad::FileFormat f) {
     case ad::FileFormat::dm3: return "dm3";
     case ad::FileFormat::dm4: return "dm4";
     case ad::FileFormat::ser: return "ser";
+    case ad::FileFormat::mib: return "mib";
     case ad::FileFormat::unknown: return "unknown";
   }
   return "unknown";

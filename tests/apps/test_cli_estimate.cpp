@@ -193,3 +193,41 @@ TEST(CliEstimate, DklWithoutASurveyOrAComputeFigureIsRefused) {
   EXPECT_TRUE(contains(ideal.out, "--compute fixed:S")) << ideal.out;
 }
 #endif
+
+// 4D-STEM (issue 19): a 256×256 synchronized scan on the Merlin 12-bit profile is 65 536 frames of
+// 1.000 ms = 65.5 s of frames, plus the setup and (rows − 1) line overheads of the profile file;
+// every built-in detector is listed with its bytes per pattern and dose per pattern.
+TEST(CliEstimate, FourDScanTimeAndDosePerDetectorProfile) {
+  const Result r = run_cli("estimate --detector merlin-single-12bit --shape 256x256 --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto doc = last_json(r.out);
+  ASSERT_TRUE(doc.is_object()) << r.out;
+  const auto& m = doc["estimate_4d"].at(0);
+  EXPECT_EQ(m["detector"], "merlin-single-12bit");
+  EXPECT_EQ(m["patterns"], 65536);
+  EXPECT_NEAR(m["frames_s"].get<double>(), 65.536, 1e-9);
+  // Overheads from profiles/detectors/merlin-single-12bit.ini: setup 0.1 s + 255 × 0.5 ms.
+  EXPECT_NEAR(m["total_s"].get<double>(), 65.536 + 0.1 + 255 * 500e-6, 1e-9);
+  EXPECT_DOUBLE_EQ(m["bytes_per_pattern"].get<double>(), 384.0 + 2.0 * 256 * 256);  // a U16 MIB frame
+  // 30 pA (profile rsi2024-remote) × 1 ms.
+  EXPECT_NEAR(m["electrons_per_pattern"].get<double>(), 30.0 * 1e-3 * autostem::constants::electrons_per_pA_s, 1e-6);
+
+  const Result all = run_cli("estimate --detector all --shape 256x256");
+  ASSERT_EQ(all.status, 0) << all.out;
+  for (const char* d : {"merlin-single-1bit", "merlin-single-6bit", "merlin-single-24bit",
+                        "merlin-quad-12bit", "arina", "empad"})
+    EXPECT_TRUE(contains(all.out, d)) << d << " missing from:\n" << all.out;
+  const Result q = run_cli("estimate --detector merlin-single-24bit,arina --shape 10x10 --json");
+  ASSERT_EQ(q.status, 0) << q.out;
+  const auto qd = last_json(q.out);
+  EXPECT_NEAR(qd["estimate_4d"][0]["frames_s"].get<double>(), 100 * 2.095e-3, 1e-12);
+  EXPECT_NEAR(qd["estimate_4d"][1]["frames_s"].get<double>(), 100 * 199.6e-6, 1e-12);
+
+  const Result point = run_cli("estimate --detector arina --shape 64x64 --mode point --points 100 --json");
+  ASSERT_EQ(point.status, 0) << point.out;
+  EXPECT_EQ(last_json(point.out)["estimate_4d"][0]["patterns"], 100);
+
+  const Result bad = run_cli("estimate --detector nosuch --shape 8x8");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_TRUE(contains(bad.out, "merlin-single-12bit")) << bad.out;  // lists the built-in names
+}

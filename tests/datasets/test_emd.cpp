@@ -232,15 +232,18 @@ TEST(EMDReader, VeloxImagesStacksAndSpectra) {
 
 // MANIFEST 4dstem/fpd_merlin/fpd_file_test.hdf5: a real Berkeley EMD file; fpd_expt/fpd_data/data
 // is (2, 2, 1, 256, 256) big-endian uint16 with values 0…3493 (read into native byte order).
+// Since issue 19 the fpd file's 4D-STEM data come first, as 4D (the colour axis of length 1
+// dropped), scan axes navigating.
 TEST(EMDReader, RealBerkeleyFileFromMerlin) {
   AUTOSTEM_REQUIRE_DATA(path, "4dstem/fpd_merlin/fpd_file_test.hdf5");
   const auto sigs = ad::read_emd(path);
-  const ad::Signal* data = nullptr;
-  for (const auto& s : sigs)
-    if (s.metadata.at("EMD.group") == "/fpd_expt/fpd_data") data = &s;
-  ASSERT_NE(data, nullptr);
+  ASSERT_FALSE(sigs.empty());
+  EXPECT_EQ(sigs.front().metadata.at("EMD.group"), "/fpd_expt/fpd_data");
+  const ad::Signal* data = &sigs.front();
   EXPECT_EQ(data->dtype, ad::DType::uint16);
-  ASSERT_EQ(data->shape(), (std::vector<std::size_t>{2, 2, 1, 256, 256}));
+  ASSERT_EQ(data->shape(), (std::vector<std::size_t>{2, 2, 256, 256}));
+  EXPECT_TRUE(data->axes[0].navigate && data->axes[1].navigate && !data->axes[2].navigate);
+  EXPECT_EQ(data->axes[2].name, "detY");
   const auto v = data->as<std::uint16_t>();
   EXPECT_EQ(*std::max_element(v.begin(), v.end()), 3493);
   EXPECT_EQ(*std::min_element(v.begin(), v.end()), 0);

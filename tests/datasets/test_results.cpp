@@ -2,6 +2,7 @@
 #include <autostem/datasets/results.hpp>
 
 #include <gtest/gtest.h>
+#include <hdf5.h>
 
 #include <cmath>
 #include <csignal>
@@ -166,6 +167,18 @@ TEST(Results, SignalShapeIsRecordedAndReadBack) {
   EXPECT_EQ(r.signal_shape, autostem::SignalShape::diffraction(3, 4));
   ASSERT_EQ(r.signals.size(), 1u);
   EXPECT_EQ(r.signals[0][1 * 4 + 2], 5.0f);
+  {
+    // Patterns are stored chunked and compressed (shuffle + deflate), spectra only chunked.
+    const hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    const hid_t d = H5Dopen2(f, "measurements/signal", H5P_DEFAULT);
+    const hid_t dcpl = H5Dget_create_plist(d);
+    EXPECT_EQ(H5Pget_layout(dcpl), H5D_CHUNKED);
+    EXPECT_GT(H5Pget_filter_by_id2(dcpl, H5Z_FILTER_DEFLATE, nullptr, nullptr, nullptr, 0, nullptr, nullptr), -1);
+    EXPECT_GT(H5Pget_filter_by_id2(dcpl, H5Z_FILTER_SHUFFLE, nullptr, nullptr, nullptr, 0, nullptr, nullptr), -1);
+    H5Pclose(dcpl);
+    H5Dclose(d);
+    H5Fclose(f);
+  }
   fs::remove(p);
 }
 

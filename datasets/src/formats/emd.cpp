@@ -836,11 +836,39 @@ std::vector<Signal> read_berkeley(hid_t file, const std::vector<std::string>& gr
   return out;
 }
 
+// The fpd package's HDF5 (Berkeley EMD 0.2 groups, root attribute fpd_version; MANIFEST
+// 4dstem/fpd_merlin) stores the 4D-STEM data as fpd_expt/fpd_data/data (scanY, scanX, colour,
+// detY, detX). That data set becomes the file's main signal, 4D (the colour axis of length 1
+// dropped), scan axes navigating and uncalibrated (their units "pixel" cleared); DAC, exposure, threshold and sum images follow it.
+void fpd_data_first(std::vector<Signal>& signals) {
+  for (std::size_t i = 0; i < signals.size(); ++i) {
+    Signal& s = signals[i];
+    const auto g = s.metadata.find("EMD.group");
+    if (g == s.metadata.end() || !g->second.ends_with("/fpd_data")) continue;
+    if (s.axes.size() == 5 && s.axes[2].size == 1) s.axes.erase(s.axes.begin() + 2);
+    if (s.axes.size() == 4) {
+      // The scan axes say units "pixel": uncalibrated (MANIFEST: no calibration stored).
+      for (int k = 0; k < 2; ++k)
+        if (s.axes[k].units == "pixel") s.axes[k].units.clear();
+      s.axes[0].navigate = s.axes[1].navigate = true;
+      s.axes[2].navigate = s.axes[3].navigate = false;
+      s.signal_type.clear();  // HyperSpy 1.7 knows no 4D-STEM signal type
+    }
+    std::rotate(signals.begin(), signals.begin() + static_cast<std::ptrdiff_t>(i),
+                signals.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+    return;
+  }
+}
+
 std::vector<Signal> read_emd_file(hid_t file, const std::string& source) {
   std::vector<std::string> groups;
   std::size_t visited = 0;
   find_berkeley_groups(file, "/", 0, groups, visited);
-  if (!groups.empty()) return read_berkeley(file, groups, source);
+  if (!groups.empty()) {
+    auto signals = read_berkeley(file, groups, source);
+    if (H5Aexists_by_name(file, "/", "fpd_version", H5P_DEFAULT) > 0) fpd_data_first(signals);
+    return signals;
+  }
   if (link_exists(file, "/Data")) return read_velox(file, source);
   emd_error(source, "/", "neither Berkeley EMD groups (emd_group_type = 1) nor a Velox /Data group");
 }

@@ -33,6 +33,9 @@ std::optional<RecordedValue> recorded_exposure(const Signal& s);
 ///  - spectrum_image: 3-D (rows, cols, channels); the last axis is the energy axis
 ///    (offset_eV = offset, dispersion_eV = scale, must be > 0; units eV, or keV converted);
 ///    axes 0 and 1 give the pixel size (scale converted to nm). Values become float32.
+///    A 4-D signal (rows, cols, ky, kx) is 4D-STEM data instead: it becomes gt.four_d (float32,
+///    detector axes kept as detector_ky / detector_kx) and, without a survey, the survey is each
+///    pattern's total counts (name "4D total counts").
 ///  - survey: 2-D (rows, cols); values become double; its calibration is the survey's.
 /// With a survey alone there is no spectrum image; with a spectrum image alone the survey is its
 /// total counts (name "SI total counts"). Recording conditions come from HyperSpy metadata when

@@ -68,7 +68,8 @@ struct Signal {
 };
 
 /// File formats the front door recognises by content (magic bytes / HDF5 attributes).
-enum class FileFormat { hspy, emd_berkeley, emd_velox, hdf5_other, npy, dm3, dm4, ser, unknown };
+/// mib: Quantum Detectors Merlin (mib.hpp), read as 4D (scan y, x; ky, kx). `unknown` stays last.
+enum class FileFormat { hspy, emd_berkeley, emd_velox, hdf5_other, npy, dm3, dm4, ser, mib, unknown };
 const char* format_name(FileFormat f);
 
 /// Looks at the first bytes (and for HDF5 the root attributes) of a file.

@@ -13,6 +13,8 @@
 //   ratio:LO1:HI1:LO2:HI2     band_mean(LO1, HI1) / band_mean(LO2, HI2)
 //   peak_position:LO:HI       energy (eV) of the maximum in [LO, HI], sub-channel refined
 //   com_shift[:KY:KX]         centre-of-mass shift (px) of a KY×KX diffraction pattern
+//   com_x, com_y, com_mag, com_angle, vdet, bf, abf, adf   diffraction patterns: see
+//                             diffraction.hpp (CoM with annulus masks, virtual detectors)
 //
 // Presets for the CuZn spectrum image (eels/cuzn_si, E = 700 eV + 8 eV/channel, 700–1988 eV;
 // Cu-L2,3 onset 931 eV, Zn-L2,3 onset 1020 eV):
@@ -80,6 +82,10 @@ class Scalarizer {
   /// Default: throws std::invalid_argument ("<name> scalarizes spectra, not patterns").
   virtual double evaluate_pattern(std::span<const float> pattern, std::size_t ky,
                                   std::size_t kx) const;
+  /// Called by evaluate(span) when expected_length() is 0 (no shape known). Default: throws
+  /// std::invalid_argument asking for a pattern shape; pattern scalarizers (diffraction.hpp)
+  /// take a square pattern.
+  virtual double evaluate_unshaped(std::span<const float> signal) const;
 };
 
 /// Shared state of scalarizers that read one energy window.

@@ -1,0 +1,355 @@
+// Diffraction patterns: CoM, virtual detectors, pattern scalarizers, scan rotation by minimal
+// curl, and the probe × transmission model (diffraction.hpp).
+#include <autostem/imaging/diffraction.hpp>
+
+#include "fft.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <numbers>
+#include <sstream>
+#include <stdexcept>
+
+namespace autostem {
+
+namespace {
+
+void check_pattern(std::span<const float> p, std::size_t ky, std::size_t kx) {
+  if (ky == 0 || kx == 0 || p.size() != ky * kx)
+    throw std::invalid_argument("diffraction pattern has " + std::to_string(p.size()) +
+                                " values; expected ky × kx = " + std::to_string(ky) + " × " +
+                                std::to_string(kx) + " (both > 0)");
+}
+
+void check_mask(const PatternMask& m) {
+  if (!(m.r_in_px >= 0.0) || !(m.r_out_px > m.r_in_px))
+    throw std::invalid_argument("pattern mask: radii " + std::to_string(m.r_in_px) + " … " +
+                                std::to_string(m.r_out_px) +
+                                " px; expected 0 ≤ R_IN < R_OUT");
+}
+
+// Calls f(row, col, dy, dx) for every pixel inside the mask, row by row; for each row only the
+// columns inside the annulus' outer circle are visited.
+template <class F>
+void for_masked(std::size_t ky, std::size_t kx, const PatternMask& m, F&& f) {
+  const double cy = std::isnan(m.centre_row) ? (static_cast<double>(ky) - 1.0) / 2.0 : m.centre_row;
+  const double cx = std::isnan(m.centre_col) ? (static_cast<double>(kx) - 1.0) / 2.0 : m.centre_col;
+  const double ro2 = m.r_out_px * m.r_out_px, ri2 = m.r_in_px * m.r_in_px;
+  const bool all = std::isinf(m.r_out_px) && m.r_in_px == 0.0;
+  for (std::size_t r = 0; r < ky; ++r) {
+    const double dy = static_cast<double>(r) - cy;
+    for (std::size_t c = 0; c < kx; ++c) {
+      const double dx = static_cast<double>(c) - cx;
+      if (!all) {
+        const double d2 = dy * dy + dx * dx;
+        if (d2 >= ro2 || d2 < ri2) continue;
+      }
+      f(r * kx + c, dy, dx);
+    }
+  }
+}
+
+std::string num(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+}  // namespace
+
+CentreOfMass centre_of_mass(std::span<const float> pattern, std::size_t ky, std::size_t kx,
+                            const PatternMask& mask) {
+  check_pattern(pattern, ky, kx);
+  check_mask(mask);
+  double t = 0, sx = 0, sy = 0;
+  for_masked(ky, kx, mask, [&](std::size_t i, double dy, double dx) {
+    const double v = pattern[i];
+    t += v;
+    sx += v * dx;
+    sy += v * dy;
+  });
+  CentreOfMass c;
+  c.total = t;
+  if (t > 0) {
+    c.x_px = sx / t;
+    c.y_px = sy / t;
+  }
+  return c;
+}
+
+double virtual_detector(std::span<const float> pattern, std::size_t ky, std::size_t kx,
+                        const PatternMask& mask) {
+  check_pattern(pattern, ky, kx);
+  check_mask(mask);
+  double t = 0;
+  for_masked(ky, kx, mask, [&](std::size_t i, double, double) { t += pattern[i]; });
+  return t;
+}
+
+PatternScalarizer::PatternScalarizer(Quantity q, PatternMask mask, std::string alias)
+    : q_(q), mask_(mask), alias_(std::move(alias)) {
+  check_mask(mask_);
+  if (std::isnan(mask_.centre_row) != std::isnan(mask_.centre_col) ||
+      std::isinf(mask_.centre_row) || std::isinf(mask_.centre_col))
+    throw std::invalid_argument(alias_ + ": the mask centre needs both CY and CX, finite");
+}
+
+std::string PatternScalarizer::spec() const {
+  std::string s = alias_;
+  const bool has_centre = !std::isnan(mask_.centre_row);
+  const bool has_mask = !(mask_.r_in_px == 0.0 && std::isinf(mask_.r_out_px));
+  if (alias_ == "bf") s += ":" + num(mask_.r_out_px);
+  else if (has_mask || q_ == Quantity::virtual_detector || has_centre)
+    s += ":" + num(mask_.r_in_px) + ":" + num(mask_.r_out_px);
+  if (has_centre) s += ":" + num(mask_.centre_row) + ":" + num(mask_.centre_col);
+  return s;
+}
+
+std::string PatternScalarizer::units() const {
+  switch (q_) {
+    case Quantity::com_angle: return "rad";
+    case Quantity::virtual_detector: return "counts";
+    default: return "px";
+  }
+}
+
+double PatternScalarizer::evaluate_pattern(std::span<const float> p, std::size_t ky, std::size_t kx) const {
+  if (q_ == Quantity::virtual_detector) return virtual_detector(p, ky, kx, mask_);
+  const CentreOfMass c = centre_of_mass(p, ky, kx, mask_);
+  switch (q_) {
+    case Quantity::com_x: return c.x_px;
+    case Quantity::com_y: return c.y_px;
+    case Quantity::com_mag: return std::hypot(c.x_px, c.y_px);
+    default: return std::atan2(c.y_px, c.x_px);
+  }
+}
+
+double PatternScalarizer::evaluate_unshaped(std::span<const float> s) const {
+  const auto side = static_cast<std::size_t>(std::llround(std::sqrt(static_cast<double>(s.size()))));
+  if (side == 0 || side * side != s.size())
+    throw std::invalid_argument(spec() + ": a signal of " + std::to_string(s.size()) +
+                                " values is not a square pattern; call evaluate(pattern, ky, kx)");
+  return evaluate_pattern(s, side, side);
+}
+
+double PatternScalarizer::evaluate_spectrum(std::span<const float> s) const { return evaluate_unshaped(s); }
+
+const std::vector<ScalarizerForm>& pattern_scalarizer_forms() {
+  static const std::vector<ScalarizerForm> forms = {
+      {"com_x[:R_IN:R_OUT[:CY:CX]]",
+       "diffraction pattern: centre-of-mass column offset from the centre (default the pattern "
+       "centre), optionally only over the annulus R_IN ≤ r < R_OUT detector px about (CY, CX)",
+       "px"},
+      {"com_y[:R_IN:R_OUT[:CY:CX]]", "diffraction pattern: centre-of-mass row offset, as com_x", "px"},
+      {"com_mag[:R_IN:R_OUT[:CY:CX]]", "diffraction pattern: |centre-of-mass offset| (DPC magnitude)", "px"},
+      {"com_angle[:R_IN:R_OUT[:CY:CX]]", "diffraction pattern: atan2(com_y, com_x)", "rad"},
+      {"vdet:R_IN:R_OUT[:CY:CX]",
+       "diffraction pattern: virtual annular detector, counts with R_IN ≤ r < R_OUT detector px", "counts"},
+      {"bf:R[:CY:CX]", "diffraction pattern: virtual bright field, counts with r < R px", "counts"},
+      {"abf:R_IN:R_OUT[:CY:CX]", "diffraction pattern: virtual annular bright field (= vdet)", "counts"},
+      {"adf:R_IN:R_OUT[:CY:CX]", "diffraction pattern: virtual annular dark field (= vdet)", "counts"},
+  };
+  return forms;
+}
+
+std::unique_ptr<Scalarizer> make_pattern_scalarizer(const std::string& spec) {
+  std::vector<std::string> f;
+  for (std::size_t start = 0;;) {
+    const std::size_t p = spec.find(':', start);
+    f.push_back(spec.substr(start, p == std::string::npos ? std::string::npos : p - start));
+    if (p == std::string::npos) break;
+    start = p + 1;
+  }
+  const std::string& name = f.front();
+  using Q = PatternScalarizer::Quantity;
+  Q q;
+  if (name == "com_x") q = Q::com_x;
+  else if (name == "com_y") q = Q::com_y;
+  else if (name == "com_mag") q = Q::com_mag;
+  else if (name == "com_angle") q = Q::com_angle;
+  else if (name == "vdet" || name == "bf" || name == "abf" || name == "adf") q = Q::virtual_detector;
+  else return nullptr;
+  std::vector<double> v;
+  for (std::size_t i = 1; i < f.size(); ++i) {
+    double x = 0;
+    const auto r = std::from_chars(f[i].data(), f[i].data() + f[i].size(), x);
+    if (f[i].empty() || r.ec != std::errc() || r.ptr != f[i].data() + f[i].size() || !std::isfinite(x))
+      throw std::invalid_argument("scalarizer '" + spec + "': field " + std::to_string(i) + " is '" +
+                                  f[i] + "'; expected a finite number");
+    v.push_back(x);
+  }
+  PatternMask m;
+  auto centre = [&](std::size_t at) {
+    if (v.size() == at + 2) {
+      m.centre_row = v[at];
+      m.centre_col = v[at + 1];
+    }
+  };
+  try {
+    if (name == "bf") {
+      if (v.size() != 1 && v.size() != 3)
+        throw std::invalid_argument("bf takes bf:R[:CY:CX]; got " + std::to_string(v.size()) + " fields");
+      m.r_out_px = v[0];
+      centre(1);
+    } else if (q == Q::virtual_detector) {
+      if (v.size() != 2 && v.size() != 4)
+        throw std::invalid_argument(name + " takes " + name + ":R_IN:R_OUT[:CY:CX]; got " +
+                                    std::to_string(v.size()) + " fields");
+      m.r_in_px = v[0];
+      m.r_out_px = v[1];
+      centre(2);
+    } else {
+      if (v.size() != 0 && v.size() != 2 && v.size() != 4)
+        throw std::invalid_argument(name + " takes " + name + "[:R_IN:R_OUT[:CY:CX]]; got " +
+                                    std::to_string(v.size()) + " fields");
+      if (v.size() >= 2) {
+        m.r_in_px = v[0];
+        m.r_out_px = v[1];
+      }
+      centre(2);
+    }
+    return std::make_unique<PatternScalarizer>(q, m, name);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("scalarizer '" + spec + "': " + e.what());
+  }
+}
+
+ImageArray scalarize(const FourDStem& data, const Scalarizer& scalarizer) {
+  ImageArray out(static_cast<Eigen::Index>(data.rows()), static_cast<Eigen::Index>(data.cols()));
+  for (std::size_t r = 0; r < data.rows(); ++r)
+    for (std::size_t c = 0; c < data.cols(); ++c)
+      out(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)) =
+          scalarizer.evaluate(data.pattern(r, c), data.ky(), data.kx());
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+void apply_scan_rotation(const ScanRotation& rot, const ImageArray& com_x, const ImageArray& com_y,
+                         ImageArray& out_x, ImageArray& out_y) {
+  const double c = std::cos(rot.rotation_rad), s = std::sin(rot.rotation_rad);
+  const ImageArray xt = rot.flip ? ImageArray(-com_x) : com_x;
+  out_x = c * xt - s * com_y;
+  out_y = s * xt + c * com_y;
+}
+
+namespace {
+
+double curl_rms(const ImageArray& x, const ImageArray& y, double theta, bool flip) {
+  ImageArray fx, fy;
+  apply_scan_rotation({theta, flip, 0.0}, x, y, fx, fy);
+  const Eigen::Index R = x.rows(), C = x.cols();
+  double s = 0;
+  std::size_t n = 0;
+  for (Eigen::Index r = 1; r + 1 < R; ++r)
+    for (Eigen::Index c = 1; c + 1 < C; ++c) {
+      const double dyx = (fy(r, c + 1) - fy(r, c - 1)) / 2.0;
+      const double dxy = (fx(r + 1, c) - fx(r - 1, c)) / 2.0;
+      const double k = dyx - dxy;
+      s += k * k;
+      ++n;
+    }
+  return std::sqrt(s / static_cast<double>(n));
+}
+
+}  // namespace
+
+ScanRotation find_scan_rotation(const ImageArray& com_x, const ImageArray& com_y) {
+  if (com_x.rows() != com_y.rows() || com_x.cols() != com_y.cols() || com_x.rows() < 3 || com_x.cols() < 3)
+    throw std::invalid_argument("find_scan_rotation: CoM maps of " + std::to_string(com_x.rows()) + "×" +
+                                std::to_string(com_x.cols()) + " and " + std::to_string(com_y.rows()) +
+                                "×" + std::to_string(com_y.cols()) + "; expected one shape ≥ 3×3");
+  constexpr double pi = std::numbers::pi;
+  ScanRotation best{0.0, false, std::numeric_limits<double>::infinity()};
+  for (bool flip : {false, true})
+    for (int deg = 0; deg < 180; ++deg) {
+      const double th = deg * pi / 180.0;
+      const double k = curl_rms(com_x, com_y, th, flip);
+      if (k < best.curl_rms) best = {th, flip, k};
+    }
+  // Golden-section refinement within ±1° of the best grid angle.
+  double a = best.rotation_rad - pi / 180.0, b = best.rotation_rad + pi / 180.0;
+  const double g = (std::sqrt(5.0) - 1.0) / 2.0;
+  double c = b - g * (b - a), d = a + g * (b - a);
+  double fc = curl_rms(com_x, com_y, c, best.flip), fd = curl_rms(com_x, com_y, d, best.flip);
+  while (b - a > 1e-4) {
+    if (fc < fd) {
+      b = d; d = c; fd = fc; c = b - g * (b - a); fc = curl_rms(com_x, com_y, c, best.flip);
+    } else {
+      a = c; c = d; fc = fd; d = a + g * (b - a); fd = curl_rms(com_x, com_y, d, best.flip);
+    }
+  }
+  const double th = (a + b) / 2.0;
+  const double k = curl_rms(com_x, com_y, th, best.flip);
+  if (k <= best.curl_rms) best = {std::fmod(th + pi, pi), best.flip, k};
+  return best;
+}
+
+// ---------------------------------------------------------------------------------------------
+double electron_wavelength_A(double voltage_kV) {
+  if (!(voltage_kV > 0)) throw std::invalid_argument("electron_wavelength_A: voltage must be > 0 kV");
+  const double V = voltage_kV * 1e3;
+  return 12.2643 / std::sqrt(V * (1.0 + 0.978476e-6 * V));
+}
+
+std::vector<std::complex<double>> stem_probe(std::size_t n, double pixel_A, double voltage_kV,
+                                             double alpha_mrad, double defocus_A,
+                                             double shift_row_px, double shift_col_px) {
+  if (n == 0 || !(pixel_A > 0) || !(alpha_mrad > 0))
+    throw std::invalid_argument("stem_probe: needs n > 0, pixel size > 0 Å and α > 0 mrad");
+  const double lambda = electron_wavelength_A(voltage_kV);
+  const double kmax = alpha_mrad * 1e-3 / lambda;   // 1/Å
+  const double dk = 1.0 / (static_cast<double>(n) * pixel_A);
+  constexpr double pi = std::numbers::pi;
+  std::vector<std::complex<double>> psi(n * n);
+  const double r0 = static_cast<double>(n / 2) + shift_row_px, c0 = static_cast<double>(n / 2) + shift_col_px;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double ky = (i < (n + 1) / 2 ? double(i) : double(i) - double(n)) * dk;
+    for (std::size_t j = 0; j < n; ++j) {
+      const double kx = (j < (n + 1) / 2 ? double(j) : double(j) - double(n)) * dk;
+      const double k2 = kx * kx + ky * ky;
+      if (k2 > kmax * kmax) continue;
+      const double chi = pi * lambda * defocus_A * k2;
+      // The shift to (r0, c0) px: exp(−2πi k·r0) in the forward convention.
+      const double ph = -chi - 2.0 * pi * (ky * r0 + kx * c0) * pixel_A;
+      psi[i * n + j] = std::polar(1.0, ph);
+    }
+  }
+  imaging::detail::fft2(psi.data(), n, n, true);
+  double norm = 0;
+  for (const auto& v : psi) norm += std::norm(v);
+  if (norm > 0)
+    for (auto& v : psi) v /= std::sqrt(norm);
+  return psi;
+}
+
+void diffraction_pattern_into(std::span<const std::complex<double>> probe,
+                              std::span<const std::complex<double>> transmission, std::size_t n,
+                              std::vector<std::complex<double>>& w, std::span<float> out) {
+  if (n == 0 || probe.size() != n * n || transmission.size() != n * n || out.size() != n * n)
+    throw std::invalid_argument("diffraction_pattern: probe has " + std::to_string(probe.size()) +
+                                ", transmission " + std::to_string(transmission.size()) +
+                                " and the output " + std::to_string(out.size()) +
+                                " values; expected n² = " + std::to_string(n * n));
+  w.resize(n * n);
+  for (std::size_t i = 0; i < n * n; ++i) w[i] = probe[i] * transmission[i];
+  imaging::detail::fft2_cached(w.data(), n, n, false);
+  const double scale = 1.0 / static_cast<double>(n * n);  // Parseval: Σ|W|²/n² = Σ|w|²
+  const std::size_t h = n / 2;
+  for (std::size_t i = 0; i < n; ++i) {
+    float* row = out.data() + ((i + h) % n) * n;
+    const std::complex<double>* src = w.data() + i * n;
+    for (std::size_t j = 0; j < n; ++j) row[(j + h) % n] = static_cast<float>(std::norm(src[j]) * scale);
+  }
+}
+
+std::vector<float> diffraction_pattern(std::span<const std::complex<double>> probe,
+                                       std::span<const std::complex<double>> transmission,
+                                       std::size_t n) {
+  std::vector<float> out(n * n);
+  std::vector<std::complex<double>> w;
+  diffraction_pattern_into(probe, transmission, n, w, out);
+  return out;
+}
+
+}  // namespace autostem
