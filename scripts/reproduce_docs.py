@@ -760,7 +760,7 @@ def _perf_dkl_fast(ctx: Ctx):
              "posterior memory"]]
     for n, s in ((100, 256), (1000, 256), (5000, 256)):
         (b,) = [v for k, v in r.items() if k.startswith(f"BM_FastDecision/n:{n}/survey:{s}/")]
-        kind = "VFE, r = 200" if b["sparse"] else "exact"
+        kind = "VFE, r ≤ 200" if b["sparse"] else "exact"
         rows.append([f"decision (new value → next proposal), n = {n:,}, {s}×{s}, {kind}", dur(b["real_s"]), "", "", "",
                      f"{num(b['posterior_MB'], 3)} MB"])
     for n, s in ((1000, 128), (5000, 256)):
