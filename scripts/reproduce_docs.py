@@ -743,9 +743,30 @@ def _perf_dkl(ctx: Ctx):
     r = ctx.gbench("bench/bench_dkl", *REPS, env={"AUTOSTEM_BENCH_LARGE": "1"})
     rows = [["case", "wall median", "train (100 it.)", "embed", "predict + EI"]]
     for n, s in ((200, 128), (200, 256), (1000, 128), (1000, 256)):
-        (b,) = [v for k, v in r.items() if re.search(rf"/{n}/{s}\b|n:{n}/survey:{s}\b", k)]
+        (b,) = [v for k, v in r.items()
+                if k.startswith("BM_DklStep") and re.search(rf"/{n}/{s}\b|n:{n}/survey:{s}\b", k)]
         rows.append([f"n = {n:,}, {s}×{s}", dur(b["real_s"]), dur(b["train_ms"] * 1e-3), dur(b["embed_ms"] * 1e-3),
                      dur(b["predict_acq_ms"] * 1e-3)])
+    return rows
+
+
+@recipe("perf-dkl-fast", "performance", torch=True, long=True, timing_cols=(1, 2, 3, 4, 5), minutes=4.0,
+        command="AUTOSTEM_BENCH_LARGE=1 build/bench/bench_dkl --benchmark_filter='BM_FastDecision|BM_BackgroundRetrain' "
+                "--benchmark_repetitions=3 --benchmark_report_aggregates_only=true")
+def _perf_dkl_fast(ctx: Ctx):
+    r = ctx.gbench("bench/bench_dkl", "--benchmark_filter=BM_FastDecision|BM_BackgroundRetrain", *REPS,
+                   env={"AUTOSTEM_BENCH_LARGE": "1"})
+    rows = [["case", "wall median", "train (100 it., 512 values)", "embed all candidates", "posterior build",
+             "posterior memory"]]
+    for n, s in ((100, 256), (1000, 256), (5000, 256)):
+        (b,) = [v for k, v in r.items() if k.startswith(f"BM_FastDecision/n:{n}/survey:{s}/")]
+        kind = "VFE, r ≤ 200" if b["sparse"] else "exact"
+        rows.append([f"decision (new value → next proposal), n = {n:,}, {s}×{s}, {kind}", dur(b["real_s"]), "", "", "",
+                     f"{num(b['posterior_MB'], 3)} MB"])
+    for n, s in ((1000, 128), (5000, 256)):
+        (b,) = [v for k, v in r.items() if k.startswith(f"BM_BackgroundRetrain/n:{n}/survey:{s}/")]
+        rows.append([f"background retrain, n = {n:,}, {s}×{s}", dur(b["real_s"]), dur(b["train_s"]), dur(b["embed_s"]),
+                     dur(b["posterior_s"]), ""])
     return rows
 
 

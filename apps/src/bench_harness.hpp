@@ -90,6 +90,8 @@ struct RunResult {
   double final_regret = 0.0;            ///< simple regret at the end (scalarizer units)
   double n_regret0 = -1;                ///< measurements until the maximum was measured, −1 = never
   double n_top1 = -1;                   ///< measurements until a top-1 % pixel was measured
+  std::size_t top1_pixels = 0;          ///< pixels in the top-1 % mask (ties included), for the
+                                        ///< exact random baseline (core/first_hit.hpp)
   double site_recall = 0.0;             ///< share of ROI sites (connected components) found at the end
   double n_sites90 = -1;                ///< measurements to find 90 % of the ROI sites, −1 = never
   double nrmse = 0.0, psnr = 0.0, ssim = 0.0;  ///< of the inpainted map at the end; NaN = undefined

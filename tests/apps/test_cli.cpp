@@ -2,6 +2,7 @@
 // (../shared/datasets/eels/cuzn_si, MANIFEST.md) and on the built-in phantoms: what a newcomer
 // types, what it prints, what file it leaves — and the one-line errors for bad input.
 
+#include <autostem/core/first_hit.hpp>
 #include <autostem/datasets/results.hpp>
 
 #include "test_data.hpp"
@@ -34,6 +35,8 @@ namespace {
 
 using Result = autostem::testing::CliResult;
 using autostem::testing::last_json;
+using autostem::FirstHitField;
+using autostem::first_hit_quantile;
 using autostem::testing::run_cli;
 
 fs::path temp_file(const std::string& name) {
@@ -369,6 +372,16 @@ TEST(Cli, BenchRecordsUndefinedMetricsAndCensoredCountsWithoutFailingRuns) {
   const std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("never [never–never] (0/" + std::to_string(defined) + " got there)"), std::string::npos)
       << text;
+  // The exact random baseline beside it (issue 22): negative hypergeometric quantiles over the
+  // seeds whose map has a top 1 % (summary.csv's top1_pixels = K, N = 64² pixels), recomputed here.
+  std::vector<FirstHitField> fields;
+  for (const auto& row : rows)
+    if (row.at("n_top1pct") != "nan") fields.push_back({64 * 64, std::stoul(row.at("top1_pixels"))});
+  ASSERT_EQ(fields.size(), defined);
+  const std::string exact = "after a median of **" + std::to_string(first_hit_quantile(fields, 0.5)) + " [" +
+                            std::to_string(first_hit_quantile(fields, 0.25)) + "–" +
+                            std::to_string(first_hit_quantile(fields, 0.75)) + "]** spectra";
+  EXPECT_NE(text.find(exact), std::string::npos) << exact << "\n" << text;
 
   // --roi points:L (the dopants of the lattice phantom): sites found by a dense grid.
   const fs::path out2 = temp_file("bench_points_roi");

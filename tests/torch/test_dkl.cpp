@@ -1,6 +1,7 @@
 // DKL: survey patches, the learned structure→property map on a synthetic survey (R² on held-out
 // patches against a GP on coordinates), determinism, and the dkl/gp strategies' behaviour and
 // bad inputs (patch larger than the survey, NaN scalarizer, constant survey, overlap, batches).
+#include <autostem/core/first_hit.hpp>
 #include <autostem/imaging/scalarizer.hpp>
 #include <autostem/strategies/dkl.hpp>
 #include <autostem/strategies/registry.hpp>
@@ -253,35 +254,110 @@ Parameters fast(Parameters p) {
   return p;
 }
 
-TEST(DklStrategy, RegisteredAndFindsTheMaximumSoonerThanChance) {
-  strategies::register_torch_strategies();
-  const Field f = make_field(48, 21);
-  auto value = [&](const Position& p) {
-    return std::vector<float>{float(f.property(Eigen::Index(p.row), Eigen::Index(p.col)))};
-  };
-  auto st = strategies::make_strategy("dkl", fast({}));
-  const auto path = drive(*st, f, 60, 1, value);
-  ASSERT_EQ(path.size(), 60u);
-  std::set<std::pair<double, double>> distinct;
-  for (const auto& p : path) distinct.insert({p.row, p.col});
-  EXPECT_EQ(distinct.size(), path.size());
-  // The top 1 % of the map (23 of 2304 pixels): chance finds one in ~100 draws on average.
+/// Measurements until the first top-1 % pixel of f.property (1-based; path.size() + 1 = never)
+/// and the number K of top-1 % pixels (ties included).
+std::pair<std::size_t, std::size_t> first_top1(const Field& f, const std::vector<Position>& path) {
   std::vector<double> v(f.property.data(), f.property.data() + f.property.size());
-  std::nth_element(v.begin(), v.end() - 23, v.end());
-  const double top = *(v.end() - 23);
-  std::size_t first = path.size();
+  const std::size_t k = std::max<std::size_t>(1, std::size_t(std::ceil(0.01 * double(v.size()))));
+  std::nth_element(v.begin(), v.end() - long(k), v.end());
+  const double top = *(v.end() - long(k));
+  const auto K = std::size_t((f.property.array() >= top).count());
   for (std::size_t i = 0; i < path.size(); ++i)
-    if (f.property(Eigen::Index(path[i].row), Eigen::Index(path[i].col)) >= top) {
-      first = i;
-      break;
+    if (f.property(Eigen::Index(path[i].row), Eigen::Index(path[i].col)) >= top) return {i + 1, K};
+  return {path.size() + 1, K};
+}
+
+/// Exact one-sided p-value of "at least `hits` of the runs reached the top 1 % within t" if the
+/// strategy were uniform random sampling without replacement: runs are independent with
+/// per-field success probabilities p_i = P(T_i ≤ t) (core/first_hit.hpp), so the count is
+/// Poisson-binomial; its upper tail by dynamic programming.
+double null_p_value(const std::vector<FirstHitField>& fields, std::size_t t, std::size_t hits) {
+  std::vector<double> dist{1.0};
+  for (const auto& f : fields) {
+    const double p = first_hit_cdf({&f, 1}, t);
+    std::vector<double> next(dist.size() + 1, 0.0);
+    for (std::size_t j = 0; j < dist.size(); ++j) {
+      next[j] += dist[j] * (1.0 - p);
+      next[j + 1] += dist[j] * p;
     }
-  std::cout << "dkl reached the top 1 % after " << first + 1 << " measurements\n";
-  EXPECT_LT(first, 40u);
-  const auto pred = st->prediction();
-  ASSERT_TRUE(pred.has_value());
-  EXPECT_EQ(pred->mean.rows(), 48);
-  EXPECT_TRUE(pred->uncertainty.allFinite());
-  EXPECT_GE(pred->uncertainty.minCoeff(), 0.0);
+    dist = std::move(next);
+  }
+  double tail = 0.0;
+  for (std::size_t j = hits; j < dist.size(); ++j) tail += dist[j];
+  return tail;
+}
+
+/// Drives `params` on 8 fields (seeds 21–28, strategy seeds 0–7) for 60 points each; returns the
+/// first-hit counts and the fields for the exact baseline.
+std::pair<std::vector<std::size_t>, std::vector<FirstHitField>> first_hits(const Parameters& params) {
+  std::vector<std::size_t> hits;
+  std::vector<FirstHitField> fields;
+  for (std::uint64_t s = 0; s < 8; ++s) {
+    const Field f = make_field(48, 21 + s);
+    auto value = [&](const Position& p) {
+      return std::vector<float>{float(f.property(Eigen::Index(p.row), Eigen::Index(p.col)))};
+    };
+    auto st = strategies::make_strategy("dkl", params);
+    const auto path = drive(*st, f, 60, 1, value, s);
+    EXPECT_EQ(path.size(), 60u);
+    std::set<std::pair<double, double>> distinct;
+    for (const auto& p : path) distinct.insert({p.row, p.col});
+    EXPECT_EQ(distinct.size(), path.size());
+    const auto [first, K] = first_top1(f, path);
+    hits.push_back(first);
+    fields.push_back({std::size_t(f.property.size()), K});
+    const auto pred = st->prediction();
+    EXPECT_TRUE(pred.has_value() && pred->mean.rows() == 48 && pred->uncertainty.allFinite() &&
+                pred->uncertainty.minCoeff() >= 0.0);
+  }
+  return {hits, fields};
+}
+
+TEST(DklStrategy, RegisteredAndFindsTheMaximumSoonerThanChance) {
+  // Several seeds against the EXACT baseline of uniform random sampling without replacement (no
+  // single-seed threshold; issue 22: the old one-seed "first < 40" passed for a random strategy
+  // one time in three). Statistic: how many of the 8 runs reach the top 1 % within t = 30
+  // spectra; chance does so with p_i ≈ 0.26 per run, so ≥ 6 of 8 has probability ≈ 0.005.
+  strategies::register_torch_strategies();
+  const auto [hits, fields] = first_hits(fast({}));
+  const std::size_t t = 30;
+  const auto within = std::size_t(std::count_if(hits.begin(), hits.end(), [&](std::size_t h) { return h <= t; }));
+  const double p = null_p_value(fields, t, within);
+  std::cout << "dkl first top-1 % pixel after:";
+  for (std::size_t h : hits) std::cout << " " << (h > 60 ? std::string("never") : std::to_string(h));
+  std::cout << " — " << within << "/8 within " << t << "; exact random median "
+            << first_hit_quantile(fields, 0.5) << ", P(≥ " << within << "/8 | random) = " << p << "\n";
+  EXPECT_LE(p, 0.01);
+}
+
+TEST(DklStrategy, FastUpdateFindsTheMaximumSoonerThanChanceAndCalibrates) {
+  // update=fast (incremental posterior, background retrains every 10 values here): the same
+  // multi-seed test, and the 95 % predictive intervals of the values it was about to learn.
+  strategies::register_torch_strategies();
+  const auto [hits, fields] = first_hits(fast({{"update", "fast"}, {"retrain_every", "10"}}));
+  const std::size_t t = 30;
+  const auto within = std::size_t(std::count_if(hits.begin(), hits.end(), [&](std::size_t h) { return h <= t; }));
+  const double p = null_p_value(fields, t, within);
+  std::cout << "dkl update=fast first top-1 % pixel after:";
+  for (std::size_t h : hits) std::cout << " " << (h > 60 ? std::string("never") : std::to_string(h));
+  std::cout << " — " << within << "/8 within " << t << ", P(≥ " << within << "/8 | random) = " << p << "\n";
+  EXPECT_LE(p, 0.01);
+  // Determinism and the counters on one field.
+  const Field f = make_field(48, 21);
+  auto value = [&](const Position& q) {
+    return std::vector<float>{float(f.property(Eigen::Index(q.row), Eigen::Index(q.col)))};
+  };
+  auto a = strategies::make_dkl_strategy(fast({{"update", "fast"}, {"retrain_every", "10"}}));
+  auto b = strategies::make_dkl_strategy(fast({{"update", "fast"}, {"retrain_every", "10"}}));
+  EXPECT_EQ(drive(*a, f, 60, 1, value, 3), drive(*b, f, 60, 1, value, 3));
+  const auto st = strategies::dkl_fast_stats(*a);
+  std::cout << "retrains started " << st.retrains_started << ", applied " << st.retrains_applied << ", surprises "
+            << st.surprises << ", 95 % interval coverage " << st.covered95 << "/" << st.scored << "\n";
+  EXPECT_GE(st.retrains_applied, 4u);  // the first fit + one every 10 values (clock does not move here)
+  EXPECT_EQ(st.scored, 49u);  // values 11–59, each scored before it was added (the 60th arrives after the last decision)
+  EXPECT_GT(st.posterior_bytes, 0u);
+  EXPECT_THROW(strategies::make_dkl_strategy({{"update", "fast"}, {"targets", "rank"}}), std::invalid_argument);
+  EXPECT_THROW(strategies::make_dkl_strategy({{"update", "quick"}}), std::invalid_argument);
 }
 
 TEST(DklStrategy, SameSeedSamePathAndBatchesHaveNoDuplicates) {

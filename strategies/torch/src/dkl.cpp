@@ -1,5 +1,6 @@
 // DKL model (LibTorch MLP + Eigen exact GP) and the "dkl" / "gp" strategies.
 #include <autostem/strategies/dkl.hpp>
+#include <autostem/strategies/incremental_gp.hpp>
 
 #include <autostem/core/random.hpp>
 #include <autostem/imaging/acquisition.hpp>
@@ -14,7 +15,11 @@
 #include <Eigen/Eigenvalues>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <future>
 #include <limits>
 #include <optional>
 #include <random>
@@ -362,15 +367,42 @@ class ModelStrategy final : public Strategy {
       rank_targets_ = v.text("targets") == "rank";
       pca_ = v.size("pca");
       pca_explicit_ = v.given("pca");
+      fast_ = v.text("update") == "fast";
+      inc_.exact_max = v.size("exact_max");
+      inc_.inducing = v.size("inducing");
+      retrain_s_ = v.number("retrain_s");
+      surprise_ = v.number("surprise");
+      retrain_subset_ = v.size("retrain_subset");
+      if (fast_ && !v.given("retrain_every")) retrain_every_ = 50;  // Riquelme et al. 2018
+      if (fast_ && rank_targets_)
+        throw std::invalid_argument("strategy 'dkl': targets=rank needs update=exact (the normal "
+                                    "scores of every value move with each new one)");
     }
     provenance_ = v.provenance();
   }
 
+  ~ModelStrategy() override {
+    wait_for_job();
+    write_stats();
+  }
+
   std::string name() const override { return patches_ ? "dkl" : "gp"; }
+
+  /// Fast-path counters (update=fast), for dkl_fast_stats().
+  DklFastStats stats() const { return stats_; }
 
   Parameters parameters() const override { return provenance_; }
 
   void begin(const Survey& survey, const StrategyContext& ctx) override {
+    wait_for_job();  // a retrain of the previous experiment still running owns model_
+    job_.reset();
+    post_.reset();
+    stats_ = {};
+    train_t_.clear();
+    acq_clock_ = 0.0;
+    n_posted_ = n_scored_ = 0;
+    surprised_ = false;
+    seed_ = ctx.seed;
     rows_ = ctx.instrument.field_rows;
     cols_ = ctx.instrument.field_cols;
     if (rows_ == 0 || cols_ == 0)
@@ -467,7 +499,8 @@ class ModelStrategy final : public Strategy {
         return out;
       }
     }
-    update_model();
+    if (fast_ && model_) fast_update();
+    else update_model();
     std::vector<char> available(status_.size());
     for (std::size_t i = 0; i < status_.size(); ++i) available[i] = status_[i] == 0;
     Eigen::MatrixX2d taken(static_cast<Eigen::Index>(std::count_if(
@@ -479,14 +512,15 @@ class ModelStrategy final : public Strategy {
     } else {
       taken.resize(0, 2);
     }
-    const gp::ExactGP& g = current_gp();
     std::vector<Eigen::VectorXd> columns;
     std::vector<double> denominators;
+    const double noise = post_ ? post_->hyper().noise : current_gp().hyper().noise;
     acquisition::Conditioner believer = [&](std::size_t c, Eigen::VectorXd& var) {
-      Eigen::VectorXd cov = g.posterior_covariance(features_, static_cast<Eigen::Index>(c));
+      Eigen::VectorXd cov = post_ ? post_->covariance_with(c)
+                                  : current_gp().posterior_covariance(features_, static_cast<Eigen::Index>(c));
       for (std::size_t j = 0; j < columns.size(); ++j)
         cov -= columns[j] * (columns[j][static_cast<Eigen::Index>(c)] / denominators[j]);
-      const double v = cov[static_cast<Eigen::Index>(c)] + g.hyper().noise;
+      const double v = cov[static_cast<Eigen::Index>(c)] + noise;
       var = (var.array() - cov.array().square() / v).cwiseMax(0.0);
       columns.push_back(std::move(cov));
       denominators.push_back(v);
@@ -541,6 +575,10 @@ class ModelStrategy final : public Strategy {
       const std::size_t k = set_.candidate_of(r, c);
       status_[k] = 1;
       ++n_observed_;
+      // The instrument's clock: acquisition time only (beam move, exposure, read-out), not the
+      // session's compute waits, so that update=fast is deterministic for a seed whatever
+      // --compute says (the retrain runs while the spectra are taken).
+      if (std::isfinite(m.t_end_s - m.t_start_s)) acq_clock_ += std::max(0.0, m.t_end_s - m.t_start_s);
       double v = 0.0;
       if (scalarizer_) {
         v = scalarizer_->evaluate(m.signal);
@@ -555,6 +593,7 @@ class ModelStrategy final : public Strategy {
       }
       train_idx_.push_back(k);
       train_y_.push_back(v);
+      train_t_.push_back(acq_clock_);
     }
   }
 
@@ -622,6 +661,154 @@ class ModelStrategy final : public Strategy {
     current_gp().predict(features_, mean_, var_);
   }
 
+  // ---- update=fast (issue 22; docs/dkl.md "Fast path") ------------------------------------
+
+  /// A retrain's product: the network's embedding of every candidate and the posterior of the
+  /// first n values under the new weights and hyperparameters.
+  struct JobResult {
+    Eigen::MatrixXd features;
+    std::optional<gp::IncrementalPosterior> post;
+    std::size_t n = 0;
+    double seconds = 0.0;
+  };
+  struct Job {
+    std::future<JobResult> result;
+    std::size_t n_start = 0;
+    double t_start = 0.0;
+  };
+
+  /// Diagnostic (docs/dkl.md "Fast path"): with AUTOSTEM_DKL_STATS=FILE set, each update=fast
+  /// run appends one JSON line of its counters to FILE when the strategy ends (the predictive
+  /// interval coverage of `autostem bench` runs is measured this way). One write() per line with
+  /// O_APPEND semantics (std::ofstream app), so parallel bench threads do not interleave lines.
+  void write_stats() const {
+    const char* path = std::getenv("AUTOSTEM_DKL_STATS");
+    if (!path || !*path || !fast_ || stats_.scored == 0) return;
+    std::ostringstream line;
+    line << "{\"seed\": " << seed_ << ", \"values\": " << train_y_.size() << ", \"scored\": " << stats_.scored
+         << ", \"covered95\": " << stats_.covered95 << ", \"surprises\": " << stats_.surprises
+         << ", \"retrains_started\": " << stats_.retrains_started << ", \"retrains_applied\": "
+         << stats_.retrains_applied << ", \"waits\": " << stats_.waits << ", \"last_retrain_s\": "
+         << stats_.last_retrain_s << ", \"sparse\": " << (stats_.sparse ? "true" : "false")
+         << ", \"posterior_bytes\": " << stats_.posterior_bytes << "}\n";
+    std::ofstream out(path, std::ios::app);
+    out << line.str() << std::flush;
+  }
+
+  void wait_for_job() {
+    if (job_ && job_->result.valid()) job_->result.wait();
+  }
+
+  /// The slow path: trains the network and the GP hyperparameters on (a random subset of at most
+  /// retrain_subset of) the first n values, embeds every candidate and builds the posterior of
+  /// all n values. Reads model_ (exclusively: the decisions in the meantime use only post_ and
+  /// features_), set_ (constant during a run) and its own copies of the values.
+  JobResult retrain(std::vector<std::size_t> idx, std::vector<double> values, int iters,
+                    std::uint64_t subset_seed) const {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto n = static_cast<Eigen::Index>(values.size());
+    const Eigen::VectorXd raw = Eigen::Map<const Eigen::VectorXd>(values.data(), n);
+    const double m = raw.mean();
+    double sd = std::sqrt((raw.array() - m).square().mean());
+    if (!(sd > 0.0)) sd = 1.0;
+    std::vector<Eigen::Index> pick(static_cast<std::size_t>(n));
+    for (Eigen::Index i = 0; i < n; ++i) pick[std::size_t(i)] = i;
+    if (std::size_t(n) > retrain_subset_) {  // partial Fisher–Yates, the project's generator
+      std::mt19937_64 g(subset_seed);
+      for (std::size_t i = 0; i < retrain_subset_; ++i)
+        std::swap(pick[i], pick[i + random::below(g, pick.size() - i)]);
+      pick.resize(retrain_subset_);
+      std::sort(pick.begin(), pick.end());
+    }
+    PatchMatrix X(static_cast<Eigen::Index>(pick.size()), set_.data.cols());
+    Eigen::VectorXd y(static_cast<Eigen::Index>(pick.size()));
+    for (std::size_t i = 0; i < pick.size(); ++i) {
+      X.row(Eigen::Index(i)) = set_.data.row(Eigen::Index(idx[std::size_t(pick[i])]));
+      y[Eigen::Index(i)] = (raw[pick[i]] - m) / sd;
+    }
+    JobResult out;
+    {
+      TorchThreads one(1);
+      model_->train(X, y, iters);
+      out.features = model_->embed(set_.data);
+    }
+    out.post = gp::IncrementalPosterior::build(kernel_, model_->hyper(), out.features, idx, raw, inc_);
+    out.n = idx.size();
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return out;
+  }
+
+  /// Every decision of update=fast: swap in a finished retrain (deterministic rule), append the
+  /// new values to the posterior (O(N·n) exact, O(N·r) sparse), refresh mean_/var_, and start a
+  /// retrain in the background every retrain_every values or after a surprising value.
+  void fast_update() {
+    const std::size_t n = train_y_.size();
+    const bool may_train = stop_retrain_after_ == 0 || !trained_ || n <= stop_retrain_after_;
+    if (!post_) {  // the first model: trained here, once (nothing to decide with before it)
+      JobResult r = retrain(train_idx_, train_y_, static_cast<int>(init_iters_), seed_ ^ n);
+      features_ = std::move(r.features);
+      post_ = std::move(r.post);
+      n_posted_ = n_scored_ = r.n;
+      trained_ = true;
+      n_at_train_ = n;
+      ++stats_.retrains_started;
+      ++stats_.retrains_applied;
+      stats_.last_retrain_s = r.seconds;
+    }
+    // Deterministic swap: the retrain counts as finished once the acquisition clock (Σ t_end_s −
+    // t_start_s of the measurements since) has passed its start + retrain_s, or once retrain_every more values arrived (a
+    // clock that does not move, e.g. a test driving the strategy by hand). Waiting happens only
+    // when the real retrain is slower than that (counted in stats_.waits).
+    if (job_ && (acq_clock_ >= job_->t_start + retrain_s_ || n - job_->n_start >= retrain_every_)) {
+      if (job_->result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) ++stats_.waits;
+      JobResult r = job_->result.get();
+      job_.reset();
+      features_ = std::move(r.features);
+      post_ = std::move(r.post);
+      n_posted_ = r.n;
+      ++stats_.retrains_applied;
+      stats_.last_retrain_s = r.seconds;
+    }
+    const auto nn = static_cast<Eigen::Index>(n);
+    const Eigen::VectorXd raw = Eigen::Map<const Eigen::VectorXd>(train_y_.data(), nn);
+    y_mean_ = raw.mean();
+    y_sd_ = std::sqrt((raw.array() - y_mean_).square().mean());
+    if (!(y_sd_ > 0.0)) y_sd_ = 1.0;
+    for (; n_posted_ < n; ++n_posted_) {
+      const std::size_t k = train_idx_[n_posted_];
+      const double yv = train_y_[n_posted_];
+      if (n_posted_ >= n_scored_) {  // a value seen for the first time (not a catch-up after a swap)
+        // Predictive z-score of the new value before it is added (latent variance + noise).
+        const double sd = std::sqrt(post_->variance()[Eigen::Index(k)] + post_->hyper().noise);
+        const double z = ((yv - y_mean_) / y_sd_ - post_->mean_at(k, y_mean_, y_sd_)) / sd;
+        ++stats_.scored;
+        stats_.covered95 += std::abs(z) <= 1.959964;
+        if (surprise_ > 0.0 && std::abs(z) > surprise_) {
+          surprised_ = true;
+          ++stats_.surprises;
+        }
+        n_scored_ = n_posted_ + 1;
+      }
+      post_->add(k, yv);
+    }
+    mean_ = post_->mean(y_mean_, y_sd_);
+    var_ = post_->variance();
+    best_ = (raw.maxCoeff() - y_mean_) / y_sd_;
+    stats_.sparse = post_->sparse();
+    stats_.posterior_bytes = post_->bytes();
+    if (!job_ && may_train && (n - n_at_train_ >= retrain_every_ || surprised_)) {
+      Job j;
+      j.n_start = n;
+      j.t_start = acq_clock_;
+      j.result = std::async(std::launch::async, &ModelStrategy::retrain, this, train_idx_, train_y_,
+                            static_cast<int>(train_iters_), seed_ ^ (n * 0x9e3779b97f4a7c15ULL));
+      job_ = std::move(j);
+      surprised_ = false;
+      n_at_train_ = n;
+      ++stats_.retrains_started;
+    }
+  }
+
   gp::Hyper hyper_from_raw() const {
     gp::Hyper h;
     h.lengthscale.resize(2);
@@ -668,9 +855,29 @@ class ModelStrategy final : public Strategy {
   std::vector<Position> halton_;
   std::size_t halton_next_ = 0;
   std::optional<Prediction> prediction_;
+  // update=fast.
+  bool fast_ = false;
+  gp::IncrementalOptions inc_;
+  double retrain_s_ = 2.0, surprise_ = 3.0;
+  std::size_t retrain_subset_ = 512;
+  std::uint64_t seed_ = 0;
+  std::vector<double> train_t_;  ///< acq_clock_ when each value arrived
+  double acq_clock_ = 0.0;
+  std::size_t n_posted_ = 0;     ///< values in post_
+  std::size_t n_scored_ = 0;     ///< values already scored (z-score) once
+  bool surprised_ = false;
+  std::optional<gp::IncrementalPosterior> post_;
+  DklFastStats stats_;
+  std::optional<Job> job_;       ///< declared last: destroyed (and waited for) first
 };
 
 }  // namespace
+
+DklFastStats dkl_fast_stats(const Strategy& strategy) {
+  const auto* m = dynamic_cast<const ModelStrategy*>(&strategy);
+  if (!m) throw std::invalid_argument("dkl_fast_stats: strategy '" + strategy.name() + "' is not dkl or gp");
+  return m->stats();
+}
 
 std::unique_ptr<Strategy> make_dkl_strategy(const Parameters& params) {
   return std::make_unique<ModelStrategy>(true, params);
@@ -720,6 +927,14 @@ const Schema& dkl_strategy_schema() {
     s.choice("targets", {"standard", "rank"}, "standard",
              "standard: standardised scalarizer values; rank: normal scores of their ranks");
     s.integer("pca", 16, "principal components of the patches (0 = the raw patch)");
+    s.choice("update", {"exact", "fast"}, "exact",
+             "exact: retrain and refit every decision; fast: add each value to the posterior "
+             "incrementally and retrain in the background (docs/dkl.md \"Fast path\")");
+    s.integer("exact_max", 200, "fast: exact posterior up to this many values, sparse (VFE) beyond").at_least(1);
+    s.integer("inducing", 200, "fast: inducing inputs of the sparse posterior").at_least(1);
+    s.number("retrain_s", 2.0, "fast: modelled duration of a background retrain (session clock)").at_least(0).in_unit("s");
+    s.number("surprise", 3.0, "fast: retrain early after a value with |z| above this (0 = never)").at_least(0);
+    s.integer("retrain_subset", 512, "fast: train the network on at most this many values (random subset)").at_least(2);
     // A constant survey is accepted (the model then falls back to (row, col), as gp), but that
     // is not the plan it makes on a specimen.
     s.plans_from_survey("the survey image's patches, the input of its model");

@@ -191,6 +191,22 @@ class DklModel {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Counters of the dkl strategy's fast path (update=fast; all 0 with update=exact).
+struct DklFastStats {
+  std::size_t retrains_started = 0, retrains_applied = 0;
+  std::size_t waits = 0;      ///< decisions that waited for a retrain slower than retrain_s
+  std::size_t surprises = 0;  ///< values with |z| > surprise (each may start a retrain)
+  std::size_t scored = 0;     ///< values scored against the predictive distribution before use
+  std::size_t covered95 = 0;  ///< of those, inside the 95 % predictive interval (|z| ≤ 1.96)
+  double last_retrain_s = 0.0;  ///< wall time of the last applied retrain (s)
+  bool sparse = false;          ///< the posterior is the sparse (VFE) one
+  std::size_t posterior_bytes = 0;
+};
+
+/// The counters of a strategy made by make_dkl_strategy()/make_gp_strategy(); throws
+/// std::invalid_argument for any other strategy.
+DklFastStats dkl_fast_stats(const Strategy& strategy);
+
 /// Strategy "dkl" (patches of the survey → DKL) and "gp" (the same GP on (row, col) only).
 /// Parameters and their defaults are listed by strategy_help("dkl") and in docs/dkl.md.
 /// Throw std::invalid_argument on an unknown key or a malformed value.
