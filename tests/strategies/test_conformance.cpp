@@ -26,6 +26,12 @@
 #include <algorithm>
 
 using namespace autostem;
+using namespace autostem::testing;
+using conformance::budget_for;
+using conformance::make;
+using conformance::survey_for;
+using conformance::kRows;
+using conformance::kCols;
 
 namespace {
 
