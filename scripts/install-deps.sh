@@ -6,7 +6,9 @@ set -euo pipefail
 
 # What the first command (scripts/quickstart.sh) needs to build the autostem tool and the Python
 # package and run the main job: compilers, the libraries autostem links, GoogleTest/Benchmark (the
-# CMake configure looks for them), gnuplot for bench plots, NumPy/h5py for `import autostem`.
+# CMake configure looks for them), gnuplot for bench plots, NumPy/h5py for `import autostem`;
+# libblas-dev/liblapack-dev because LibTorch's CMake config looks for BLAS and LAPACK (a fresh
+# minbase chroot without them stops at the configure).
 quickstart_packages=(
   build-essential cmake pkg-config git ccache
   libeigen3-dev libhdf5-dev libboost-program-options-dev libtbb-dev libfftw3-dev
@@ -14,7 +16,7 @@ quickstart_packages=(
   gnuplot-nox
   python3 python3-numpy python3-h5py
   libboost-dev libssl-dev pybind11-dev python3-dev python3-serpent
-  libtorch-dev libopenblas0-openmp libcpp-httplib-dev
+  libtorch-dev libopenblas0-openmp libblas-dev liblapack-dev libcpp-httplib-dev
 )
 # What only the tests and benchmarks need (scripts/test.sh installs them): the references the
 # tests compare against (HyperSpy, scikit-image, scikit-learn, h5dump, pytest, matplotlib, headless Chromium
