@@ -86,6 +86,18 @@ void write_image(hid_t loc, const std::string& name, const ImageArray& a) {
               "cannot write '" + name + "'");
 }
 
+// Creates the next group of a numbered series, FILE/GROUP/PREFIX_NNNN, and counts it in GROUP's
+// integer attribute COUNTER (drift rescans, operator events). Throws h5::Error on an HDF5 failure.
+h5::Handle next_numbered_group(hid_t file, const char* group, const char* counter, const char* prefix) {
+  h5::Handle g = h5::require_group(file, group);
+  const long long k = h5::attr_int(g, counter).value_or(0);
+  char name[64];
+  std::snprintf(name, sizeof name, "%s_%04lld", prefix, k);
+  h5::Handle r = h5::create_group(g, name);
+  h5::set_attr(g, counter, k + 1);
+  return r;
+}
+
 void set_u64(hid_t obj, const std::string& name, std::uint64_t v) {
   if (h5::has_attr(obj, name)) H5Adelete(obj, name.c_str());
   h5::Handle space(H5Screate(H5S_SCALAR), H5Sclose);
@@ -304,11 +316,7 @@ void ResultsWriter::on_prediction(std::size_t step, const Prediction& p) {
 void ResultsWriter::on_drift(const DriftRecord& d) {
   auto& im = *impl_;
   if (!im.begun || im.ended) return;
-  h5::Handle g = h5::require_group(im.file, "drift");
-  const long long k = h5::attr_int(g, "rescans").value_or(0);
-  char name[32];
-  std::snprintf(name, sizeof name, "rescan_%04lld", k);
-  h5::Handle r = h5::create_group(g, name);
+  h5::Handle r = next_numbered_group(im.file, "drift", "rescans", "rescan");
   h5::set_attr(r, "after_measurements", static_cast<long long>(d.after_measurements));
   h5::set_attr(r, "t_start_s", d.t_start_s);
   h5::set_attr(r, "t_end_s", d.t_end_s);
@@ -324,7 +332,6 @@ void ResultsWriter::on_drift(const DriftRecord& d) {
   h5::set_attr(r, "row0", static_cast<long long>(d.row0));
   h5::set_attr(r, "col0", static_cast<long long>(d.col0));
   if (d.patch.data.size() > 0) write_image(r, "patch", d.patch.data);
-  h5::set_attr(g, "rescans", k + 1);
   im.last_time_s = std::max(im.last_time_s, d.t_end_s);
   im.flush();
 }
@@ -332,11 +339,7 @@ void ResultsWriter::on_drift(const DriftRecord& d) {
 void ResultsWriter::on_operator(const OperatorEvent& e) {
   auto& im = *impl_;
   if (!im.begun || im.ended) return;
-  h5::Handle g = h5::require_group(im.file, "operator_events");
-  const long long k = h5::attr_int(g, "events").value_or(0);
-  char name[32];
-  std::snprintf(name, sizeof name, "event_%04lld", k);
-  h5::Handle r = h5::create_group(g, name);
+  h5::Handle r = next_numbered_group(im.file, "operator_events", "events", "event");
   h5::set_attr(r, "kind", to_string(e.kind));
   h5::set_attr(r, "session_time_s", e.session_time_s);
   h5::set_attr(r, "wall_time_s", e.wall_time_s);
@@ -348,7 +351,6 @@ void ResultsWriter::on_operator(const OperatorEvent& e) {
     h5::set_attr(r, "row1", e.rect.row1);
     h5::set_attr(r, "col1", e.rect.col1);
   }
-  h5::set_attr(g, "events", k + 1);
   im.flush();
 }
 
