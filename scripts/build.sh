@@ -20,16 +20,10 @@ while [ $# -gt 0 ]; do
     *) cmake_args+=("$1"); shift ;;
   esac
 done
-# Ninja keeps every core busy across library boundaries (Make waits for each library before
-# compiling the next one's objects); a build/ configured earlier keeps its generator.
-generator=()
-if [ ! -f build/CMakeCache.txt ] && command -v ninja >/dev/null 2>&1; then
-  generator=(-G Ninja)
-fi
 # -g1 (line tables: backtraces and profilers still name files and lines) instead of CMake's -g:
 # the LibTorch files take 22 % less CPU time to compile (dkl.cpp: 56 s instead of 72 s user,
 # docs/performance.md). For a debugger's full view configure with -DCMAKE_BUILD_TYPE=Debug.
-cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" \
   "${launcher[@]}" "${cmake_args[@]}"
 cmake --build build -j"$jobs" "${targets[@]}"

@@ -10,7 +10,7 @@ set -euo pipefail
 # libblas-dev/liblapack-dev because LibTorch's CMake config looks for BLAS and LAPACK (a fresh
 # minbase chroot without them stops at the configure).
 quickstart_packages=(
-  build-essential cmake ninja-build pkg-config git ccache
+  build-essential cmake pkg-config git ccache
   libeigen3-dev libhdf5-dev libboost-program-options-dev libtbb-dev libfftw3-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev nlohmann-json3-dev
   gnuplot-nox
