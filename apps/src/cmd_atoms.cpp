@@ -180,6 +180,7 @@ int cmd_atoms(const std::vector<std::string>& args) {
     std::printf("%zu atoms in %s (%zu×%zu, method %s, %.2f s; by class %s) → %s\n", atoms.size(), file.c_str(),
                 img.rows(), img.cols(), method.c_str(), seconds, classes.c_str(), out.c_str());
   }
+  for (const auto& note : finder->notes()) std::printf("note: %s\n", note.c_str());
   if (!vm["no-png"].as<bool>()) {
     fs::path png = vm.count("png") ? fs::path(vm["png"].as<std::string>()) : fs::path(out).replace_extension(".png");
     try {

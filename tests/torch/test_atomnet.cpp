@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <random>
 #include <thread>
 
 using namespace autostem;
@@ -202,6 +203,77 @@ TEST(AtomNet, GrapheneF1WithBraggFilter) {
   EXPECT_THROW(make_atom_finder("log", {{"denoise", "wiener"}}), std::invalid_argument);
   EXPECT_THROW(make_atom_finder("log", {{"border_px", "-1"}}), std::invalid_argument);
   EXPECT_EQ(make_atom_finder("log")->parameters().at("denoise"), "none");
+}
+
+// Issue 15: the finders must not depend on the image's units. A detector's gain (any positive
+// factor) or a dark-level offset, applied to the real G-Si image, must change no detection of
+// either finder with its default settings (`autostem atoms IMAGE --method dcnn|log`): the same
+// number of atoms, each within 1e-3 px of where it was, same class.
+TEST(AtomNet, GainAndOffsetChangeNoDetection) {
+  AUTOSTEM_REQUIRE_DATA(npy, "haadf/graphene/G-Si-2nm.npy");
+  const auto image = to_image(datasets::read_npy(npy));
+  register_torch_strategies();
+  struct Affine {
+    double gain, offset;
+  };
+  for (const std::string method : {"dcnn", "log"}) {
+    auto finder = make_atom_finder(method);
+    Image original;
+    original.data = image;
+    const auto reference = finder->find(original);
+    ASSERT_GT(reference.size(), 50u) << method;
+    for (const Affine t : {Affine{1e-3, 0.0}, Affine{250.0, 0.0}, Affine{1.0, 1e4}, Affine{0.02, -3.0},
+                           Affine{4096.0, 1000.0}}) {
+      Image changed;
+      changed.data = image * t.gain + t.offset;
+      const auto atoms = finder->find(changed);
+      ASSERT_EQ(atoms.size(), reference.size())
+          << method << ": gain " << t.gain << ", offset " << t.offset << " changed the number of atoms";
+      double worst = 0.0;
+      for (std::size_t i = 0; i < atoms.size(); ++i) {
+        EXPECT_EQ(atoms[i].cls, reference[i].cls) << method << " atom " << i;
+        worst = std::max(worst, std::hypot(atoms[i].position.row - reference[i].position.row,
+                                           atoms[i].position.col - reference[i].position.col));
+      }
+      EXPECT_LE(worst, 1e-3) << method << ": gain " << t.gain << ", offset " << t.offset;
+    }
+  }
+}
+
+// Issue 15, "no self-destruction": with vacuum over the left 100 columns of the real G-Si image,
+// the ensemble on the Bragg-filtered image finds about half the atoms it finds without the filter
+// (23 against 45 when this test was written); the finder must reject the filter with a note and
+// return the unfiltered atoms. On the whole image the filter loses nothing and is kept.
+TEST(AtomNet, BraggFilterThatLosesAtomsIsRejectedWithANote) {
+  AUTOSTEM_REQUIRE_DATA(npy, "haadf/graphene/G-Si-2nm.npy");
+  const auto image = to_image(datasets::read_npy(npy));
+  register_torch_strategies();
+  Image whole;
+  whole.data = image;
+  auto bragg = make_atom_finder("dcnn", {{"denoise", "bragg"}});
+  const auto kept = bragg->find(whole);
+  EXPECT_TRUE(bragg->notes().empty()) << bragg->notes().front();
+  EXPECT_GE(kept.size(), 140u);
+
+  Image vacuum = whole;
+  std::mt19937_64 rng(0);
+  std::normal_distribution<double> noise(0.0, 2.0);
+  for (Eigen::Index r = 0; r < vacuum.data.rows(); ++r)
+    for (Eigen::Index c = 0; c < 100; ++c) vacuum.data(r, c) = image.minCoeff() + noise(rng);
+  const auto plain = make_atom_finder("dcnn")->find(vacuum);
+  ASSERT_GT(plain.size(), 20u);
+  const auto guarded = bragg->find(vacuum);
+  ASSERT_EQ(bragg->notes().size(), 1u) << "the filter's loss went unreported";
+  EXPECT_NE(bragg->notes().front().find("rejected"), std::string::npos) << bragg->notes().front();
+  ASSERT_EQ(guarded.size(), plain.size());
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    EXPECT_DOUBLE_EQ(guarded[i].position.row, plain[i].position.row);
+    EXPECT_DOUBLE_EQ(guarded[i].position.col, plain[i].position.col);
+  }
+  // max_loss=1 turns the guard off: the filtered result comes back, with fewer atoms.
+  auto unguarded = make_atom_finder("dcnn", {{"denoise", "bragg"}, {"max_loss", "1"}});
+  EXPECT_LT(unguarded->find(vacuum).size(), plain.size() * 7 / 10);
+  EXPECT_TRUE(unguarded->notes().empty());
 }
 
 // SrTiO3 ADF (atomap's test image): A-site (Sr) vs B-site (Ti) columns; atomap finds 104 B sites

@@ -33,6 +33,7 @@ class DcnnAtomFinder final : public AtomFinder {
     classify_ = v.text("classify");
     denoise_ = v.text("denoise");
     border_px_ = v.number("border_px");
+    max_loss_ = v.number("max_loss");
     provenance_ = v.provenance();
     provenance_["model"] = model_;
     net_ = std::make_unique<AtomNet>(AtomNet::load(model_));  // throws a clear error for a bad directory
@@ -44,6 +45,8 @@ class DcnnAtomFinder final : public AtomFinder {
   std::string name() const override { return "dcnn"; }
 
   Parameters parameters() const override { return provenance_; }
+
+  std::vector<std::string> notes() const override { return notes_; }
 
   std::vector<Atom> find(const Image& survey) override {
     if (survey.data.size() == 0) throw std::invalid_argument("dcnn finder: the survey image is empty");
@@ -57,6 +60,8 @@ class DcnnAtomFinder final : public AtomFinder {
         return {};  // no lattice periodicity: no atoms (the plan strategy reports "no atoms found")
       }
     }
+    notes_.clear();
+    const std::size_t rows = static_cast<std::size_t>(survey.data.rows()), cols = static_cast<std::size_t>(survey.data.cols());
     // denoise=bragg: the network sees the Bragg-filtered survey (positions); classes by otsu use
     // the unfiltered survey (the filter averages a dopant's contrast away).
     const ImageArray input = denoise_survey(survey.data, denoise_, spacing);
@@ -72,8 +77,23 @@ class DcnnAtomFinder final : public AtomFinder {
     } else {
       atoms = net_->find_atoms(input, spacing, options_);
     }
-    drop_border_atoms(atoms, static_cast<std::size_t>(survey.data.rows()), static_cast<std::size_t>(survey.data.cols()),
-                      border_px_);
+    drop_border_atoms(atoms, rows, cols, border_px_);
+    if (denoise_ != "none" || elit_rounds_ > 0) {
+      // No self-destruction (issue 15): the Bragg filter and ELIT are kept only where they do not
+      // lose more than max_loss of the atoms the shipped ensemble finds on the survey as it is.
+      auto plain = net_->find_atoms(survey.data, spacing, options_);
+      drop_border_atoms(plain, rows, cols, border_px_);
+      const double kept = plain.empty() ? 1.0 : static_cast<double>(atoms.size()) / static_cast<double>(plain.size());
+      if (kept < 1.0 - max_loss_) {
+        notes_.push_back("dcnn: denoise=" + denoise_ + ", elit_rounds=" + std::to_string(elit_rounds_) + " found " +
+                         std::to_string(atoms.size()) + " atoms where the ensemble finds " +
+                         std::to_string(plain.size()) + " on the survey as it is (a loss of " +
+                         std::to_string(static_cast<int>(std::lround(100.0 * (1.0 - kept)))) +
+                         " %, more than max_loss=" + std::to_string(static_cast<int>(std::lround(100.0 * max_loss_))) +
+                         " %): rejected, the atoms without them are returned");
+        atoms = std::move(plain);
+      }
+    }
     // otsu: the network gives the positions, Z-contrast the class (0 = bright, 1 = dim)
     if (classify_ == "otsu") split_atoms_by_intensity(survey.data, atoms, 0, 1, std::max(1.0, 0.15 * spacing));
     return atoms;
@@ -87,6 +107,8 @@ class DcnnAtomFinder final : public AtomFinder {
   std::string classify_ = "network";
   std::string denoise_ = kDefaultDenoise;
   double border_px_ = 0;
+  double max_loss_ = 0.3;
+  std::vector<std::string> notes_;
   Parameters provenance_;
   std::unique_ptr<AtomNet> net_;
 };
@@ -108,6 +130,10 @@ const Schema& dcnn_finder_schema() {
     s.choice("denoise", {"none", "bragg", "bragg-periodic"}, kDefaultDenoise,
              "find the atoms in the Bragg-filtered survey (docs/atoms.md \"Bragg filter\")");
     s.number("border_px", 0.0, "drop atoms closer than this to the image edge").at_least(0).in_unit("px");
+    s.number("max_loss", 0.3,
+             "reject denoise/ELIT (with a note) when they lose more than this fraction of the atoms found without them")
+        .at_least(0)
+        .at_most(1);
     return s;
   }();
   return s;

@@ -36,6 +36,9 @@ class AtomFinder {
   /// gives an empty list (not an error). Throws std::invalid_argument on an empty image or
   /// non-finite values.
   virtual std::vector<Atom> find(const Image& survey) = 0;
+  /// What the last find() decided that the user should know, one sentence each (e.g. an option
+  /// rejected because it lost atoms, issue 15); empty when nothing needs saying.
+  virtual std::vector<std::string> notes() const { return {}; }
 };
 
 /// Builds a finder from its parameters; throws std::invalid_argument on bad parameters.
