@@ -9,6 +9,10 @@
 #include <autostem/core/instrument.hpp>
 #include <autostem/core/registry.hpp>
 
+#include <cmath>
+#include <string>
+#include <tuple>
+
 namespace autostem::cli {
 
 namespace {
@@ -18,6 +22,11 @@ class SimBackend final : public Backend {
  public:
   bool live() const override { return false; }
   std::unique_ptr<Instrument> make(const po::variables_map& vm, GroundTruth truth) const override {
+    for (const char* live_only : {"survey-shape", "pixel-size"})
+      if (vm.count(live_only))
+        throw UsageError(std::string("--") + live_only + " asks a live server for the session's field "
+                         "(--backend dm); the simulator's field is the dataset's or the phantom's "
+                         "(--phantom-shape)");
     return backends::make_simulated_instrument(std::move(truth), simulated_options(vm));
   }
 };
@@ -34,7 +43,13 @@ class DmBackend final : public Backend {
         ("dm-timeout", po::value<double>()->default_value(30.0),
          "seconds to wait for an answer beyond the exposure (dm)")
         ("dm-retries", po::value<int>()->default_value(5),
-         "reconnection attempts after a lost connection (dm)");
+         "reconnection attempts after a lost connection (dm)")
+        ("survey-shape", po::value<std::string>(),
+         "the session's survey ROWSxCOLS, within the server's limits.max_survey_shape (dm; "
+         "default: the server's settings)")
+        ("pixel-size", po::value<double>(),
+         "the session's pixel size in nm, within the server's limits.pixel_size_nm_range and "
+         "checked against DM's calibration of the survey (dm; default: the server's settings)");
   }
   std::unique_ptr<Instrument> make(const po::variables_map& vm, GroundTruth) const override {
 #if AUTOSTEM_HAVE_DM_CLIENT
@@ -50,6 +65,19 @@ class DmBackend final : public Backend {
     if (!(o.call_timeout_s > 0)) throw UsageError("--dm-timeout must be > 0");
     o.reconnect_attempts = vm["dm-retries"].as<int>();
     if (o.reconnect_attempts < 0) throw UsageError("--dm-retries must be >= 0");
+    if (vm.count("survey-shape")) {
+      const std::string text = vm["survey-shape"].as<std::string>();
+      try {
+        std::tie(o.survey_rows, o.survey_cols) = parse_shape(text);
+      } catch (const UsageError&) {
+        throw UsageError("--survey-shape '" + text + "' is not ROWSxCOLS with both > 0 (e.g. 128x128)");
+      }
+    }
+    if (vm.count("pixel-size")) {
+      o.pixel_size_nm = vm["pixel-size"].as<double>();
+      if (!(o.pixel_size_nm > 0) || !std::isfinite(o.pixel_size_nm))
+        throw UsageError("--pixel-size must be a number of nm > 0");
+    }
     return std::make_unique<backends::DmInstrument>(std::move(o));
 #else
     (void)vm;

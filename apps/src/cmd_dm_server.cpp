@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -114,7 +115,12 @@ int cmd_dm_server(const std::vector<std::string>& args) {
         // The simulated survey is float64; sending it whole keeps a rehearsal bit-identical to
         // an in-process simulated run (a DigiScan image is usually 4-byte real).
         {"survey_bytes_per_pixel", 8},
-        {"limits", {{"max_exposure_s", profile.max_exposure_s}, {"max_frame_bytes", 1 << 20}}}};
+        // A rehearsal lets the client choose the session's field (--survey-shape, --pixel-size,
+        // issue 17): a phantom is made again at the asked shape over its field of view.
+        {"limits", {{"max_exposure_s", profile.max_exposure_s}, {"max_frame_bytes", 1 << 20},
+                    {"max_survey_shape", {std::max<std::size_t>(truth.rows(), 1024),
+                                          std::max<std::size_t>(truth.cols(), 1024)}},
+                    {"pixel_size_nm_range", {1e-3, 1e3}}}}};
     std::ofstream(settings_path) << settings.dump(2) << "\n";
     std::cerr << "autostem dm-server: settings written to " << settings_path
               << " (removed once read; pass --settings FILE to keep your own)\n";

@@ -581,12 +581,17 @@ bool Session::Run::cycle() {
   return true;
 }
 
+// Every exit blanks the beam after the last acquisition (issue 17): what is still in flight is
+// acquired while it drains — a live server unblanks for each of those spectra — so the beam is
+// blanked before the drain (nothing new starts blanked-in-between on the simulator) and again
+// after it, on the normal path and on the error path alike.
 void Session::Run::loop() {
   try {
     while (cycle()) {
     }
     instrument_.blank();
     drain();
+    instrument_.blank();
   } catch (const std::exception& e) {
     summary_.stop_reason = StopReason::error;
     summary_.message = e.what();
@@ -595,6 +600,11 @@ void Session::Run::loop() {
       drain();
     } catch (const std::exception& e2) {
       summary_.message += std::string("; while collecting the measurements in flight: ") + e2.what();
+    }
+    try {
+      instrument_.blank();
+    } catch (const std::exception& e3) {
+      summary_.message += std::string("; while blanking the beam: ") + e3.what();
     }
   }
 }
@@ -617,7 +627,16 @@ RunSummary Session::Run::finish() {
 
 RunSummary Session::run(const std::atomic<bool>* stop) {
   Run run(*this, stop);
-  run.start();
+  try {
+    run.start();
+  } catch (...) {
+    // A refusal, a failed survey or a strategy's begin() that throws: the beam is left blanked.
+    try {
+      instrument_.blank();
+    } catch (...) {
+    }
+    throw;
+  }
   run.loop();
   return run.finish();
 }

@@ -90,4 +90,41 @@ assert abs(live["max_dose_e_per_A2"] - sim["max_dose_e_per_A2"]) <= 1e-9 * sim["
 PY
 h5diff -r --relative=1e-9 "$work/overlap-sim.h5" "$work/overlap-live.h5" /dose_map \
   || { echo "the rehearsal's dose map differs from the simulated run's"; exit 1; }
+kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
+# The session's field from the client (issue 17): one server (the rehearsal's settings let a
+# client choose the survey shape and pixel size), three runs without a restart: 48x48 at 4 nm
+# (the 192 nm nanowire field), the settings' 32x32, and a pixel size DM does not confirm, which
+# is refused with the calibration DM shows.
+timeout 150 "$autostem" dm-server --fake --phantom nanowire --phantom-shape 32x32 --seed 5 \
+  --port 0 --port-file "$work/port4" --key-file "$work/key" --lifetime-s 120 \
+  > "$work/server4.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 600); do [ -s "$work/port4" ] && break; sleep 0.1; done
+[ -s "$work/port4" ] || { echo "server did not start"; cat "$work/server4.log"; exit 1; }
+field=(--backend dm --port "$(cat "$work/port4")" --key-file "$work/key" --strategy random --seed 5
+       --exposure 0.05 --dwell 1e-5 --budget-points 10)
+timeout 120 "$autostem" run "${field[@]}" --survey-shape 48x48 --pixel-size 4 \
+  --out "$work/field48.h5" 2> "$work/field48.err"
+grep -q "DigitalMicrograph calibrates 4.0* nm per pixel" "$work/field48.err" || { cat "$work/field48.err"; exit 1; }
+timeout 120 "$autostem" run "${field[@]}" --out "$work/field32.h5"
+for spec in "field48.h5 48, 48 4" "field32.h5 32, 32 6"; do
+  read -r file r c px <<< "$spec"
+  h5ls "$work/$file/survey/image" | grep -q "Dataset {$r $c}" \
+    || { echo "$file: the survey is not ${r}${c}"; h5ls "$work/$file/survey/image"; exit 1; }
+  h5dump -a /survey/image/pixel_size_nm "$work/$file" | grep -Eq "\(0\): $px(\.0*)?$" \
+    || { echo "$file: pixel size is not $px nm"; h5dump -a /survey/image/pixel_size_nm "$work/$file"; exit 1; }
+  h5ls "$work/$file/measurements/position_px" | grep -Eq "Dataset \{10(/[A-Za-z0-9]+)?, 2" \
+    || { echo "$file: not 10 positions"; exit 1; }
+done
+if timeout 120 "$autostem" run "${field[@]}" --survey-shape 48x48 --pixel-size 5 \
+     --out "$work/field-bad.h5" 2> "$work/field-bad.err"; then
+  echo "a pixel size DM does not confirm was accepted"; exit 1
+fi
+grep -q "DM's survey calibration is 4 nm per pixel" "$work/field-bad.err" || { cat "$work/field-bad.err"; exit 1; }
+if timeout 60 "$autostem" run --phantom nanowire --phantom-shape 32x32 --survey-shape 48x48 \
+     --strategy random --budget-points 1 --out "$work/sim-field.h5" 2> "$work/sim-field.err"; then
+  echo "--survey-shape was accepted by the simulator"; exit 1
+fi
+grep -q "survey-shape asks a live server" "$work/sim-field.err" || { cat "$work/sim-field.err"; exit 1; }
 echo "cli rehearsal: ok"

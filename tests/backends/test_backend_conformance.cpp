@@ -39,6 +39,9 @@ constexpr std::uint64_t kSeed = 11;
 struct Backend {
   std::shared_ptr<void> keep_alive;  ///< declared first: destroyed after the instrument
   std::unique_ptr<Instrument> instrument;
+  /// Cuts the instrument's link for good (a live backend: the server killed); empty for an
+  /// instrument without a link (describe().has_link false).
+  std::function<void()> cut_link;
 };
 
 struct BackendCase {
@@ -64,10 +67,14 @@ Backend make_dm() {
   o.key = testing::test_key();
   o.connect_timeout_s = 10.0;
   o.call_timeout_s = 10.0;
+  // A cut link (ReconnectAndResume) is given up quickly: two attempts, 50 ms apart at first.
+  o.reconnect_attempts = 2;
+  o.reconnect_backoff_s = 0.05;
   o.log = [](const std::string&) {};
   Backend b;
   b.keep_alive = server;
   b.instrument = std::make_unique<backends::DmInstrument>(o);
+  b.cut_link = [s = server.get()] { s->kill_now(); };
   return b;
 }
 #endif
@@ -420,6 +427,181 @@ TEST_P(InstrumentConformance, OperatorStopKeepsEveryMeasurementAndLeavesNothingI
     EXPECT_EQ(r.measurements, sink.n) << "every measurement reached the sinks";
     EXPECT_EQ(fresh.instrument->in_flight(), 0u);
   }
+}
+
+namespace {
+
+/// Proposes `positions` in order, `per_call` at a time (at most what it is asked), then nothing
+/// (the strategy is done); with throw_after > 0 its propose() throws once it has proposed that
+/// many.
+class ScriptedStrategy final : public Strategy {
+ public:
+  ScriptedStrategy(std::vector<Position> positions, std::size_t throw_after = 0)
+      : positions_(std::move(positions)), throw_after_(throw_after) {}
+  std::string name() const override { return "scripted"; }
+  Parameters parameters() const override { return {}; }
+  void begin(const Survey&, const StrategyContext&) override {}
+  std::vector<Position> propose(std::size_t max_points) override {
+    if (throw_after_ > 0 && next_ >= throw_after_)
+      throw std::runtime_error("scripted strategy failure after " + std::to_string(next_) + " positions");
+    std::vector<Position> out;
+    while (out.size() < max_points && next_ < positions_.size()) out.push_back(positions_[next_++]);
+    return out;
+  }
+  void observe(std::span<const Measurement>) override {}
+
+ private:
+  std::vector<Position> positions_;
+  std::size_t throw_after_ = 0;
+  std::size_t next_ = 0;
+};
+
+std::vector<Position> diagonal(std::size_t n) {
+  std::vector<Position> ps;
+  for (std::size_t i = 0; i < n; ++i) ps.push_back({double(i % kRows), double((3 * i) % kCols)});
+  return ps;
+}
+
+}  // namespace
+
+// Blanking on every exit path (issue 17): however a run ends — the strategy done, a budget
+// reached, the operator's stop, a strategy that throws while acquisitions are in flight — the
+// beam is blanked afterwards, as the instrument itself reports it (a live server: the last
+// blanker command it gave DM). The throwing strategy runs with --overlap and batches of 2, so
+// acquisitions are still queued when it throws: they are drained (kept) and the beam blanked
+// after them, not before only.
+TEST_P(InstrumentConformance, BeamIsBlankedOnEveryExitPath) {
+  struct StopAfter : MeasurementSink {
+    std::atomic<bool>* stop = nullptr;
+    std::size_t n = 0;
+    void on_begin(const RunInfo&, const Survey&) override {}
+    void on_measurement(const Measurement&) override {
+      if (++n == 3) stop->store(true);
+    }
+    void on_end(const RunSummary&, const std::optional<Image>&) override {}
+  };
+  const auto expect_blanked = [](Instrument& inst, const char* path) {
+    const std::optional<bool> b = inst.beam_blanked();
+    ASSERT_TRUE(b.has_value()) << path << ": the instrument cannot tell its beam state";
+    EXPECT_TRUE(*b) << path << ": the beam was left on";
+    EXPECT_EQ(inst.in_flight(), 0u) << path;
+  };
+  {
+    Backend fresh = GetParam().make();
+    ScriptedStrategy st(diagonal(5));
+    SessionConfig c = timed_config(50, true, 0.05, 0.0);
+    c.batch_size = 2;
+    const RunSummary r = Session(*fresh.instrument, st, c).run();
+    EXPECT_EQ(r.stop_reason, StopReason::strategy_done) << r.message;
+    EXPECT_EQ(r.measurements, 5u);
+    expect_blanked(*fresh.instrument, "strategy done");
+  }
+  {
+    Backend fresh = GetParam().make();
+    ScriptedStrategy st(diagonal(50));
+    SessionConfig c = timed_config(7, true, 0.05, 0.0);
+    c.batch_size = 2;
+    const RunSummary r = Session(*fresh.instrument, st, c).run();
+    EXPECT_EQ(r.stop_reason, StopReason::budget_points) << r.message;
+    EXPECT_EQ(r.measurements, 7u);
+    expect_blanked(*fresh.instrument, "budget reached");
+  }
+  {
+    Backend fresh = GetParam().make();
+    ScriptedStrategy st(diagonal(50));
+    SessionConfig c = timed_config(50, true, 0.05, 0.0);
+    c.batch_size = 2;
+    std::atomic<bool> stop{false};
+    StopAfter sink;
+    sink.stop = &stop;
+    Session s(*fresh.instrument, st, c);
+    s.add_sink(sink);
+    const RunSummary r = s.run(&stop);
+    EXPECT_EQ(r.stop_reason, StopReason::operator_stop) << r.message;
+    expect_blanked(*fresh.instrument, "operator stop");
+  }
+  {
+    Backend fresh = GetParam().make();
+    ScriptedStrategy st(diagonal(50), 4);  // throws on the call after 4 positions
+    SessionConfig c = timed_config(50, true, 0.05, 0.0);
+    c.batch_size = 2;
+    Session s(*fresh.instrument, st, c);
+    try {
+      s.run();
+      ADD_FAILURE() << "the strategy's exception did not end the run";
+    } catch (const SessionError& e) {
+      EXPECT_EQ(e.summary.stop_reason, StopReason::error);
+      EXPECT_NE(std::string(e.what()).find("scripted strategy failure"), std::string::npos) << e.what();
+      EXPECT_EQ(e.summary.measurements, 4u) << "the batch in flight was drained and kept";
+    }
+    expect_blanked(*fresh.instrument, "strategy threw");
+  }
+}
+
+// Reconnect and resume (issue 17): a run whose link is cut (a live backend: the server killed
+// after 6 measurements; an instrument without a link: the run interrupted by a stop after 6)
+// keeps every measurement, and a run resumed from them (Session::resume_from, what
+// `autostem run --resume` does) on a fresh instrument completes with the positions of an
+// uninterrupted run for the same seed: the 6 from the record, none measured twice, none lost.
+TEST_P(InstrumentConformance, ACutRunResumesWithTheUninterruptedRunsPositions) {
+  constexpr std::size_t n = 20, cut_at = 6;
+  const SessionConfig c = timed_config(n, false, 0.05, 0.0);
+  Backend ref = GetParam().make();
+  const Recorded reference = run_session(*ref.instrument, "random", c);
+  ASSERT_EQ(reference.ms.size(), n);
+
+  struct Interrupting : MeasurementSink {
+    std::function<void()> at_cut;
+    std::size_t cut_at = 0;
+    Survey survey;
+    std::vector<Measurement> ms;
+    void on_begin(const RunInfo&, const Survey& s) override { survey = s; }
+    void on_measurement(const Measurement& m) override {
+      ms.push_back(m);
+      if (ms.size() == cut_at) at_cut();
+    }
+    void on_end(const RunSummary&, const std::optional<Image>&) override {}
+  };
+  Backend first = GetParam().make();
+  const bool has_link = first.instrument->describe().has_link;
+  EXPECT_EQ(has_link, static_cast<bool>(first.cut_link)) << "has_link says whether there is a link to cut";
+  std::atomic<bool> stop{false};
+  Interrupting cut;
+  cut.cut_at = cut_at;
+  cut.at_cut = has_link ? first.cut_link : std::function<void()>([&] { stop.store(true); });
+  auto random = strategies::make_strategy("random");
+  Session s(*first.instrument, *random, c);
+  s.add_sink(cut);
+  if (has_link) {
+    try {
+      s.run(&stop);
+      ADD_FAILURE() << "the run went on without its link";
+    } catch (const SessionError& e) {
+      EXPECT_EQ(e.summary.stop_reason, StopReason::error);
+      EXPECT_EQ(e.summary.measurements, cut_at) << e.what();
+    }
+  } else {
+    const RunSummary r = s.run(&stop);
+    EXPECT_EQ(r.stop_reason, StopReason::operator_stop);
+    EXPECT_EQ(r.measurements, cut_at);
+  }
+  ASSERT_EQ(cut.ms.size(), cut_at) << "every measurement made before the cut is kept";
+
+  Backend again = GetParam().make();  // the link back (a restarted server), or a new instrument
+  auto random2 = strategies::make_strategy("random");
+  Recorded resumed;
+  Session r(*again.instrument, *random2, c);
+  r.add_sink(resumed);
+  r.resume_from(cut.survey, cut.ms);
+  const RunSummary sum = r.run();
+  EXPECT_EQ(sum.stop_reason, StopReason::budget_points) << sum.message;
+  EXPECT_EQ(sum.resumed_measurements, cut_at);
+  EXPECT_EQ(sum.resume_unused, 0u);
+  ASSERT_EQ(resumed.ms.size(), n);
+  for (std::size_t i = 0; i < n; ++i) EXPECT_EQ(resumed.ms[i].requested, reference.ms[i].requested) << i;
+  for (std::size_t i = 0; i < cut_at; ++i)
+    EXPECT_EQ(resumed.ms[i].signal, cut.ms[i].signal) << i << ": taken from the record, not measured again";
+  EXPECT_EQ(again.instrument->in_flight(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, InstrumentConformance, ::testing::ValuesIn(backend_cases()),

@@ -25,6 +25,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <algorithm>
 #include <functional>
 
 namespace autostem {
@@ -401,6 +402,149 @@ TEST(DmLive, ServerKilledAndRestartedKeepsTheDoseAlreadySpent) {
     }
   }
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace autostem
+
+namespace autostem {
+namespace {
+
+// issue 17, Done-when: changing the field between two sessions needs no server restart. One
+// fake server whose limits let a client choose the survey shape (up to 64x64) and the pixel size
+// (1-10 nm); the nanowire phantom covers 192 nm, so DigiScan's pixel size follows the shape
+// (the fake makes the phantom again at the shape asked, docs/live.md §2). Session 1 asks 48x48
+// at 4 nm, session 2 asks nothing (the settings' 32x32 at 6 nm), session 3 asks 64x64 at 3 nm:
+// each is honoured — survey shape, positions over the whole field, DM's calibration read back —
+// by the same server process.
+TEST(DmLive, TheFieldChangesBetweenTwoSessionsWithoutARestart) {
+  const nlohmann::json limits = {
+      {"limits", {{"max_survey_shape", {64, 64}}, {"pixel_size_nm_range", {1.0, 10.0}}}}};
+  DmServerProcess server(fake_config(), kRows, kCols, limits);
+  const pid_t pid = server.pid();
+  struct Asked {
+    std::size_t rows, cols;
+    double pixel_nm;
+  };
+  for (const Asked a : {Asked{48, 48, 4.0}, Asked{0, 0, 0.0}, Asked{64, 64, 3.0}}) {
+    const std::size_t rows = a.rows ? a.rows : kRows, cols = a.cols ? a.cols : kCols;
+    const double pixel_nm = a.pixel_nm > 0 ? a.pixel_nm : 6.0;
+    SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols) + " at " + std::to_string(pixel_nm) + " nm");
+    auto o = client_options(server.port());
+    o.survey_rows = a.rows;
+    o.survey_cols = a.cols;
+    o.pixel_size_nm = a.pixel_nm;
+    backends::DmInstrument inst(o);
+    const InstrumentInfo info = inst.describe();
+    EXPECT_EQ(info.field_rows, rows);
+    EXPECT_EQ(info.field_cols, cols);
+    EXPECT_EQ(info.calibration.pixel_size_nm, pixel_nm);
+    auto random = strategies::make_strategy("random");
+    Recorder rec;
+    Session s(inst, *random, session_config(24));
+    s.add_sink(rec);
+    const RunSummary sum = s.run();
+    EXPECT_EQ(sum.measurements, 24u) << sum.message;
+    EXPECT_EQ(std::size_t(rec.survey.image.data.rows()), rows);
+    EXPECT_EQ(std::size_t(rec.survey.image.data.cols()), cols);
+    double max_row = 0, max_col = 0;
+    for (const auto& m : rec.ms) {
+      EXPECT_LT(m.requested.row, double(rows) - 0.5);
+      EXPECT_LT(m.requested.col, double(cols) - 0.5);
+      max_row = std::max(max_row, m.requested.row);
+      max_col = std::max(max_col, m.requested.col);
+    }
+    // 24 random positions over the field reach its last third (the field is really that big).
+    EXPECT_GT(max_row, double(rows) * 2.0 / 3.0);
+    EXPECT_GT(max_col, double(cols) * 2.0 / 3.0);
+    const backends::DmLinkStats st = inst.link_stats();
+    EXPECT_DOUBLE_EQ(st.survey_dm_pixel_size_nm, 192.0 / double(std::max(rows, cols)))
+        << "the pixel size DM's survey calibration shows, read back by the server";
+    EXPECT_NEAR(st.survey_dm_magnification, 1e8 / 192.0, 1e-6) << "the fake's nominal magnification tag";
+    if (a.rows == 48) {
+      // The first session at the new shape is the in-process simulated run of that shape.
+      backends::SimulatedOptions so;
+      so.profile = "rsi2024-remote";
+      so.seed = kSeed;
+      auto sim = backends::make_simulated_instrument(datasets::make_phantom("nanowire", kSeed, rows, cols), so);
+      auto random_sim = strategies::make_strategy("random");
+      Recorder want;
+      Session ss(*sim, *random_sim, session_config(24));
+      ss.add_sink(want);
+      ss.run();
+      ASSERT_EQ(want.ms.size(), rec.ms.size());
+      ASSERT_EQ(want.survey.image.data.rows(), rec.survey.image.data.rows());
+      ASSERT_EQ(want.survey.image.data.cols(), rec.survey.image.data.cols());
+      EXPECT_TRUE((want.survey.image.data == rec.survey.image.data).all()) << "the survey";
+      for (std::size_t i = 0; i < want.ms.size(); ++i) {
+        EXPECT_EQ(want.ms[i].requested, rec.ms[i].requested) << i;
+        EXPECT_EQ(want.ms[i].signal, rec.ms[i].signal) << i;
+      }
+    }
+  }
+  EXPECT_EQ(server.pid(), pid) << "one server process throughout";
+  const std::string log = server.log_text();
+  EXPECT_NE(log.find("session field: 48x48 pixels of 4 nm"), std::string::npos) << log;
+  EXPECT_NE(log.find("session field: 64x64 pixels of 3 nm"), std::string::npos) << log;
+}
+
+// A field outside the server's limits is refused with the limit named; a pixel size DM's survey
+// calibration does not confirm refuses the session after its survey (no position accepted);
+// the server goes on serving a client that asks within its limits.
+TEST(DmLive, AFieldOutsideTheServersLimitsIsRefusedWithTheLimitNamed) {
+  const nlohmann::json limits = {
+      {"limits", {{"max_survey_shape", {64, 64}}, {"pixel_size_nm_range", {1.0, 10.0}}}}};
+  DmServerProcess server(fake_config(), kRows, kCols, limits);
+  const auto refused = [&](std::size_t rows, std::size_t cols, double px, const std::string& text) {
+    auto o = client_options(server.port());
+    o.survey_rows = rows;
+    o.survey_cols = cols;
+    o.pixel_size_nm = px;
+    try {
+      backends::DmInstrument inst(o);
+      ADD_FAILURE() << rows << "x" << cols << " at " << px << " nm was accepted";
+    } catch (const backends::DmRefused& e) {
+      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+  };
+  refused(128, 32, 0.0, "exceeds limits.max_survey_shape 64x64");
+  refused(0, 0, 20.0, "outside limits.pixel_size_nm_range");
+  {
+    // Within the limits, but DM calibrates a 48x48 survey of the 192 nm field at 4 nm, not 5.
+    auto o = client_options(server.port());
+    o.survey_rows = o.survey_cols = 48;
+    o.pixel_size_nm = 5.0;
+    backends::DmInstrument inst(o);
+    SurveySettings sv;
+    sv.dwell_s = 1e-5;
+    try {
+      inst.acquire_survey(sv);
+      ADD_FAILURE() << "a pixel size DM does not confirm was accepted";
+    } catch (const backends::DmRefused& e) {
+      EXPECT_NE(std::string(e.what()).find("DM's survey calibration is 4 nm per pixel"), std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find("--pixel-size 4"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(inst.beam_blanked(), std::optional<bool>(true));
+    const Position p{3, 3};
+    PointSettings ps;
+    ps.exposure_s = 0.01;
+    inst.submit(std::span(&p, 1), ps, AcquisitionMode::point);
+    try {
+      inst.collect(true);
+      ADD_FAILURE() << "a position was accepted without a confirmed survey";
+    } catch (const backends::DmRefused& e) {
+      EXPECT_NE(std::string(e.what()).find("no survey yet"), std::string::npos) << e.what();
+    }
+  }
+  // The same server serves a client within its limits.
+  auto o = client_options(server.port());
+  o.survey_rows = o.survey_cols = 48;
+  o.pixel_size_nm = 4.0;
+  backends::DmInstrument inst(o);
+  SurveySettings sv;
+  sv.dwell_s = 1e-5;
+  EXPECT_EQ(inst.acquire_survey(sv).image.data.rows(), 48);
 }
 
 }  // namespace

@@ -593,6 +593,135 @@ class ServerTest(unittest.TestCase):
         self.assert_blanked()
 
 
+class SessionFieldTest(unittest.TestCase):
+    """The session's field from the client, within the server's limits (issue 17): asked in
+    `info`, checked against max_survey_shape / max_survey_pixels / pixel_size_nm_range, DM's
+    survey calibration read back and checked against the pixel size asked. The server's ops are
+    called directly (no socket); the fake's phantom covers 192 nm whatever its shape."""
+
+    def setUp(self):
+        DM.configure({"phantom": "nanowire", "rows": 32, "cols": 32, "seed": 5,
+                      "profile": "rsi2024-remote"})
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.logged = []
+
+    def server(self, limits):
+        key = os.path.join(self.tmp.name, "key")
+        with open(key, "w") as fh:
+            fh.write(KEY.hex())
+        path = os.path.join(self.tmp.name, "settings.json")
+        with open(path, "w") as fh:
+            json.dump({"key_file": key, "survey_shape": [32, 32], "pixel_size_nm": 6.0,
+                       "dose_file": None, "limits": limits}, fh)
+        return srv.Server(srv.load_settings(path), DM, log=self.logged.append)
+
+    def test_two_sessions_with_different_fields_on_one_server(self):
+        s = self.server({"max_survey_shape": [64, 64], "pixel_size_nm_range": [1.0, 10.0]})
+        info = s.op_info({"survey_shape": [48, 48], "pixel_size_nm": 4.0}, None)[0]
+        self.assertEqual((info["field_rows"], info["field_cols"], info["pixel_size_nm"]),
+                         (48, 48, 4.0))
+        self.assertEqual(info["max_survey_shape"], [64, 64])
+        meta, data = s.op_survey({"dwell_s": 1e-5}, None)
+        self.assertEqual(data.shape, (48, 48))
+        self.assertEqual(meta["dm_pixel_size_nm"], 4.0)
+        self.assertEqual(meta["dm_units"], "nm")
+        self.assertAlmostEqual(meta["dm_magnification"], 1e8 / 192.0)
+        self.assertEqual(s.field_area_A2(), 48 * 48 * 16.0 * 100.0)
+        r = s.op_acquire_point({"run": "f", "acq_id": 0, "row": 47.0, "col": 40.0,
+                                "exposure_s": 0.01}, None)[0]
+        self.assertEqual((r["actual_row"], r["actual_col"]), (47.0, 40.0))
+        # The next session asks nothing: the settings' field, and no position before its survey.
+        info = s.op_info({}, None)[0]
+        self.assertEqual((info["field_rows"], info["field_cols"], info["pixel_size_nm"]),
+                         (32, 32, 6.0))
+        with self.assertRaisesRegex(srv.RequestError, "no survey yet"):
+            s.op_acquire_point({"run": "f", "acq_id": 1, "row": 3.0, "col": 3.0,
+                                "exposure_s": 0.01}, None)
+        meta, data = s.op_survey({"dwell_s": 1e-5}, None)
+        self.assertEqual(data.shape, (32, 32))
+        self.assertEqual(meta["dm_pixel_size_nm"], 6.0)
+        with self.assertRaisesRegex(srv.RequestError, "outside the field"):
+            s.op_acquire_point({"run": "f", "acq_id": 2, "row": 40.0, "col": 3.0,
+                                "exposure_s": 0.01}, None)
+        self.assertTrue(any("session field: 48x48 pixels of 4 nm" in m for m in self.logged))
+
+    def test_a_field_outside_the_limits_is_refused_with_the_limit_named(self):
+        fixed = self.server({})  # no field limits: only the settings' field
+        with self.assertRaisesRegex(srv.RequestError, "max_survey_shape is null"):
+            fixed.op_info({"survey_shape": [48, 48]}, None)
+        with self.assertRaisesRegex(srv.RequestError, "pixel_size_nm_range is null"):
+            fixed.op_info({"pixel_size_nm": 4.0}, None)
+        info = fixed.op_info({"survey_shape": [32, 32], "pixel_size_nm": 6.1}, None)[0]
+        self.assertEqual(info["pixel_size_nm"], 6.1)  # within the 5 % tolerance of 6 nm
+        s = self.server({"max_survey_shape": [64, 64], "pixel_size_nm_range": [1.0, 10.0],
+                         "max_survey_pixels": 2000})
+        for ask, text in (({"survey_shape": [65, 8]}, "exceeds limits.max_survey_shape 64x64"),
+                          ({"survey_shape": [48, 48]}, "exceeds max_survey_pixels 2000"),
+                          ({"survey_shape": [0, 4]}, "survey_shape must be"),
+                          ({"survey_shape": [4.0, 4]}, "survey_shape must be"),
+                          ({"survey_shape": "8x8"}, "survey_shape must be"),
+                          ({"pixel_size_nm": 0.5}, "outside limits.pixel_size_nm_range"),
+                          ({"pixel_size_nm": float("nan")}, "finite")):
+            with self.subTest(ask=ask):
+                with self.assertRaisesRegex(srv.RequestError, text):
+                    s.op_info(ask, None)
+        self.assertEqual(s.op_info({"survey_shape": [40, 40]}, None)[0]["field_rows"], 40)
+
+    def test_a_pixel_size_dm_does_not_confirm_refuses_the_session(self):
+        s = self.server({"max_survey_shape": [64, 64], "pixel_size_nm_range": [1.0, 10.0]})
+        s.op_info({"survey_shape": [48, 48], "pixel_size_nm": 5.0}, None)  # DM shows 4 nm
+        electrons = s.electrons
+        with self.assertRaisesRegex(srv.RequestError,
+                                    r"DM's survey calibration is 4 nm per pixel.*--pixel-size 4"):
+            s.op_survey({"dwell_s": 1e-5}, None)
+        self.assertGreater(s.electrons, electrons, "the survey's dose is counted")
+        self.assertTrue(DM.fake_state().blanked)
+        with self.assertRaisesRegex(srv.RequestError, "no survey yet"):
+            s.op_acquire_point({"run": "p", "acq_id": 0, "row": 3.0, "col": 3.0,
+                                "exposure_s": 0.01}, None)
+        s.op_info({"survey_shape": [48, 48], "pixel_size_nm": 4.1}, None)  # within 5 %
+        self.assertEqual(s.op_survey({"dwell_s": 1e-5}, None)[1].shape, (48, 48))
+        # Not asked: a calibration other than the settings' is reported and logged, not refused.
+        s = self.server({"max_survey_shape": [64, 64]})
+        s.op_info({"survey_shape": [64, 64]}, None)  # DM shows 3 nm, the settings say 6
+        meta = s.op_survey({"dwell_s": 1e-5}, None)[0]
+        self.assertEqual((meta["pixel_size_nm"], meta["dm_pixel_size_nm"]), (6.0, 3.0))
+        self.assertTrue(any("WARNING: DM's survey calibration is 3 nm" in m for m in self.logged))
+
+    def test_calibration_units_and_a_missing_calibration(self):
+        class Img:
+            def __init__(self, scale, units, tags):
+                self.scale, self.units, self.tags = scale, units, DM.TagGroup()
+                for k, v in tags.items():
+                    self.tags.SetTagAsFloat(k, v)
+
+            def GetDimensionScale(self, d):
+                return self.scale
+
+            def GetDimensionUnitString(self, d):
+                return self.units
+
+            def GetTagGroup(self):
+                return self.tags
+        scope = srv.Microscope(DM)
+        mag = "Microscope Info:Indicated Magnification"
+        self.assertEqual(scope.calibration(Img(0.004, "\u00b5m", {mag: 5e5}))["pixel_size_nm"], 4.0)
+        self.assertAlmostEqual(scope.calibration(Img(40.0, "\u00c5", {}))["pixel_size_nm"], 4.0)
+        cal = scope.calibration(Img(1.0, "", {}))
+        self.assertIsNone(cal["pixel_size_nm"])
+        self.assertIsNone(cal["magnification"])
+        self.assertEqual(scope.calibration(Img(0.5, "nm", {mag: 5e5}))["magnification"], 5e5)
+
+    def test_ping_reports_the_last_blanker_command(self):
+        s = self.server({})
+        self.assertIs(s.op_ping({}, None)[0]["blanked"], True)  # the server blanks at start
+        s.op_unblank({}, None)
+        self.assertIs(s.op_ping({}, None)[0]["blanked"], False)
+        s.op_stop({}, None)
+        self.assertIs(s.op_ping({}, None)[0]["blanked"], True)
+
+
 class SettingsTest(unittest.TestCase):
     def write(self, settings, key=KEY.hex()):
         d = tempfile.mkdtemp()
@@ -618,6 +747,16 @@ class SettingsTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "field_ds_bounds"):
             srv.load_settings(self.write({"survey_shape": [8, 8],
                                           "limits": {"field_ds_bounds": [1, 0, 0, 1]}}))
+
+    def test_bad_field_limits_are_rejected_with_their_names(self):
+        for limits, name in (({"max_survey_shape": [0, 8]}, "limits.max_survey_shape"),
+                             ({"max_survey_shape": 64}, "limits.max_survey_shape"),
+                             ({"pixel_size_nm_range": [2.0, 1.0]}, "limits.pixel_size_nm_range"),
+                             ({"pixel_size_nm_range": [0.0, 1.0]}, "limits.pixel_size_nm_range"),
+                             ({"pixel_size_tolerance": -0.1}, "limits.pixel_size_tolerance")):
+            with self.subTest(limits=limits):
+                with self.assertRaisesRegex(ValueError, name):
+                    srv.load_settings(self.write({"survey_shape": [8, 8], "limits": limits}))
 
     def test_missing_survey_shape_is_rejected(self):
         with self.assertRaisesRegex(ValueError, "survey_shape"):
@@ -665,7 +804,8 @@ class DmCallsTest(unittest.TestCase):
             set(re.findall(r'autostem:(\w+)"', "".join(srv.SCRIPTS.values())))
         self.assertEqual({"autostem:" + n for n in notes}, documented["note"])
         calls = set(re.findall(r"self\.dm\.(\w+)\(", source)) | \
-            set(re.findall(r"\.(GetNumArray|GetTagGroup|GetTagAsFloat)\(", source))
+            set(re.findall(r"\.(GetNumArray|GetTagGroup|GetTagAsFloat|GetDimensionScale|"
+                       r"GetDimensionUnitString)\(", source))
         self.assertEqual(calls, documented["python"])
 
     def test_an_unlisted_call_is_refused_by_the_fake(self):

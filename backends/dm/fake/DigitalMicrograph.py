@@ -25,6 +25,13 @@ simulator's acquire_patch with the drift it applies in `autostem run`: the recta
 (top, left) in the survey image's pixel frame is the commanded corner, the destination image's
 size the number of pixels, at the survey's pixel pitch.
 
+A survey of another frame size than the simulated field (a session's survey_shape, issue 17)
+makes the phantom again at that size with the same seed, its clock continued (_refield): a
+phantom covers a fixed field of view, so the pixel size follows the shape as DigiScan's does at
+a fixed magnification. The survey image is calibrated in nm (GetDimensionScale /
+GetDimensionUnitString) and carries a nominal 'Microscope Info:Indicated Magnification' tag
+(10^8 / field of view in nm, the fake's own figure). A dataset has one size: refused.
+
 autostem_rehearsal() is not a DigitalMicrograph call: it hands the server the simulator's clock
 and timing model (see the server's Server.__init__), so a rehearsal's times, and with them the
 drift correction's predictions, are those of the simulated run. Real DM has no such function.
@@ -209,6 +216,7 @@ class Image:
         self._tags = TagGroup()
         self.origin = [0.0] * array.ndim
         self.scale = [1.0] * array.ndim
+        self.units = [""] * array.ndim
         self.id = _next_image_id[0]
         _next_image_id[0] += 1
         _images[self.id] = self
@@ -220,6 +228,14 @@ class Image:
     def GetTagGroup(self):
         _require_documented("python", "GetTagGroup")
         return self._tags
+
+    def GetDimensionScale(self, d):
+        _require_documented("python", "GetDimensionScale")
+        return float(self.scale[int(d)])
+
+    def GetDimensionUnitString(self, d):
+        _require_documented("python", "GetDimensionUnitString")
+        return str(self.units[int(d)])
 
     def GetName(self):
         return self.name
@@ -389,13 +405,34 @@ def _ds_set_parameters_signal(p, signal, depth, selected, image_id):
     params["image"] = int(image_id)
 
 
+def _refield(rows, cols):
+    """DigiScan asked for another frame size (a session's survey_shape, issue 17): the same
+    specimen at the same magnification, scanned with rows x cols pixels — the phantom made again
+    at that size with the same seed (a phantom covers a fixed field of view, so the pixel size
+    follows, as DigiScan's does), its clock continued. A dataset has one size: refused."""
+    global _scope
+    if _config.get("dataset") or _config.get("survey") or not _config.get("phantom"):
+        info = _scope.describe()
+        raise RuntimeError("fake DigiScan: %dx%d requested; the simulated dataset is %dx%d"
+                           % (rows, cols, info["field_rows"], info["field_cols"]))
+    t = _scope.now_s()
+    _config["rows"], _config["cols"] = int(rows), int(cols)
+    _scope = autostem_sim.FakeMicroscope(
+        phantom=_config["phantom"], dataset="", survey="", rows=int(rows), cols=int(cols),
+        profile=_config.get("profile", "rsi2024-remote"), seed=int(_config.get("seed", 0)),
+        noise=bool(_config.get("noise", True)), drift=str(_config.get("drift", "") or ""))
+    if t > 0:
+        _scope.elapse(t)
+    _state.survey_geom = None
+    _state.survey_image = None
+
+
 def _ds_start_acquisition(p, continuous, synchronous):
     params = _state.scan_params[int(p)]
     info = _scope.describe()
     if (params["height"], params["width"]) != (info["field_rows"], info["field_cols"]):
-        raise RuntimeError("fake DigiScan: %dx%d requested; the simulated field is %dx%d"
-                           % (params["height"], params["width"], info["field_rows"],
-                              info["field_cols"]))
+        _refield(params["height"], params["width"])
+        info = _scope.describe()
     if params["signal"] != 0:
         raise RuntimeError("fake DigiScan: only signal 0 (the survey detector) is simulated")
     img = _images[params["image"]]
@@ -417,6 +454,11 @@ def _ds_start_acquisition(p, continuous, synchronous):
     tags.SetTagAsFloat("DS Offset:X", cols / 2.0 * s)
     tags.SetTagAsFloat("DS Offset:Y", rows / 2.0 * s)
     img.scale = [info["pixel_size_nm"]] * 2
+    img.units = ["nm", "nm"]
+    # A nominal indicated magnification (10^8 / field of view in nm; the fake's own figure, a
+    # real microscope writes its own), so the server reads the tag as it would in DM.
+    fov_nm = info["pixel_size_nm"] * max(rows, cols)
+    tags.SetTagAsFloat("Microscope Info:Indicated Magnification", 1e8 / fov_nm)
     _state.survey_geom = (rows, cols, (cols / 2.0 * s - cols / 2.0 * s,
                                        rows / 2.0 * s - rows / 2.0 * s), (s, s))
     _state.survey_image = img.id

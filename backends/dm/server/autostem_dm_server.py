@@ -210,7 +210,19 @@ DEFAULT_LIMITS = {
     "field_ds_bounds": None,   # [x_min, x_max, y_min, y_max] in DigiScan units, or null
     "max_binning": 16,
     "energy_offset_eV": [-100.0, 3000.0],
+    # The session's field from the client (issue 17; `autostem run --survey-shape RxC
+    # --pixel-size NM`): the largest survey [rows, cols] a client may ask (null: only the
+    # settings' survey_shape), the pixel sizes it may ask, [min_nm, max_nm] (null: only the
+    # settings' pixel_size_nm), and the relative tolerance between the pixel size asked and the
+    # one DM's survey calibration shows (a different one refuses the session after its survey).
+    "max_survey_shape": None,
+    "pixel_size_nm_range": None,
+    "pixel_size_tolerance": 0.05,
 }
+
+# Length units of a DM image calibration (GetDimensionUnitString) in nm.
+LENGTH_UNITS_NM = {"nm": 1.0, "pm": 1e-3, "\u00c5": 0.1, "A": 0.1, "angstrom": 0.1,
+                   "\u00b5m": 1e3, "\u03bcm": 1e3, "um": 1e3, "mm": 1e6}
 
 
 def _finite(x, what):
@@ -236,7 +248,7 @@ def load_settings(path, overrides=None):
         raise ValueError("%s: unknown limits %s" % (path, sorted(unknown)))
     limits.update(s.get("limits", {}))
     for k, v in limits.items():
-        if k in ("field_ds_bounds", "energy_offset_eV"):
+        if k in ("field_ds_bounds", "energy_offset_eV", "max_survey_shape", "pixel_size_nm_range"):
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise ValueError("%s: limits.%s must be a finite number >= 0, got %r" % (path, k, v))
@@ -251,6 +263,16 @@ def load_settings(path, overrides=None):
     e = limits["energy_offset_eV"]
     if not (numbers(e, 2) and e[0] <= e[1]):
         raise ValueError("%s: limits.energy_offset_eV must be [min, max], got %r" % (path, e))
+    m = limits["max_survey_shape"]
+    if m is not None and not (isinstance(m, list) and len(m) == 2 and
+                              all(isinstance(n, int) and not isinstance(n, bool) and
+                                  1 <= n <= 16384 for n in m)):
+        raise ValueError("%s: limits.max_survey_shape must be null or [rows, cols] (1..16384), "
+                         "got %r" % (path, m))
+    r = limits["pixel_size_nm_range"]
+    if r is not None and not (numbers(r, 2) and 0 < r[0] <= r[1]):
+        raise ValueError("%s: limits.pixel_size_nm_range must be null or [min_nm, max_nm] with "
+                         "0 < min <= max, got %r" % (path, r))
     limits["max_frame_bytes"] = max(int(limits["max_frame_bytes"]), 4096)
     s["limits"] = limits
     key_file = s.get("key_file")
@@ -420,7 +442,25 @@ class Microscope:
             raise RuntimeError("survey image tag 'Spacing' is zero")
         offset = (tag("DS Offset:X") - tag("Image Center:X") * spacing[0],
                   tag("DS Offset:Y") - tag("Image Center:Y") * spacing[1])
-        return data, offset, spacing
+        return data, offset, spacing, self.calibration(img)
+
+    def calibration(self, img):
+        """The survey's spatial calibration as DM holds it (issue 17): {"pixel_size_nm": x's
+        scale in nm, or None when the image is not calibrated in a length unit; "scale", "units":
+        as DM gives them; "magnification": the 'Microscope Info:Indicated Magnification' tag, or
+        None without one}. Never raises for a missing calibration or tag."""
+        scale = float(img.GetDimensionScale(0))
+        units = str(img.GetDimensionUnitString(0)).strip()
+        factor = LENGTH_UNITS_NM.get(units)
+        pixel = scale * factor if factor is not None and math.isfinite(scale) and scale > 0 else None
+        tags = img.GetTagGroup()
+
+        def optional_tag(path):
+            ok, v = tags.GetTagAsFloat(path)
+            return float(v) if ok and math.isfinite(v) and v > 0 else None
+        mag = optional_tag("Microscope Info:Indicated Magnification")
+        return {"pixel_size_nm": pixel, "scale": scale if math.isfinite(scale) else None,
+                "units": units, "magnification": mag}
 
     def patch(self, top, left, rows, cols, dwell_s):
         """Sub-region scan of the last survey image: rows x cols pixels at the survey's pitch,
@@ -483,6 +523,11 @@ class Server:
         self.log = log or (lambda msg: print("autostem-dm: " + msg, flush=True))
         self.survey_geom = None     # (rows, cols, offset, spacing) of the last survey
         self.survey_detector = None
+        # The session's field (issue 17): asked by the client in `info` within the limits, else
+        # the settings' survey_shape and pixel_size_nm. pixel_asked: the client named a pixel
+        # size, which DM's survey calibration must then confirm.
+        self.field = self._settings_field()
+        self.survey_calibration = None  # the last survey's calibration as DM reported it
         self.points = 0             # spectra delivered in this budget (dose_file: across restarts)
         self.electrons = 0.0        # electrons delivered in this budget (dose_file: across restarts)
         self.dose_file = settings.get("dose_file")
@@ -561,8 +606,83 @@ class Server:
         return time.monotonic() - self.t0
 
     def field_area_A2(self):
-        rows, cols = self.s["survey_shape"]
-        return rows * cols * (self.s["pixel_size_nm"] ** 2) * 100.0
+        rows, cols = self.field["shape"]
+        return rows * cols * (self.field["pixel_size_nm"] ** 2) * 100.0
+
+    # --- the session's field ----------------------------------------------------------------
+    def _settings_field(self):
+        return {"shape": tuple(self.s["survey_shape"]),
+                "pixel_size_nm": float(self.s["pixel_size_nm"]), "pixel_asked": False}
+
+    def _field_from(self, meta):
+        """The field a client asks in `info` (survey_shape [rows, cols], pixel_size_nm), checked
+        against limits.max_survey_shape, max_survey_pixels, pixel_size_nm_range; what it does
+        not ask is the settings'. Raises RequestError naming the limit."""
+        lim = self.limits
+        field = self._settings_field()
+        if meta.get("survey_shape") is not None:
+            shape = meta["survey_shape"]
+            if (not isinstance(shape, list) or len(shape) != 2 or
+                    not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1
+                            for n in shape)):
+                raise RequestError("survey_shape must be [rows, cols] (integers >= 1), got %r"
+                                   % (shape,))
+            rows, cols = shape
+            m = lim["max_survey_shape"]
+            if m is None and (rows, cols) != field["shape"]:
+                raise RequestError("survey_shape %dx%d: this server's settings fix the survey at "
+                                   "%dx%d (limits.max_survey_shape is null); ask for that or have "
+                                   "limits.max_survey_shape set on the microscope PC"
+                                   % (rows, cols, field["shape"][0], field["shape"][1]))
+            if m is not None and (rows > m[0] or cols > m[1]):
+                raise RequestError("survey_shape %dx%d exceeds limits.max_survey_shape %dx%d"
+                                   % (rows, cols, m[0], m[1]))
+            if rows * cols > lim["max_survey_pixels"]:
+                raise RequestError("survey_shape %dx%d exceeds max_survey_pixels %d"
+                                   % (rows, cols, lim["max_survey_pixels"]))
+            field["shape"] = (rows, cols)
+        if meta.get("pixel_size_nm") is not None:
+            px = _finite(meta["pixel_size_nm"], "pixel_size_nm")
+            r = lim["pixel_size_nm_range"]
+            tol = float(lim["pixel_size_tolerance"])
+            if r is None:
+                p0 = field["pixel_size_nm"]
+                if abs(px - p0) > tol * p0:
+                    raise RequestError("pixel_size_nm %r: this server's settings fix the pixel "
+                                       "size at %r nm (limits.pixel_size_nm_range is null); ask "
+                                       "for that or have limits.pixel_size_nm_range set on the "
+                                       "microscope PC" % (px, p0))
+            elif not r[0] <= px <= r[1]:
+                raise RequestError("pixel_size_nm %r outside limits.pixel_size_nm_range [%r, %r]"
+                                   % (px, r[0], r[1]))
+            field["pixel_size_nm"] = px
+            field["pixel_asked"] = True
+        return field
+
+    def _check_calibration(self, cal):
+        """After a survey: DM's calibration against the session's pixel size. Asked by the
+        client: a calibration outside pixel_size_tolerance (or none) refuses the session (raises
+        RequestError; no position is accepted until a survey that agrees). Not asked: a
+        difference is logged and reported, as the settings' value is used as before."""
+        want = self.field["pixel_size_nm"]
+        got = cal.get("pixel_size_nm")
+        tol = float(self.limits["pixel_size_tolerance"])
+        mag = cal.get("magnification")
+        at = " at magnification %.6g" % mag if mag else ""
+        if got is None:
+            msg = ("the survey image in DM has no length calibration (scale %r, units %r)"
+                   % (cal.get("scale"), cal.get("units")))
+            if self.field["pixel_asked"]:
+                raise RequestError(msg + "; cannot confirm the pixel size asked, %r nm" % want)
+            self.log("WARNING: " + msg + "; using the settings' pixel_size_nm %r" % want)
+            return
+        if abs(got - want) > tol * want:
+            msg = ("DM's survey calibration is %.6g nm per pixel%s; the session's pixel size is "
+                   "%.6g nm (tolerance %.3g %%)" % (got, at, want, 100.0 * tol))
+            if self.field["pixel_asked"]:
+                raise RequestError(msg + ": set the magnification on the microscope, or ask for "
+                                   "--pixel-size %.6g" % got)
+            self.log("WARNING: " + msg + " (the settings' value is used for the dose budget)")
 
     # --- network --------------------------------------------------------------------------
     def bind(self):
@@ -698,16 +818,33 @@ class Server:
 
     # --- operations -------------------------------------------------------------------------
     def op_ping(self, meta, array):
-        return {"t_s": self.now_s()}, None
+        # blanked: the last blanker command this server gave DM (null before any).
+        return {"t_s": self.now_s(), "blanked": self.scope.blanked}, None
 
     def op_info(self, meta, array):
+        """Describes the instrument and sets the session's field: survey_shape, pixel_size_nm
+        asked in meta within the limits (_field_from), else the settings' — a new field needs no
+        restart (issue 17). A field other than the last survey's needs a new survey first."""
         lim = self.limits
+        field = self._field_from(meta)
+        if (field["shape"], field["pixel_size_nm"]) != (self.field["shape"],
+                                                       self.field["pixel_size_nm"]):
+            self.survey_geom = None
+            self.log("session field: %dx%d pixels of %.6g nm%s"
+                     % (field["shape"][0], field["shape"][1], field["pixel_size_nm"],
+                        " (asked by the client)" if field["pixel_asked"] or
+                        field["shape"] != tuple(self.s["survey_shape"]) else ""))
+        self.field = field
         self.scope.prepare(float(self.s["default_exposure_s"]), 1, (0, 0, 0, 0))
         origin, scale, channels = self.scope.energy
-        rows, cols = self.s["survey_shape"]
+        rows, cols = self.field["shape"]
         return {
             "name": self.s["name"], "field_rows": rows, "field_cols": cols,
-            "pixel_size_nm": self.s["pixel_size_nm"], "detectors": sorted(self.s["detectors"]),
+            "pixel_size_nm": self.field["pixel_size_nm"],
+            "max_survey_shape": lim["max_survey_shape"],
+            "pixel_size_nm_range": lim["pixel_size_nm_range"],
+            "pixel_size_tolerance": lim["pixel_size_tolerance"],
+            "detectors": sorted(self.s["detectors"]),
             "default_dwell_s": self.s["default_dwell_s"],
             "default_exposure_s": self.s["default_exposure_s"],
             "probe_current_pA": self.s["probe_current_pA"],
@@ -722,7 +859,7 @@ class Server:
         }, None
 
     def op_survey(self, meta, array):
-        rows, cols = self.s["survey_shape"]
+        rows, cols = self.field["shape"]
         dwell = _finite(meta.get("dwell_s", 0.0), "dwell_s") or float(self.s["default_dwell_s"])
         lim = self.limits
         if not lim["min_dwell_s"] <= dwell <= lim["max_dwell_s"]:
@@ -740,9 +877,11 @@ class Server:
         self._not_before(meta)
         t0 = self.now_s()
         self.scope.blank(False)
+        self.survey_geom = None
         try:
-            data, offset, spacing = self.scope.survey(rows, cols, dwell, int(self.s["detectors"][detector]),
-                                                      int(self.s["survey_bytes_per_pixel"]))
+            data, offset, spacing, cal = self.scope.survey(
+                rows, cols, dwell, int(self.s["detectors"][detector]),
+                int(self.s["survey_bytes_per_pixel"]))
         finally:
             self.electrons += electrons
             self._save_dose()
@@ -750,11 +889,16 @@ class Server:
         t1 = self.now_s()
         if data.shape != (rows, cols):
             raise RuntimeError("DigiScan returned %s, expected (%d, %d)" % (data.shape, rows, cols))
+        self.survey_calibration = cal
+        self._check_calibration(cal)  # may refuse: then no position is accepted
         self.survey_geom = (rows, cols, offset, spacing)
         self.survey_detector = detector
         return {"dwell_s": dwell, "detector": detector, "t_start_s": t0,
                 "t_end_s": t1, "acquire_s": t1 - t0, "electrons": electrons,
-                "ds_offset": list(offset), "ds_spacing": list(spacing)}, data
+                "ds_offset": list(offset), "ds_spacing": list(spacing),
+                "pixel_size_nm": self.field["pixel_size_nm"],
+                "dm_pixel_size_nm": cal["pixel_size_nm"], "dm_scale": cal["scale"],
+                "dm_units": cal["units"], "dm_magnification": cal["magnification"]}, data
 
     def _int(self, meta, key, lo, hi):
         v = meta.get(key)
@@ -1038,9 +1182,11 @@ def run_check(settings, dm, out=print):
         rows, cols = settings["survey_shape"]
         dwell = max(float(lim["min_dwell_s"]), 1e-6)
         signal = int(sorted(settings["detectors"].values())[0])
-        data, offset, spacing = scope.survey(rows, cols, dwell, signal,
-                                             int(settings.get("survey_bytes_per_pixel", 4)))
-        return "%dx%d, DigiScan offset %r, spacing %r" % (rows, cols, offset, spacing)
+        data, offset, spacing, cal = scope.survey(rows, cols, dwell, signal,
+                                                  int(settings.get("survey_bytes_per_pixel", 4)))
+        return ("%dx%d, DigiScan offset %r, spacing %r, pixel %r %s (%r nm), magnification %r"
+                % (rows, cols, offset, spacing, cal["scale"], cal["units"], cal["pixel_size_nm"],
+                   cal["magnification"]))
     step("survey scan (blanked)", survey)
     step("read the beam position", lambda: "%r" % (scope.beam_position(),))
     step("move the beam (to where it is)", lambda: scope.move_beam(*scope.beam_position()))

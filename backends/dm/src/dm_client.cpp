@@ -378,7 +378,10 @@ struct DmInstrument::Impl {
   }
 
   void read_info() {
-    const dm::Frame r = call(dm::Op::info, json::object(), o.call_timeout_s, true);
+    json ask = json::object();
+    if (o.survey_rows > 0) ask["survey_shape"] = {o.survey_rows, o.survey_cols};
+    if (o.pixel_size_nm > 0) ask["pixel_size_nm"] = o.pixel_size_nm;
+    const dm::Frame r = call(dm::Op::info, ask, o.call_timeout_s, true);
     const json j = json::parse(r.meta);
     info.name = "DigitalMicrograph " + j.at("name").get<std::string>() + " at " + o.host + ":" +
                 std::to_string(o.port);
@@ -405,6 +408,7 @@ struct DmInstrument::Impl {
       }
     // Acquisitions run on their own thread while the strategy computes (any server).
     info.can_overlap = true;
+    info.has_link = true;
     simulated_clock = j.value("clock", std::string()) == "simulated";
     if (simulated_clock) sim_now_s = std::max(sim_now_s, j.value("t_s", 0.0));
     probe_current_pA = info.default_probe_current_pA;
@@ -514,6 +518,14 @@ DmInstrument::DmInstrument(DmClientOptions options) : impl_(std::make_unique<Imp
     throw std::invalid_argument("DmClientOptions.key has " + std::to_string(options.key.size()) +
                                 " bytes; at least 16 are required");
   if (options.port == 0) throw std::invalid_argument("DmClientOptions.port must not be 0");
+  if ((options.survey_rows == 0) != (options.survey_cols == 0))
+    throw std::invalid_argument("DmClientOptions: survey_rows and survey_cols are both > 0 (a "
+                                "survey shape) or both 0 (the server's), got " +
+                                std::to_string(options.survey_rows) + " x " +
+                                std::to_string(options.survey_cols));
+  if (!std::isfinite(options.pixel_size_nm) || options.pixel_size_nm < 0)
+    throw std::invalid_argument("DmClientOptions.pixel_size_nm must be finite and >= 0 (0 = the "
+                                "server's), got " + std::to_string(options.pixel_size_nm));
   if (!(options.connect_timeout_s > 0) || !(options.call_timeout_s > 0))
     throw std::invalid_argument("DmClientOptions timeouts must be > 0");
   if (options.run_id.empty()) options.run_id = dm::to_hex(dm::random_bytes(8));
@@ -564,9 +576,23 @@ Survey DmInstrument::acquire_survey(const SurveySettings& settings) {
   Survey s = I.scanned_image(r, j, I.info.field_rows, I.info.field_cols, "survey", I.times(j, t_start, I.now()));
   s.dose_e_per_A2 = j.at("electrons").get<double>() /
                     (double(I.info.field_rows * I.info.field_cols) * I.info.calibration.pixel_area_A2());
+  const auto number_or_0 = [&](const char* key) {
+    const auto v = j.find(key);
+    return v != j.end() && v->is_number() ? v->get<double>() : 0.0;
+  };
   std::lock_guard lk(I.m);
   I.blanked_known = true;
   I.stats.last_survey_server_s = j.value("acquire_s", 0.0);
+  I.stats.survey_dm_pixel_size_nm = number_or_0("dm_pixel_size_nm");
+  I.stats.survey_dm_magnification = number_or_0("dm_magnification");
+  if (I.stats.survey_dm_pixel_size_nm > 0)
+    I.log("survey: " + std::to_string(I.info.field_rows) + "x" + std::to_string(I.info.field_cols) +
+          " pixels; DigitalMicrograph calibrates " + std::to_string(I.stats.survey_dm_pixel_size_nm) +
+          " nm per pixel" +
+          (I.stats.survey_dm_magnification > 0
+               ? " at magnification " + std::to_string(I.stats.survey_dm_magnification)
+               : std::string()) +
+          " (the session's pixel size: " + std::to_string(I.info.calibration.pixel_size_nm) + " nm)");
   // Every pixel got probe current × dwell (the simulator's survey accounting).
   I.dose += electrons(I.probe_current_pA, s.dwell_s) / I.info.calibration.pixel_area_A2();
   return s;
@@ -651,6 +677,14 @@ void DmInstrument::blank() {
   I.call(dm::Op::blank, json::object(), I.o.call_timeout_s, true);
   std::lock_guard lk(I.m);
   I.blanked_known = true;
+}
+
+std::optional<bool> DmInstrument::beam_blanked() const {
+  const dm::Frame r = impl_->call(dm::Op::ping, json::object(), impl_->o.call_timeout_s, true);
+  const json j = json::parse(r.meta);
+  const auto b = j.find("blanked");
+  if (b == j.end() || !b->is_boolean()) return std::nullopt;
+  return b->get<bool>();
 }
 
 double DmInstrument::now_s() const {

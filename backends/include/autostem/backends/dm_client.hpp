@@ -48,6 +48,15 @@ struct DmClientOptions {
   std::size_t max_frame_bytes = std::size_t{512} << 20;  ///< largest answer accepted
   std::string run_id;                   ///< identifies this run to the server; empty = random
   unsigned binning = 1;                 ///< camera binning sent with every spectrum
+  /// The session's field asked of the server (issue 17; `autostem run --survey-shape RxC
+  /// --pixel-size NM`): survey rows × cols (both 0 = the server's settings) and the pixel size
+  /// in nm (0 = the settings'), sent with `info`. The server checks them against its limits
+  /// (max_survey_shape, max_survey_pixels, pixel_size_nm_range) — the constructor throws
+  /// DmRefused naming the limit otherwise — and, after the survey, the pixel size asked against
+  /// DM's calibration of the survey image (pixel_size_tolerance; acquire_survey throws
+  /// DmRefused when they differ). A new field needs no server restart.
+  std::size_t survey_rows = 0, survey_cols = 0;
+  double pixel_size_nm = 0.0;
   /// Where connection events go ("connection lost …; reconnecting"); default: stderr.
   std::function<void(const std::string&)> log;
 };
@@ -66,6 +75,11 @@ struct DmLinkStats {
   /// Electrons the server had delivered in its dose budget when this client connected (kept
   /// across server restarts on the microscope PC, docs/live.md §2).
   double server_electrons_used = 0.0;
+  /// The last survey's pixel size as DigitalMicrograph calibrates the survey image (nm; 0 when
+  /// the image has no length calibration) and the indicated magnification (0 when DM has no
+  /// 'Microscope Info:Indicated Magnification' tag), as the server read them back (issue 17).
+  double survey_dm_pixel_size_nm = 0.0;
+  double survey_dm_magnification = 0.0;
 };
 
 /// A refusal by the server (a limit, an invalid value, a failed authentication): not retried.
@@ -76,9 +90,11 @@ class DmRefused : public std::runtime_error {
 
 class DmInstrument final : public Instrument {
  public:
-  /// Connects, authenticates and reads the instrument description. Throws std::invalid_argument
-  /// on bad options (key shorter than 16 bytes, port 0), std::runtime_error when the server
-  /// cannot be reached within the timeouts, DmRefused when it refuses the key.
+  /// Connects, authenticates and reads the instrument description (asking for the options'
+  /// field). Throws std::invalid_argument on bad options (key shorter than 16 bytes, port 0,
+  /// only one of survey_rows/survey_cols, a pixel size not finite or < 0), std::runtime_error
+  /// when the server cannot be reached within the timeouts, DmRefused when it refuses the key
+  /// or the field.
   explicit DmInstrument(DmClientOptions options);
   /// Blanks the beam and says goodbye (best effort, short timeout); never throws.
   ~DmInstrument() override;
@@ -99,6 +115,9 @@ class DmInstrument final : public Instrument {
   std::vector<Measurement> collect(bool wait) override;
   void elapse(double seconds) override;
   void blank() override;
+  /// Asks the server (ping) for the last blanker command it gave DM; std::nullopt when it has
+  /// given none. Throws std::runtime_error when the server cannot be reached.
+  std::optional<bool> beam_blanked() const override;
   double now_s() const override;
   /// time: exposure + the mean overhead measured so far (50 ms before the first point);
   /// electrons: the server's nominal probe current × exposure.

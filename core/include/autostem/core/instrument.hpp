@@ -38,6 +38,10 @@ struct InstrumentInfo {
   /// Capability: AcquisitionMode::si_scan is acquired as a synchronized spectrum-image scan
   /// (with its timing). The Session refuses si_scan otherwise.
   bool can_si_scan = true;
+  /// The instrument is reached over a link that can be cut (a live server; issue 17): a run can
+  /// end with a lost connection and be resumed (Session::resume_from) once it is back. false for
+  /// the in-process simulator, whose runs end only by budget, strategy, stop or error.
+  bool has_link = false;
 };
 
 /// A rectangular sub-scan of the field, e.g. a drift reference (issue 16). Pixel (i, j) of the
@@ -93,6 +97,13 @@ class Instrument {
 
   /// Blanks the beam (no dose while blanked). Idempotent.
   virtual void blank() = 0;
+
+  /// Whether the beam is blanked now, as the instrument knows it (issue 17): the simulator's
+  /// model (the beam is on only while an acquisition is in progress), a live server's record of
+  /// the last blanker command it gave DM. std::nullopt when the instrument cannot tell (this
+  /// default). A live instrument asks its server (one round trip); throws std::runtime_error when
+  /// the server cannot be reached.
+  virtual std::optional<bool> beam_blanked() const { return std::nullopt; }
 
   /// Session time in seconds since the instrument was created (simulated or wall clock).
   virtual double now_s() const = 0;

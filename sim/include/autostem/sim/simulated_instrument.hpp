@@ -92,6 +92,9 @@ class SimulatedInstrument final : public autostem::Instrument {
   void elapse(double seconds) override;
   /// The beam is blanked between exposures in this model; blank() only records the request.
   void blank() override { blanked_ = true; }
+  /// false while an acquisition is in progress at the session time (from its start to the end
+  /// of its exposure and readout: conservative, the beam is on for part of it), true otherwise.
+  std::optional<bool> beam_blanked() const override { return !busy_; }
   double now_s() const override { return sim_.now_s(); }
   /// Steady state (no one-off setup): TimingProfile::point_time_s, or si_pixel_time_s plus one
   /// line flyback per field width; electrons = current × exposure × 6.2415e6 over one pixel's
