@@ -218,8 +218,8 @@ struct DklRetrainSize {
 };
 
 /// Modelled wall time (s) of one background retrain on one core of the reference machine (the
-/// 2-core AMD EPYC VM of docs/performance.md, measured with bench_dkl's BM_BackgroundRetrain at
-/// load ≈ 2, plus 50 % headroom): iterations × (m³ Cholesky/inverse + m·P network passes +
+/// 2-core AMD EPYC VM of docs/performance.md, CPU time of bench_dkl's BM_BackgroundRetrain,
+/// plus 50 % headroom): iterations × (m³ Cholesky/inverse + m·P network passes +
 /// a fixed per-iteration cost) + N·P (embedding) + the posterior's build (N·n² exact; 2·N·r²
 /// + n·r² sparse). A deterministic function of the sizes, so that `retrain_s=auto` keeps a
 /// simulated run reproducible for a seed (docs/dkl.md "Fast path"). Never throws.
