@@ -376,6 +376,7 @@ class ModelStrategy final : public Strategy {
       surprise_ = v.number("surprise");
       surprise_gap_ = v.size("surprise_gap");
       calibrate_ = v.size("calibrate");
+      calibrate_acquisition_ = v.flag("calibrate_acquisition");
       retrain_subset_ = v.size("retrain_subset");
       // update=fast without an explicit retrain_every: the growing schedule of retrain_interval().
       retrain_every_given_ = v.given("retrain_every");
@@ -521,8 +522,11 @@ class ModelStrategy final : public Strategy {
     }
     std::vector<Eigen::VectorXd> columns;
     std::vector<double> denominators;
-    // update=fast: var_ carries the conformal scale²; the believer's covariances carry it too.
-    const double c2 = post_ ? calibration_ * calibration_ : 1.0;
+    // update=fast with calibrate_acquisition: var_ carries the conformal scale²; the believer's
+    // covariances carry it too.
+    const double c2 = post_ && calibrate_acquisition_ ? calibration_ * calibration_ : 1.0;
+    // The published σ map is calibrated whether or not the acquisition saw the scale.
+    const double map_sd_scale = post_ && !calibrate_acquisition_ ? calibration_ : 1.0;
     const double noise = post_ ? c2 * post_->hyper().noise : current_gp().hyper().noise;
     acquisition::Conditioner believer = [&](std::size_t c, Eigen::VectorXd& var) {
       Eigen::VectorXd cov = post_ ? Eigen::VectorXd(c2 * post_->covariance_with(c))
@@ -551,7 +555,7 @@ class ModelStrategy final : public Strategy {
       for (std::size_t c = 0; c < cols_; ++c) {
         const auto k = static_cast<Eigen::Index>(set_.candidate_of(r, c));
         const auto rr = static_cast<Eigen::Index>(r), cc = static_cast<Eigen::Index>(c);
-        const double sd = std::sqrt(std::max(var_[k], 0.0));
+        const double sd = map_sd_scale * std::sqrt(std::max(var_[k], 0.0));
         if (warp_) {
           // Normal scores back to scalarizer units; σ by the local slope (delta method).
           double slope = 0.0;
@@ -853,7 +857,10 @@ class ModelStrategy final : public Strategy {
       post_->add(k, yv);
     }
     mean_ = post_->mean(y_mean_, y_sd_);
-    var_ = post_->variance() * (calibration_ * calibration_);
+    // The acquisition sees the calibrated variance only with calibrate_acquisition; the
+    // published uncertainty map, coverage and surprises always use the calibrated sd.
+    var_ = calibrate_acquisition_ ? Eigen::VectorXd(post_->variance() * (calibration_ * calibration_))
+                                  : post_->variance();
     best_ = (raw.maxCoeff() - y_mean_) / y_sd_;
     stats_.sparse = post_->sparse();
     stats_.posterior_bytes = post_->bytes();
@@ -936,6 +943,7 @@ class ModelStrategy final : public Strategy {
   double retrain_s_ = 2.0, surprise_ = 3.0;
   bool retrain_auto_ = true, retrain_every_given_ = false;
   std::size_t retrain_subset_ = 256, surprise_gap_ = 3, calibrate_ = 100;
+  bool calibrate_acquisition_ = false;
   std::deque<double> abs_z_;  ///< |standardised residual| of the last `calibrate` values
   double calibration_ = 1.0;  ///< conformal scale of the predictive sd (update_calibration())
   std::uint64_t seed_ = 0;
@@ -1049,6 +1057,8 @@ const Schema& dkl_strategy_schema() {
     s.number("surprise", 3.0, "fast: retrain early after a value with |z| above this (0 = never)").at_least(0);
     s.integer("surprise_gap", 3, "fast: a surprise retrain starts at least max(this, 0.1 n) values after the last retrain").at_least(1);
     s.integer("calibrate", 100, "fast: conformal scale of the predictive sd from the last K residuals (0 = off)");
+    s.boolean("calibrate_acquisition", false,
+              "fast: the acquisition also uses the calibrated sd (false: only the published sd, coverage and surprises)");
     s.integer("retrain_subset", 256, "fast: train the network on at most this many values (random subset)").at_least(2);
     // A constant survey is accepted (the model then falls back to (row, col), as gp), but that
     // is not the plan it makes on a specimen.
