@@ -3,14 +3,15 @@
 //    measured patches, then embedding, GP mean and variance, and the acquisition (EI) over every
 //    candidate of an S×S survey with 16×16 patches. Arguments: n, S.
 //  - BM_FastDecision (issue 22, update=fast): one decision of the fast path, new value → next
-//    proposal: add the value to the incremental posterior (exact while n ≤ 200, else VFE with
-//    r = 200 inducing inputs), mean and variance of all S² candidates, EI, argmax over the
-//    unmeasured ones (the new point's embedding is a row of the candidates' embedding, computed
-//    with the network). Patch 8, 16 principal components (the strategy's defaults).
+//    proposal: add the value to the incremental posterior (the strategy's defaults: exact while
+//    n ≤ 100, else VFE with r ≤ 100 inducing inputs), mean and variance of all S² candidates,
+//    EI, argmax over the unmeasured ones (the new point's embedding is a row of the candidates'
+//    embedding, computed with the network). Patch 8, 16 principal components. Third argument:
+//    the embedding stretched by this factor (1 = as trained; 8 = spread out, so the greedy
+//    inducing-point selection keeps the full r = 100 — the cost of a real run's posterior).
 //  - BM_BackgroundRetrain (issue 22): the slow path at n values: 100 Adam iterations on a random
-//    subset of 512, embedding of all S² candidates, and the posterior of all n values.
-//  - BM_FastRun: the real `dkl` strategy with update=fast driven for P decisions (propose →
-//    observe) on an S×S survey, including its background retrains (retrain_every 50).
+//    subset of 256 (retrain_subset), embedding of all S² candidates, and the posterior of all n
+//    values; counter modelled_s = dkl_modelled_retrain_s() of the same sizes (retrain_s=auto).
 // The large cases run only with AUTOSTEM_BENCH_LARGE=1 (the ctest smoke run must stay fast).
 //   AUTOSTEM_BENCH_LARGE=1 bench_dkl --benchmark_repetitions=5 --benchmark_report_aggregates_only
 #include <autostem/core/random.hpp>
@@ -147,11 +148,12 @@ struct FastSetup {
 
 void BM_FastDecision(benchmark::State& state) {
   const auto n = std::size_t(state.range(0)), S = std::size_t(state.range(1));
+  const double stretch = double(state.range(2));
   const FastSetup setup(S);
   auto [idx, y] = setup.sample(n, 5);
-  strategies::gp::IncrementalOptions opt;  // exact ≤ 200, r = 200
-  auto post = strategies::gp::IncrementalPosterior::build(strategies::gp::KernelKind::rbf,
-                                                          setup.model->hyper(), setup.features, idx, y, opt);
+  strategies::gp::IncrementalOptions opt;  // the strategy's defaults: exact ≤ 100, r ≤ 100
+  auto post = strategies::gp::IncrementalPosterior::build(strategies::gp::KernelKind::rbf, setup.model->hyper(),
+                                                          setup.features * stretch, idx, y, opt);
   std::vector<char> measured(static_cast<std::size_t>(setup.X.rows()), 0);
   for (std::size_t k : idx) measured[k] = 1;
   double sum = y.sum(), sum2 = y.squaredNorm(), best = y.maxCoeff(), count = double(n);
@@ -181,18 +183,21 @@ void BM_FastDecision(benchmark::State& state) {
   }
   state.counters["candidates"] = double(setup.X.rows());
   state.counters["sparse"] = post.sparse();
+  state.counters["inducing"] = post.sparse() ? double(post.inducing()) : 0.0;
   state.counters["posterior_MB"] = double(post.bytes()) / 1e6;
 }
 
 void FastArgs(benchmark::internal::Benchmark* b) {
-  b->Args({100, 128});
-  b->Args({1000, 128});
+  b->Args({100, 128, 1});
+  b->Args({1000, 128, 1});
   if (large()) {
-    b->Args({100, 256});
-    b->Args({1000, 256});
-    b->Args({5000, 256});
+    b->Args({100, 256, 1});
+    b->Args({1000, 256, 1});
+    b->Args({5000, 256, 1});
+    b->Args({1000, 256, 8});
+    b->Args({5000, 256, 8});
   }
-  b->ArgNames({"n", "survey"})->Unit(benchmark::kMillisecond)->UseRealTime();
+  b->ArgNames({"n", "survey", "stretch"})->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 BENCHMARK(BM_FastDecision)->Apply(FastArgs);
 
@@ -203,8 +208,8 @@ void BM_BackgroundRetrain(benchmark::State& state) {
   double t_train = 0, t_embed = 0, t_build = 0;
   for (auto _ : state) {
     const auto t0 = Clock::now();
-    // The strategy's retrain(): a random subset of at most 512 values, 100 Adam iterations.
-    const std::size_t m = std::min<std::size_t>(512, n);
+    // The strategy's retrain(): a random subset of at most 256 values, 100 Adam iterations.
+    const std::size_t m = std::min<std::size_t>(256, n);
     strategies::PatchMatrix Xs(static_cast<Eigen::Index>(m), setup.X.cols());
     Eigen::VectorXd ys(static_cast<Eigen::Index>(m));
     for (std::size_t i = 0; i < m; ++i) {
@@ -228,11 +233,22 @@ void BM_BackgroundRetrain(benchmark::State& state) {
   state.counters["train_s"] = t_train / it;
   state.counters["embed_s"] = t_embed / it;
   state.counters["posterior_s"] = t_build / it;
+  strategies::DklRetrainSize size;
+  size.iterations = 100;
+  size.subset = std::min<std::size_t>(256, n);
+  size.candidates = std::size_t(setup.X.rows());
+  size.net_params = (std::size_t(setup.X.cols()) + 1) * 64 + 65 * 64 + 65 * 2;  // 16-64-64-2
+  size.values = n;
+  state.counters["modelled_s"] = strategies::dkl_modelled_retrain_s(size);
 }
 
 void RetrainArgs(benchmark::internal::Benchmark* b) {
   b->Args({1000, 128});
-  if (large()) b->Args({5000, 256});
+  if (large()) {
+    b->Args({100, 256});
+    b->Args({1000, 256});
+    b->Args({5000, 256});
+  }
   b->ArgNames({"n", "survey"})->Unit(benchmark::kSecond)->UseRealTime()->Iterations(2);
 }
 BENCHMARK(BM_BackgroundRetrain)->Apply(RetrainArgs);

@@ -14,7 +14,10 @@ default) and dkl with --param dkl.update=fast — and reports, per ground truth:
     /usr/bin/python3 scripts/dkl_fast_quality.py --autostem build/apps/autostem --seeds 30 \
         --only nanoparticles --out /tmp/dklq
 Exact-every-step runs are slow (≈ 1 min per 100-spectrum run on the 2-core VM); --exact-seeds
-limits them (the pairs are the seeds both variants ran). Only the standard library.
+limits them (the pairs are the seeds both variants ran), --reuse-exact DIR takes them from an
+earlier --out DIR (the exact path does not depend on the fast path's parameters), --no-exact
+skips them (tuning), --fast-param KEY=VALUE adds dkl parameters to the fast runs.
+Only the standard library.
 """
 from __future__ import annotations
 
@@ -37,11 +40,14 @@ CASES = {
 }
 
 
-def bench(exe: str, case: str, seeds: int, start: int, budget: int, fast: bool, out: Path, stats: Path | None):
+def bench(exe: str, case: str, seeds: int, start: int, budget: int, fast: bool, out: Path, stats: Path | None,
+          extra: list[str] = (), threads: int = 2):
     cmd = [exe, "bench", *CASES[case], "--strategies", "dkl", "--seeds", str(seeds), "--seed-start", str(start),
-           "--budget-points", str(budget), "--threads", "2", "--no-plots", "--out", str(out)]
+           "--budget-points", str(budget), "--threads", str(threads), "--no-plots", "--out", str(out)]
     if fast:
         cmd += ["--param", "dkl.update=fast"]
+        for kv in extra:
+            cmd += ["--param", "dkl." + kv]
     env = dict(os.environ)
     if stats:
         env["AUTOSTEM_DKL_STATS"] = str(stats)
@@ -79,14 +85,25 @@ def main() -> int:
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--only", default="nanoparticles,cuzn")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--reuse-exact", type=Path, default=None)
+    ap.add_argument("--no-exact", action="store_true")
+    ap.add_argument("--fast-param", action="append", default=[])
+    ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     for case in a.only.split(","):
         stats = a.out / f"{case}_fast_stats.jsonl"
         a.out.mkdir(parents=True, exist_ok=True)
         stats.unlink(missing_ok=True)
-        fast, md = bench(a.autostem, case, a.seeds, a.seed_start, a.budget, True, a.out / f"{case}_fast", stats)
-        exact, _ = bench(a.autostem, case, a.exact_seeds or a.seeds, a.seed_start, a.budget, False,
-                         a.out / f"{case}_exact", None)
+        fast, md = bench(a.autostem, case, a.seeds, a.seed_start, a.budget, True, a.out / f"{case}_fast", stats,
+                         a.fast_param, a.threads)
+        if a.no_exact:
+            exact = {}
+        elif a.reuse_exact:
+            with open(a.reuse_exact / f"{case}_exact" / "summary.csv") as f:
+                exact = {int(r["seed"]): float(r["n_top1pct"]) for r in csv.DictReader(f)}
+        else:
+            exact, _ = bench(a.autostem, case, a.exact_seeds or a.seeds, a.seed_start, a.budget, False,
+                             a.out / f"{case}_exact", None, (), a.threads)
         cap = a.budget + 1
         val = lambda x: cap if x < 0 else x  # noqa: E731
         pairs = sorted(s for s in fast if s in exact and not math.isnan(fast[s]) and not math.isnan(exact[s]))
@@ -100,16 +117,17 @@ def main() -> int:
         for s in pairs:
             print(f"{s:4d}  {exact[s]:5.0f}  {fast[s]:5.0f}")
         fm = sorted(val(fast[s]) for s in fast)
-        em = sorted(val(exact[s]) for s in exact)
+        em = sorted(val(exact[s]) for s in exact) or [math.nan]
         print(f"fast median {fm[(len(fm)-1)//2]/2 + fm[len(fm)//2]/2:g} over {len(fm)} seeds; exact median "
-              f"{em[(len(em)-1)//2]/2 + em[len(em)//2]/2:g} over {len(em)} seeds (never = {cap})")
+              f"{em[(len(em)-1)//2]/2 + em[len(em)//2]/2:g} over {len(exact)} seeds (never = {cap})")
         if ratios:
             med, lo, hi = median_ci(ratios)
             print(f"median paired log(fast/exact) = {med:+.3f} (ratio {math.exp(med):.3f}), 95 % interval "
                   f"[{lo:+.3f}, {hi:+.3f}] (ratio {math.exp(lo):.3f}–{math.exp(hi):.3f})")
         if scored:
             print(f"95 % predictive interval coverage (fast): {covered}/{scored} = {100 * covered / scored:.1f} % "
-                  f"over {len(lines)} runs; retrain waits {sum(l['waits'] for l in lines)}")
+                  f"over {len(lines)} runs; retrains {sum(l['retrains_started'] for l in lines)}, of them "
+                  f"waited for {sum(l['waits'] for l in lines)}; surprises {sum(l['surprises'] for l in lines)}")
         if m:
             print(f"exact uniform random median {m.group(1)} [{m.group(2)}–{m.group(3)}]")
     return 0

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <numeric>
 #include <random>
 #include <set>
@@ -221,10 +222,11 @@ Survey survey_of(const ImageArray& img) {
   return s;
 }
 
-/// Runs `steps` decisions of batch q; returns the positions in order. value(p) gives the signal.
+/// Runs `steps` decisions of batch q; returns the positions in order. value(p) gives the signal;
+/// each measurement takes dt_s of acquisition time (t_end_s − t_start_s; 0: a clock that stands).
 template <class F>
 std::vector<Position> drive(Strategy& st, const Field& f, std::size_t points, std::size_t q,
-                            F&& signal, std::uint64_t seed = 0) {
+                            F&& signal, std::uint64_t seed = 0, double dt_s = 0.0) {
   StrategyContext ctx;
   ctx.instrument = f.info;
   ctx.seed = seed;
@@ -239,6 +241,8 @@ std::vector<Position> drive(Strategy& st, const Field& f, std::size_t points, st
       m.index = out.size();
       m.requested = p;
       m.signal = signal(p);
+      m.t_start_s = dt_s * double(out.size());
+      m.t_end_s = m.t_start_s + dt_s;
       ms.push_back(m);
       out.push_back(p);
     }
@@ -358,6 +362,71 @@ TEST(DklStrategy, FastUpdateFindsTheMaximumSoonerThanChanceAndCalibrates) {
   EXPECT_GT(st.posterior_bytes, 0u);
   EXPECT_THROW(strategies::make_dkl_strategy({{"update", "fast"}, {"targets", "rank"}}), std::invalid_argument);
   EXPECT_THROW(strategies::make_dkl_strategy({{"update", "quick"}}), std::invalid_argument);
+}
+
+TEST(DklStrategy, FastSurpriseRetrainsAreSpacedAndDeterministic) {
+  // update=fast with every value "surprising" (|z| > 0.01) and no scheduled retrain
+  // (retrain_every 1000): retrains start only on surprises, each at least
+  // max(surprise_gap, ⌈0.1·n⌉) values after the previous one. Each measurement advances the
+  // acquisition clock by 1 s and retrain_s = 0.5, so a retrain is swapped in at the next
+  // decision (no job blocks the next start): the spacing alone limits them.
+  const Field f = make_field(32, 6);
+  auto value = [&](const Position& q) {
+    return std::vector<float>{float(f.property(Eigen::Index(q.row), Eigen::Index(q.col)))};
+  };
+  auto params = [](const std::string& gap, const std::string& surprise) {
+    return fast({{"update", "fast"}, {"retrain_every", "1000"}, {"surprise", surprise},
+                 {"surprise_gap", gap}, {"retrain_s", "0.5"}});
+  };
+  std::map<std::size_t, std::size_t> started;
+  for (std::size_t gap : {3u, 8u}) {
+    auto a = strategies::make_dkl_strategy(params(std::to_string(gap), "0.01"));
+    auto b = strategies::make_dkl_strategy(params(std::to_string(gap), "0.01"));
+    EXPECT_EQ(drive(*a, f, 60, 1, value, 2, 1.0), drive(*b, f, 60, 1, value, 2, 1.0)) << gap;
+    const auto sa = strategies::dkl_fast_stats(*a), sb = strategies::dkl_fast_stats(*b);
+    EXPECT_EQ(sa.retrain_starts, sb.retrain_starts);
+    EXPECT_EQ(sa.covered95, sb.covered95);
+    // Each retrain is swapped in at the decision after it started (the clock passed retrain_s):
+    // every start of the run, the last included, was applied.
+    EXPECT_EQ(sa.retrains_applied, sa.retrain_starts.size());
+    std::cout << "surprise_gap " << gap << ": " << sa.surprises << " surprises of " << sa.scored
+              << " values; retrains started at n =";
+    for (std::size_t n : sa.retrain_starts) std::cout << " " << n;
+    std::cout << "\n";
+    EXPECT_GT(sa.surprises, sa.scored / 2);  // |z| > 0.01: nearly every value
+    ASSERT_GE(sa.retrain_starts.size(), 3u);
+    EXPECT_EQ(sa.retrain_starts.front(), 10u);  // the first fit after the 10 Halton points
+    for (std::size_t i = 1; i < sa.retrain_starts.size(); ++i) {
+      const std::size_t n = sa.retrain_starts[i], prev = sa.retrain_starts[i - 1];
+      EXPECT_GE(n - prev, std::max<std::size_t>(gap, (n + 9) / 10)) << "retrain at " << n << " after " << prev;
+    }
+    started[gap] = sa.retrain_starts.size();
+  }
+  EXPECT_GT(started[3], started[8]);
+  // No surprises (surprise = 0) and no schedule within 60 values: the first fit only.
+  auto c = strategies::make_dkl_strategy(params("3", "0"));
+  drive(*c, f, 60, 1, value, 2, 1.0);
+  EXPECT_EQ(strategies::dkl_fast_stats(*c).retrain_starts, std::vector<std::size_t>{10});
+}
+
+TEST(DklStrategy, FastRetrainScheduleGrowsWithN) {
+  // Default schedule of update=fast: a retrain every max(50, ⌈0.1·n⌉) values; the clock stands
+  // still here, so each retrain is swapped in after that many values and the next one starts.
+  // 130 values: the first fit at 10, then 60 and 110. Surprise retrains off; exact_max 50, so
+  // the retrain of n = 60 builds the sparse posterior.
+  const Field f = make_field(32, 7);
+  auto value = [&](const Position& q) {
+    return std::vector<float>{float(f.property(Eigen::Index(q.row), Eigen::Index(q.col)))};
+  };
+  auto st = strategies::make_dkl_strategy(
+      fast({{"update", "fast"}, {"surprise", "0"}, {"exact_max", "50"}, {"inducing", "30"}}));
+  drive(*st, f, 130, 1, value, 1);
+  const auto s = strategies::dkl_fast_stats(*st);
+  EXPECT_EQ(s.retrain_starts, (std::vector<std::size_t>{10, 60, 110}));
+  EXPECT_EQ(s.retrains_applied, 2u);  // the first fit and the one of n = 60 (swapped in at 110)
+  EXPECT_TRUE(s.sparse);
+  EXPECT_EQ(s.surprises, 0u);
+  EXPECT_GT(s.last_modelled_s, 0.0);  // retrain_s = auto: the cost model's duration
 }
 
 TEST(DklStrategy, SameSeedSamePathAndBatchesHaveNoDuplicates) {

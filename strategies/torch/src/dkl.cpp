@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <future>
 #include <limits>
@@ -370,10 +371,15 @@ class ModelStrategy final : public Strategy {
       fast_ = v.text("update") == "fast";
       inc_.exact_max = v.size("exact_max");
       inc_.inducing = v.size("inducing");
-      retrain_s_ = v.number("retrain_s");
+      retrain_auto_ = v.text("retrain_s") == "auto";
+      if (!retrain_auto_) retrain_s_ = std::stod(v.text("retrain_s"));
       surprise_ = v.number("surprise");
+      surprise_gap_ = v.size("surprise_gap");
+      calibrate_ = v.size("calibrate");
+      calibrate_acquisition_ = v.flag("calibrate_acquisition");
       retrain_subset_ = v.size("retrain_subset");
-      if (fast_ && !v.given("retrain_every")) retrain_every_ = 50;  // Riquelme et al. 2018
+      // update=fast without an explicit retrain_every: the growing schedule of retrain_interval().
+      retrain_every_given_ = v.given("retrain_every");
       if (fast_ && rank_targets_)
         throw std::invalid_argument("strategy 'dkl': targets=rank needs update=exact (the normal "
                                     "scores of every value move with each new one)");
@@ -402,6 +408,8 @@ class ModelStrategy final : public Strategy {
     acq_clock_ = 0.0;
     n_posted_ = n_scored_ = 0;
     surprised_ = false;
+    abs_z_.clear();
+    calibration_ = 1.0;
     seed_ = ctx.seed;
     rows_ = ctx.instrument.field_rows;
     cols_ = ctx.instrument.field_cols;
@@ -514,9 +522,14 @@ class ModelStrategy final : public Strategy {
     }
     std::vector<Eigen::VectorXd> columns;
     std::vector<double> denominators;
-    const double noise = post_ ? post_->hyper().noise : current_gp().hyper().noise;
+    // update=fast with calibrate_acquisition: var_ carries the conformal scale²; the believer's
+    // covariances carry it too.
+    const double c2 = post_ && calibrate_acquisition_ ? calibration_ * calibration_ : 1.0;
+    // The published σ map is calibrated whether or not the acquisition saw the scale.
+    const double map_sd_scale = post_ && !calibrate_acquisition_ ? calibration_ : 1.0;
+    const double noise = post_ ? c2 * post_->hyper().noise : current_gp().hyper().noise;
     acquisition::Conditioner believer = [&](std::size_t c, Eigen::VectorXd& var) {
-      Eigen::VectorXd cov = post_ ? post_->covariance_with(c)
+      Eigen::VectorXd cov = post_ ? Eigen::VectorXd(c2 * post_->covariance_with(c))
                                   : current_gp().posterior_covariance(features_, static_cast<Eigen::Index>(c));
       for (std::size_t j = 0; j < columns.size(); ++j)
         cov -= columns[j] * (columns[j][static_cast<Eigen::Index>(c)] / denominators[j]);
@@ -542,7 +555,7 @@ class ModelStrategy final : public Strategy {
       for (std::size_t c = 0; c < cols_; ++c) {
         const auto k = static_cast<Eigen::Index>(set_.candidate_of(r, c));
         const auto rr = static_cast<Eigen::Index>(r), cc = static_cast<Eigen::Index>(c);
-        const double sd = std::sqrt(std::max(var_[k], 0.0));
+        const double sd = map_sd_scale * std::sqrt(std::max(var_[k], 0.0));
         if (warp_) {
           // Normal scores back to scalarizer units; σ by the local slope (delta method).
           double slope = 0.0;
@@ -675,7 +688,48 @@ class ModelStrategy final : public Strategy {
     std::future<JobResult> result;
     std::size_t n_start = 0;
     double t_start = 0.0;
+    double modelled_s = 0.0;  ///< acquisition-clock seconds after which it counts as finished
+    std::size_t k = 0;        ///< ... or after this many more values (a clock that does not move)
   };
+
+  /// update=fast: values between background retrains. An explicit retrain_every is used as is;
+  /// by default max(50, ⌈0.1·n⌉) at n values (Riquelme et al. 2018 retrain every ≈ 50 steps; a
+  /// schedule that grows with n keeps the number of retrains — and their total cost, each
+  /// O(N·r²) for the posterior — logarithmic in n beyond 500 values).
+  std::size_t retrain_interval(std::size_t n) const {
+    if (retrain_every_given_) return retrain_every_;
+    return std::max<std::size_t>(50, (n + 9) / 10);
+  }
+  /// update=fast: a surprising value starts a retrain only this many values after the last
+  /// retrain started: max(surprise_gap, ⌈0.1·n⌉), so surprise retrains cannot follow one another.
+  std::size_t surprise_spacing(std::size_t n) const { return std::max(surprise_gap_, (n + 9) / 10); }
+
+  /// Weights of the MLP (for the retrain cost model).
+  std::size_t net_params() const {
+    std::size_t total = 0, fan_in = static_cast<std::size_t>(set_.data.cols());
+    for (int w : layers_) {
+      total += (fan_in + 1) * std::size_t(w);
+      fan_in = std::size_t(w);
+    }
+    return total + (fan_in + 1) * embedding_;
+  }
+
+  /// Split-conformal scale of the predictive sd (Vovk et al. 2005; Angelopoulos & Bates 2023,
+  /// "Conformal prediction: a gentle introduction", §1): the ⌈0.95·(m+1)⌉-th smallest of the last
+  /// m ≤ `calibrate` absolute standardised residuals |y − μ|/σ (each scored before its value was
+  /// learned), divided by 1.96 — so mean ± 1.96·scale·σ covers 95 % of recent values. 1 while
+  /// fewer than 10 residuals are in the window; at least 0.25.
+  void update_calibration() {
+    const std::size_t m = abs_z_.size();
+    if (m < 10) {
+      calibration_ = 1.0;
+      return;
+    }
+    std::vector<double> v(abs_z_.begin(), abs_z_.end());
+    const auto k = std::min(m, static_cast<std::size_t>(std::ceil(0.95 * double(m + 1))));
+    std::nth_element(v.begin(), v.begin() + long(k - 1), v.end());
+    calibration_ = std::max(0.25, v[k - 1] / 1.959964);
+  }
 
   /// Diagnostic (docs/dkl.md "Fast path"): with AUTOSTEM_DKL_STATS=FILE set, each update=fast
   /// run appends one JSON line of its counters to FILE when the strategy ends (the predictive
@@ -689,7 +743,8 @@ class ModelStrategy final : public Strategy {
          << ", \"covered95\": " << stats_.covered95 << ", \"surprises\": " << stats_.surprises
          << ", \"retrains_started\": " << stats_.retrains_started << ", \"retrains_applied\": "
          << stats_.retrains_applied << ", \"waits\": " << stats_.waits << ", \"last_retrain_s\": "
-         << stats_.last_retrain_s << ", \"sparse\": " << (stats_.sparse ? "true" : "false")
+         << stats_.last_retrain_s << ", \"last_modelled_s\": " << stats_.last_modelled_s
+         << ", \"calibration\": " << calibration_ << ", \"sparse\": " << (stats_.sparse ? "true" : "false")
          << ", \"posterior_bytes\": " << stats_.posterior_bytes << "}\n";
     std::ofstream out(path, std::ios::app);
     out << line.str() << std::flush;
@@ -752,6 +807,7 @@ class ModelStrategy final : public Strategy {
       trained_ = true;
       n_at_train_ = n;
       ++stats_.retrains_started;
+      stats_.retrain_starts.push_back(n);
       ++stats_.retrains_applied;
       stats_.last_retrain_s = r.seconds;
     }
@@ -759,15 +815,17 @@ class ModelStrategy final : public Strategy {
     // t_start_s of the measurements since) has passed its start + retrain_s, or once retrain_every more values arrived (a
     // clock that does not move, e.g. a test driving the strategy by hand). Waiting happens only
     // when the real retrain is slower than that (counted in stats_.waits).
-    if (job_ && (acq_clock_ >= job_->t_start + retrain_s_ || n - job_->n_start >= retrain_every_)) {
+    if (job_ && (acq_clock_ >= job_->t_start + job_->modelled_s || n - job_->n_start >= job_->k)) {
       if (job_->result.wait_for(std::chrono::seconds(0)) != std::future_status::ready) ++stats_.waits;
       JobResult r = job_->result.get();
+      const double job_modelled_s = job_->modelled_s;
       job_.reset();
       features_ = std::move(r.features);
       post_ = std::move(r.post);
       n_posted_ = r.n;
       ++stats_.retrains_applied;
       stats_.last_retrain_s = r.seconds;
+      stats_.last_modelled_s = job_modelled_s;
     }
     const auto nn = static_cast<Eigen::Index>(n);
     const Eigen::VectorXd raw = Eigen::Map<const Eigen::VectorXd>(train_y_.data(), nn);
@@ -778,34 +836,58 @@ class ModelStrategy final : public Strategy {
       const std::size_t k = train_idx_[n_posted_];
       const double yv = train_y_[n_posted_];
       if (n_posted_ >= n_scored_) {  // a value seen for the first time (not a catch-up after a swap)
-        // Predictive z-score of the new value before it is added (latent variance + noise).
+        // Predictive z-score of the new value before it is added (latent variance + noise),
+        // with the conformal scale of the values before it.
         const double sd = std::sqrt(post_->variance()[Eigen::Index(k)] + post_->hyper().noise);
-        const double z = ((yv - y_mean_) / y_sd_ - post_->mean_at(k, y_mean_, y_sd_)) / sd;
+        const double z_model = ((yv - y_mean_) / y_sd_ - post_->mean_at(k, y_mean_, y_sd_)) / sd;
+        const double z = z_model / calibration_;
         ++stats_.scored;
         stats_.covered95 += std::abs(z) <= 1.959964;
         if (surprise_ > 0.0 && std::abs(z) > surprise_) {
           surprised_ = true;
           ++stats_.surprises;
         }
+        if (calibrate_ > 0) {
+          abs_z_.push_back(std::abs(z_model));
+          if (abs_z_.size() > calibrate_) abs_z_.pop_front();
+          update_calibration();
+        }
         n_scored_ = n_posted_ + 1;
       }
       post_->add(k, yv);
     }
     mean_ = post_->mean(y_mean_, y_sd_);
-    var_ = post_->variance();
+    // The acquisition sees the calibrated variance only with calibrate_acquisition; the
+    // published uncertainty map, coverage and surprises always use the calibrated sd.
+    var_ = calibrate_acquisition_ ? Eigen::VectorXd(post_->variance() * (calibration_ * calibration_))
+                                  : post_->variance();
     best_ = (raw.maxCoeff() - y_mean_) / y_sd_;
     stats_.sparse = post_->sparse();
     stats_.posterior_bytes = post_->bytes();
-    if (!job_ && may_train && (n - n_at_train_ >= retrain_every_ || surprised_)) {
+    stats_.calibration = calibration_;
+    const std::size_t since = n - n_at_train_;
+    const bool due = since >= retrain_interval(n_at_train_) || (surprised_ && since >= surprise_spacing(n));
+    if (!job_ && may_train && due) {
       Job j;
       j.n_start = n;
       j.t_start = acq_clock_;
+      j.k = retrain_interval(n);
+      DklRetrainSize size;
+      size.iterations = train_iters_;
+      size.subset = std::min(n, retrain_subset_);
+      size.candidates = static_cast<std::size_t>(set_.data.rows());
+      size.net_params = net_params();
+      size.values = n;
+      size.exact_max = inc_.exact_max;
+      size.inducing = inc_.inducing;
+      j.modelled_s = retrain_auto_ ? dkl_modelled_retrain_s(size) : retrain_s_;
       j.result = std::async(std::launch::async, &ModelStrategy::retrain, this, train_idx_, train_y_,
                             static_cast<int>(train_iters_), seed_ ^ (n * 0x9e3779b97f4a7c15ULL));
       job_ = std::move(j);
       surprised_ = false;
       n_at_train_ = n;
       ++stats_.retrains_started;
+      stats_.retrain_starts.push_back(n);
     }
   }
 
@@ -859,7 +941,11 @@ class ModelStrategy final : public Strategy {
   bool fast_ = false;
   gp::IncrementalOptions inc_;
   double retrain_s_ = 2.0, surprise_ = 3.0;
-  std::size_t retrain_subset_ = 512;
+  bool retrain_auto_ = true, retrain_every_given_ = false;
+  std::size_t retrain_subset_ = 256, surprise_gap_ = 3, calibrate_ = 100;
+  bool calibrate_acquisition_ = false;
+  std::deque<double> abs_z_;  ///< |standardised residual| of the last `calibrate` values
+  double calibration_ = 1.0;  ///< conformal scale of the predictive sd (update_calibration())
   std::uint64_t seed_ = 0;
   std::vector<double> train_t_;  ///< acq_clock_ when each value arrived
   double acq_clock_ = 0.0;
@@ -872,6 +958,25 @@ class ModelStrategy final : public Strategy {
 };
 
 }  // namespace
+
+double dkl_modelled_retrain_s(const DklRetrainSize& z) {
+  // Per-unit CPU costs (s) from bench_dkl's BM_BackgroundRetrain on the 2-core VM (one core;
+  // docs/performance.md "DKL fast path"; CPU rather than wall time, the VM being shared), times
+  // 1.5 for headroom. The sparse term assumes the full r (the benchmark's smooth embedding keeps
+  // fewer inducing inputs, so it overestimates there).
+  constexpr double per_iteration = 1.5 * 1.0e-3;       // Adam step, LibTorch call overhead
+  constexpr double per_m3 = 1.5 * 7.5e-11;             // Cholesky + inverse + gradient of m×m
+  constexpr double per_mp = 1.5 * 3.0e-10;             // forward + backward, one value, one weight
+  constexpr double per_np_embed = 1.5 * 1.0e-10;       // forward, one candidate, one weight
+  constexpr double per_exact = 1.5 * 1.5e-9;           // exact build, per N·n²
+  constexpr double per_sparse = 1.5 * 1.0e-9;          // sparse build, per N·r² (kernel, two solves)
+  const double m = double(z.subset), N = double(z.candidates), P = double(z.net_params),
+               n = double(z.values), r = double(std::min(z.inducing, z.values));
+  double t = double(z.iterations) * (per_iteration + per_m3 * m * m * m + per_mp * m * P);
+  t += per_np_embed * N * P;
+  t += z.values <= z.exact_max ? per_exact * N * n * n : per_sparse * (2.0 * N * r * r + n * r * r);
+  return t;
+}
 
 DklFastStats dkl_fast_stats(const Strategy& strategy) {
   const auto* m = dynamic_cast<const ModelStrategy*>(&strategy);
@@ -930,11 +1035,31 @@ const Schema& dkl_strategy_schema() {
     s.choice("update", {"exact", "fast"}, "exact",
              "exact: retrain and refit every decision; fast: add each value to the posterior "
              "incrementally and retrain in the background (docs/dkl.md \"Fast path\")");
-    s.integer("exact_max", 200, "fast: exact posterior up to this many values, sparse (VFE) beyond").at_least(1);
-    s.integer("inducing", 200, "fast: inducing inputs of the sparse posterior").at_least(1);
-    s.number("retrain_s", 2.0, "fast: modelled duration of a background retrain (session clock)").at_least(0).in_unit("s");
+    s.integer("exact_max", 100, "fast: exact posterior up to this many values, sparse (VFE) beyond").at_least(1);
+    s.integer("inducing", 100, "fast: inducing inputs of the sparse posterior").at_least(1);
+    s.text("retrain_s", "auto", "auto | SECONDS",
+           "fast: modelled duration of a background retrain on the acquisition clock (auto: a cost model of its size)")
+        .normalize = [](const std::string& t) {
+          if (t == "auto") return t;
+          double v = 0.0;
+          std::size_t used = 0;
+          try {
+            v = std::stod(t, &used);
+          } catch (const std::exception&) {
+            used = 0;
+          }
+          if (used != t.size() || !std::isfinite(v) || v < 0.0)
+            throw std::invalid_argument("must be auto or a number of seconds ≥ 0");
+          std::ostringstream out;
+          out << v;
+          return out.str();
+        };
     s.number("surprise", 3.0, "fast: retrain early after a value with |z| above this (0 = never)").at_least(0);
-    s.integer("retrain_subset", 512, "fast: train the network on at most this many values (random subset)").at_least(2);
+    s.integer("surprise_gap", 3, "fast: a surprise retrain starts at least max(this, 0.1 n) values after the last retrain").at_least(1);
+    s.integer("calibrate", 100, "fast: conformal scale of the predictive sd from the last K residuals (0 = off)");
+    s.boolean("calibrate_acquisition", false,
+              "fast: the acquisition also uses the calibrated sd (false: only the published sd, coverage and surprises)");
+    s.integer("retrain_subset", 256, "fast: train the network on at most this many values (random subset)").at_least(2);
     // A constant survey is accepted (the model then falls back to (row, col), as gp), but that
     // is not the plan it makes on a specimen.
     s.plans_from_survey("the survey image's patches, the input of its model");

@@ -199,9 +199,31 @@ struct DklFastStats {
   std::size_t scored = 0;     ///< values scored against the predictive distribution before use
   std::size_t covered95 = 0;  ///< of those, inside the 95 % predictive interval (|z| ≤ 1.96)
   double last_retrain_s = 0.0;  ///< wall time of the last applied retrain (s)
+  double last_modelled_s = 0.0;  ///< its modelled duration (retrain_s, or the cost model's for auto)
+  double calibration = 1.0;     ///< the conformal scale of the predictive sd at the end (1 = off)
   bool sparse = false;          ///< the posterior is the sparse (VFE) one
   std::size_t posterior_bytes = 0;
+  std::vector<std::size_t> retrain_starts;  ///< values n when each retrain started (the first fit included)
 };
+
+/// The sizes that set what one background retrain of update=fast costs.
+struct DklRetrainSize {
+  std::size_t iterations = 100;  ///< Adam iterations (train_iters)
+  std::size_t subset = 256;      ///< m, values the network is trained on (≤ retrain_subset)
+  std::size_t candidates = 0;    ///< N, candidates embedded (survey pixels / stride²)
+  std::size_t net_params = 0;    ///< weights of the MLP (input·h₁ + h₁·h₂ + … + h_L·embedding)
+  std::size_t values = 0;        ///< n, values in the rebuilt posterior
+  std::size_t exact_max = 100;   ///< the posterior is exact while n ≤ this
+  std::size_t inducing = 100;    ///< r of the sparse posterior (min(r, n) used)
+};
+
+/// Modelled wall time (s) of one background retrain on one core of the reference machine (the
+/// 2-core AMD EPYC VM of docs/performance.md, CPU time of bench_dkl's BM_BackgroundRetrain,
+/// plus 50 % headroom): iterations × (m³ Cholesky/inverse + m·P network passes +
+/// a fixed per-iteration cost) + N·P (embedding) + the posterior's build (N·n² exact; 2·N·r²
+/// + n·r² sparse). A deterministic function of the sizes, so that `retrain_s=auto` keeps a
+/// simulated run reproducible for a seed (docs/dkl.md "Fast path"). Never throws.
+double dkl_modelled_retrain_s(const DklRetrainSize& size);
 
 /// The counters of a strategy made by make_dkl_strategy()/make_gp_strategy(); throws
 /// std::invalid_argument for any other strategy.

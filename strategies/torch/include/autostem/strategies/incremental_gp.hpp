@@ -19,8 +19,9 @@
 // for targets standardised with ANY (offset m, scale s) is (μ_y − m μ_1)/s — exactly what a refit
 // on the re-standardised targets gives, without redoing anything when m and s move.
 //
-// Memory for N candidates: exact 8·N·n bytes (V) + 8·n² (L); sparse 8·N·r (A) + 8·r² — 105 MB
-// for N = 65,536 and n or r = 200; the build needs another 8·N·r temporarily (sparse).
+// Memory for N candidates: exact 8·N·n bytes (V) + 8·n² (L); sparse 8·N·r (A) + 8·r² — 52 MB
+// for N = 65,536 and n or r = 100 (the strategy's defaults); the build needs another 8·N·r
+// temporarily (sparse).
 
 #include <autostem/strategies/dkl.hpp>
 
@@ -34,8 +35,8 @@ namespace autostem::strategies::gp {
 
 /// Options of IncrementalPosterior::build.
 struct IncrementalOptions {
-  std::size_t exact_max = 200;  ///< build an exact posterior while n ≤ this, else sparse
-  std::size_t inducing = 200;   ///< r, inducing inputs of the sparse posterior (≤ n)
+  std::size_t exact_max = 100;  ///< build an exact posterior while n ≤ this, else sparse
+  std::size_t inducing = 100;   ///< r, inducing inputs of the sparse posterior (≤ n)
 };
 
 class IncrementalPosterior {
