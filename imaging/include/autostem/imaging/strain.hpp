@@ -29,8 +29,8 @@
 //   strain_yy:…, strain_xy:…        εyy, εxy (dimensionless, 0.01 = 1 %)
 //   strain_rot:…                    lattice rotation θ (rad)
 // R: disc (probe) radius in detector px (convergence semi-angle / mrad per px); G1Y:G1X and
-// G2Y:G2X: the reference reciprocal basis vectors in detector px (row, col), e.g. as printed by
-// reference_lattice() for an unstrained region. A pattern whose lattice cannot be fitted (fewer
+// G2Y:G2X: the reference reciprocal basis vectors in detector px (row, col), e.g. the g1, g2 of
+// reference_lattice() over an unstrained region (no command prints them yet). A pattern whose lattice cannot be fitted (fewer
 // than 3 indexed discs, collinear discs) gives NaN.
 
 #include <autostem/core/types.hpp>
@@ -65,16 +65,18 @@ struct DiscDetectionOptions {
 
 /// Detects the Bragg discs of one (ky, kx) pattern: cross-correlation with a disc template of
 /// radius R by FFT (FFTW) → local maxima (the largest within radius R: a bright disc's edge
-/// ringing within 3R of it is suppressed, a disc ≥ 3R away is kept) whose centre lies
-/// ≥ R + 5σ px inside the pattern and whose correlation is ≥ min_relative_intensity × the largest → each refined to
-/// sub-pixel by maximising c(s) = Σ_p P(p) w(|p − s|), the correlation with a disc of radius R
+/// ringing within 3R of it is suppressed, a disc ≥ 3R away is kept) whose centre lies ≥ R + 5σ
+/// px inside the pattern and whose correlation is ≥ min_relative_intensity × the largest → each
+/// refined to sub-pixel by maximising c(s) = Σ_p P(p) w(|p − s|), the correlation with a disc of radius R
 /// whose edge is blurred by a Gaussian (w(d) = ½ erfc((d − R)/(√2 σ)), σ = edge_sigma_px),
 /// evaluated directly at sub-pixel offsets s: iterated 3-point parabolas per axis with steps
 /// 0.5, 0.25, 0.12, 0.06, 0.03, 0.03 px. The integral ∫ P(p) w(|p − s|) d²p of a symmetric disc
 /// is symmetric about the disc centre, so the iteration's fixed point is the centre; the smooth
 /// edge keeps the sum over pixels close to that integral (for patterns band-limited by the
 /// detector sampling, as the phantom's, the aliasing term is ~exp(−2π²σ²·¼)), and avoids the
-/// pull towards whole pixels of one parabola through a cusped peak. Sorted by intensity,
+/// pull towards whole pixels of one parabola through a cusped peak. The template stops 1 px
+/// short of the nearest other disc's edge (reach min(R + 5σ, d_nearest − R − 1), at least
+/// R + ½): the undiffracted disc may be 10⁴ times brighter than its neighbours. Sorted by intensity,
 /// strongest first. Throws std::invalid_argument when pattern.size() != ky·kx, an extent is 0,
 /// R ≤ 0 or R ≥ min(ky, kx)/4, or σ ∉ (0, R].
 std::vector<BraggDisc> detect_discs(std::span<const float> pattern, std::size_t ky, std::size_t kx,
