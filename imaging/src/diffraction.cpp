@@ -33,8 +33,10 @@ void check_mask(const PatternMask& m) {
 // columns inside the annulus' outer circle are visited.
 template <class F>
 void for_masked(std::size_t ky, std::size_t kx, const PatternMask& m, F&& f) {
-  const double cy = std::isnan(m.centre_row) ? (static_cast<double>(ky) - 1.0) / 2.0 : m.centre_row;
-  const double cx = std::isnan(m.centre_col) ? (static_cast<double>(kx) - 1.0) / 2.0 : m.centre_col;
+  // Default centre: the optical axis of an fft-shifted pattern, pixel (⌊ky/2⌋, ⌊kx/2⌋)
+  // (diffraction.hpp; numpy.fft.fftshift's zero frequency and the 4D phantom's).
+  const double cy = std::isnan(m.centre_row) ? static_cast<double>(ky / 2) : m.centre_row;
+  const double cx = std::isnan(m.centre_col) ? static_cast<double>(kx / 2) : m.centre_col;
   const double ro2 = m.r_out_px * m.r_out_px, ri2 = m.r_in_px * m.r_in_px;
   const bool all = std::isinf(m.r_out_px) && m.r_in_px == 0.0;
   for (std::size_t r = 0; r < ky; ++r) {
@@ -294,11 +296,15 @@ double electron_wavelength_A(double voltage_kV) {
 
 std::vector<std::complex<double>> stem_probe(std::size_t n, double pixel_A, double voltage_kV,
                                              double alpha_mrad, double defocus_A,
-                                             double shift_row_px, double shift_col_px) {
-  if (n == 0 || !(pixel_A > 0) || !(alpha_mrad > 0))
-    throw std::invalid_argument("stem_probe: needs n > 0, pixel size > 0 Å and α > 0 mrad");
+                                             double shift_row_px, double shift_col_px,
+                                             double taper_mrad) {
+  if (n == 0 || !(pixel_A > 0) || !(alpha_mrad > 0) || !(taper_mrad >= 0) || !(taper_mrad < 2 * alpha_mrad))
+    throw std::invalid_argument("stem_probe: needs n > 0, pixel size > 0 Å, α > 0 mrad and 0 ≤ taper < 2α");
   const double lambda = electron_wavelength_A(voltage_kV);
-  const double kmax = alpha_mrad * 1e-3 / lambda;   // 1/Å
+  // The aperture passes λ|k| ≤ α − taper/2 fully and tapers as ½(1 + cos(π(λ|k| − α + taper/2)
+  // / taper)) out to α + taper/2 (half transmission at α).
+  const double k_in = (alpha_mrad - taper_mrad / 2) * 1e-3 / lambda;
+  const double kmax = (alpha_mrad + taper_mrad / 2) * 1e-3 / lambda;  // 1/Å
   const double dk = 1.0 / (static_cast<double>(n) * pixel_A);
   constexpr double pi = std::numbers::pi;
   std::vector<std::complex<double>> psi(n * n);
@@ -312,7 +318,10 @@ std::vector<std::complex<double>> stem_probe(std::size_t n, double pixel_A, doub
       const double chi = pi * lambda * defocus_A * k2;
       // The shift to (r0, c0) px: exp(−2πi k·r0) in the forward convention.
       const double ph = -chi - 2.0 * pi * (ky * r0 + kx * c0) * pixel_A;
-      psi[i * n + j] = std::polar(1.0, ph);
+      double a = 1.0;
+      if (taper_mrad > 0 && k2 > k_in * k_in)
+        a = 0.5 * (1.0 + std::cos(pi * (std::sqrt(k2) - k_in) / (kmax - k_in)));
+      psi[i * n + j] = std::polar(a, ph);
     }
   }
   imaging::detail::fft2(psi.data(), n, n, true);

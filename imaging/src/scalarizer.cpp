@@ -1,5 +1,6 @@
 #include <autostem/imaging/scalarizer.hpp>
 #include <autostem/imaging/diffraction.hpp>
+#include <autostem/imaging/strain.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -221,8 +222,9 @@ double com_shift(std::span<const float> p, std::size_t ky, std::size_t kx) {
     sr += row_sum * static_cast<double>(r);
   }
   if (!(total > 0.0)) return 0.0;
-  const double dr = sr / total - 0.5 * (static_cast<double>(ky) - 1.0);
-  const double dc = sc / total - 0.5 * (static_cast<double>(kx) - 1.0);
+  // Relative to the optical axis of an fft-shifted pattern, (⌊ky/2⌋, ⌊kx/2⌋), as diffraction.hpp.
+  const double dr = sr / total - static_cast<double>(ky / 2);
+  const double dc = sc / total - static_cast<double>(kx / 2);
   return std::hypot(dr, dc);
 }
 
@@ -265,6 +267,7 @@ const std::vector<ScalarizerForm>& scalarizer_forms() {
   static const std::vector<ScalarizerForm> all = [] {
     auto v = forms;
     for (const auto& f : pattern_scalarizer_forms()) v.push_back(f);
+    for (const auto& f : strain_scalarizer_forms()) v.push_back(f);
     return v;
   }();
   return all;
@@ -373,6 +376,7 @@ std::unique_ptr<Scalarizer> make_scalarizer(const std::string& spec, const Energ
                                       parse_extent(spec, fields[2], 2));
   }
   if (auto p = make_pattern_scalarizer(spec)) return p;
+  if (auto p = make_strain_scalarizer(spec)) return p;
   throw std::invalid_argument("scalarizer '" + spec + "': unknown name '" + name +
                               "'; valid: " + syntax_list());
 }

@@ -117,7 +117,7 @@ GroundTruth make_fourd_phantom(const std::vector<Atom>& atoms, const FourDPhanto
   std::vector<std::complex<double>> trans(H * W);
   for (std::size_t i = 0; i < H * W; ++i) trans[i] = std::polar(1.0, sigma * pot[i]);
 
-  const auto probe = stem_probe(n, dx, cfg.voltage_kV, cfg.alpha_mrad, cfg.defocus_A);
+  const auto probe = stem_probe(n, dx, cfg.voltage_kV, cfg.alpha_mrad, cfg.defocus_A, 0.0, 0.0, cfg.aperture_taper_mrad);
   const double lambda = electron_wavelength_A(cfg.voltage_kV);
   const double mrad_per_px = lambda / (double(n) * dx) * 1e3;
   PatternMask adf;
@@ -185,7 +185,7 @@ GroundTruth make_fourd_phantom(const std::vector<Atom>& atoms, const FourDPhanto
   });
   std::ostringstream src;
   src << "phantom:fourd(atoms=" << atoms.size() << ", " << cfg.voltage_kV << " kV, alpha=" << cfg.alpha_mrad
-      << " mrad, defocus=" << cfg.defocus_A << " A, " << cfg.scan_rows << "x" << cfg.scan_cols << " scan of "
+      << " mrad, taper=" << cfg.aperture_taper_mrad << " mrad, defocus=" << cfg.defocus_A << " A, " << cfg.scan_rows << "x" << cfg.scan_cols << " scan of "
       << n << "x" << n << ", e/pattern=" << cfg.electrons_per_pattern << ", seed=" << cfg.seed << ")";
   gt.source = src.str();
   gt.survey.calibration = cal;

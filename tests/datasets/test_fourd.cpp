@@ -70,6 +70,23 @@ TEST(FourD, CentreOfMassOfAPhaseRampIsTheAnalyticShift) {
   }
 }
 
+// The default centre is the optical axis of an fft-shifted pattern, (⌊ky/2⌋, ⌊kx/2⌋): a vacuum
+// pattern (t = 1) of the model has zero CoM about it for even and odd sizes, through the default
+// `com_mag`, `com_x`, `com_y` and `com_shift`; about the geometric centre ((n − 1)/2) an even
+// pattern would show a spurious (½, ½) px shift (issue 19: |CoM| on the TBG phantom).
+TEST(FourD, DefaultCentreIsTheOpticalAxisOfAnFftShiftedPattern) {
+  for (const std::size_t n : {64u, 65u}) {
+    const auto probe = autostem::stem_probe(n, 0.1, 80.0, 25.0, 0.0);
+    const auto p = autostem::diffraction_pattern(probe, phase_ramp(n, 0, 0), n);
+    for (const char* spec : {"com_mag", "com_x", "com_y", "com_shift"})
+      EXPECT_LT(std::abs(autostem::make_scalarizer(spec, {})->evaluate(p, n, n)), 1e-6) << spec << " n = " << n;
+    PatternMask geometric;
+    geometric.centre_row = geometric.centre_col = (double(n) - 1.0) / 2.0;
+    const auto c = autostem::centre_of_mass(p, n, n, geometric);
+    EXPECT_NEAR(c.x_px, n % 2 ? 0.0 : 0.5, 1e-6) << n;
+  }
+}
+
 // Virtual BF / ADF / annulus sums and masked CoM equal direct NumPy computations on the real
 // Merlin frames (single 6-bit 4×2 scan, 12-bit 9 frames, quad 12-bit).
 TEST(FourD, VirtualDetectorsAndComEqualNumpyOnRealMerlinFrames) {

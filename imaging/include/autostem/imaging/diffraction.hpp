@@ -5,8 +5,11 @@
 // of one pattern (the start of the 4D-STEM phantom).
 //
 // Pattern coordinates: pixel (row, col) of a (ky, kx) pattern, C-order; the default centre is
-// the pattern centre ((ky − 1)/2, (kx − 1)/2). A mask is the annulus r_in ≤ r < r_out (px) about
-// the centre, r = √((row − cy)² + (col − cx)²).
+// the optical axis of an fft-shifted pattern, pixel (⌊ky/2⌋, ⌊kx/2⌋): where numpy.fft.fftshift
+// and diffraction_pattern() put the zero frequency, so for even sizes half a pixel below and
+// right of the geometric centre ((ky − 1)/2, (kx − 1)/2) (same for odd sizes). Real detectors
+// put the undiffracted beam wherever the optics do: give CY:CX then. A mask is the annulus
+// r_in ≤ r < r_out (px) about the centre, r = √((row − cy)² + (col − cx)²).
 //
 // Spec syntax (radii and centres in detector pixels; fields separated by ':'):
 //   com_x[:R_IN:R_OUT[:CY:CX]]      CoM column offset from the centre (px), optional annulus mask
@@ -34,7 +37,7 @@
 namespace autostem {
 
 /// Annular mask in the detector plane (px). r_out = +inf and r_in = 0: every pixel. Centre
-/// NaN = the pattern centre.
+/// NaN = the default centre (⌊ky/2⌋, ⌊kx/2⌋), the optical axis of an fft-shifted pattern.
 struct PatternMask {
   double r_in_px = 0.0;
   double r_out_px = std::numeric_limits<double>::infinity();
@@ -127,11 +130,16 @@ double electron_wavelength_A(double voltage_kV);
 /// A STEM probe ψ(r) on an n × n grid of pixel size dx (Å), centred at (n/2, n/2) + (row, col)
 /// shift in pixels: inverse FFT of the objective aperture A(k) (1 for λ|k| ≤ α) times
 /// exp(−iχ(k)), χ = π λ Δf |k|² (defocus Δf in Å, positive = underfocus; Kirkland eq. 3.42, Cs
-/// ignored), normalised so Σ|ψ|² = 1. Row-major (n, n). Throws std::invalid_argument on n = 0,
-/// dx ≤ 0, α ≤ 0.
+/// ignored), normalised so Σ|ψ|² = 1. Row-major (n, n). taper_mrad > 0 softens the aperture
+/// edge: A = ½(1 + cos(π(θ − α + τ/2)/τ)) for |θ − α| < τ/2, θ = λ|k| (half transmission at α;
+/// abTEM's `Aperture(taper=…)` does the same). A hard edge on the sampled k grid puts Gibbs
+/// ringing around every disc that lands off the grid (any Bragg disc), which a taper of a pixel
+/// or two removes; a real disc edge is softened by the source size and the detector's MTF
+/// likewise. Throws std::invalid_argument on n = 0, dx ≤ 0, α ≤ 0, taper < 0 or ≥ 2α.
 std::vector<std::complex<double>> stem_probe(std::size_t n, double pixel_A, double voltage_kV,
                                              double alpha_mrad, double defocus_A,
-                                             double shift_row_px = 0.0, double shift_col_px = 0.0);
+                                             double shift_row_px = 0.0, double shift_col_px = 0.0,
+                                             double taper_mrad = 0.0);
 
 /// One diffraction pattern |FFT(ψ · t)|² (Kirkland eq. 6.? / the multislice exit wave in the
 /// single-slice limit), fft-shifted so the zero frequency sits at pixel (n/2, n/2), as float32

@@ -211,8 +211,8 @@ class EdgeIntensity final : public Scalarizer {
   ChannelWindow signal_, pre_;
 };
 
-/// Magnitude (px) of the shift of a diffraction pattern's centre of mass from the pattern centre
-/// ((ky − 1)/2, (kx − 1)/2): |Σ I·k / Σ I − centre|, the COM of 4D-STEM (DESIGN.md §2). A pattern
+/// Magnitude (px) of the shift of a diffraction pattern's centre of mass from the optical axis
+/// of an fft-shifted pattern (⌊ky/2⌋, ⌊kx/2⌋), as diffraction.hpp: |Σ I·k / Σ I − centre|, the COM of 4D-STEM (DESIGN.md §2). A pattern
 /// with Σ I ≤ 0 has no centre of mass and gives 0. Built with a shape (ky, kx) it also accepts
 /// flat signals (Measurement::signal); without one only evaluate(pattern, ky, kx).
 class ComShift final : public Scalarizer {

@@ -53,6 +53,10 @@ struct FourDPhantomConfig {
   double voltage_kV = 80.0;
   double alpha_mrad = 25.0;     ///< probe convergence semi-angle (large: overlapping discs, CoM)
   double defocus_A = 0.0;
+  /// aperture edge taper (mrad; 0 = hard edge): see autostem::stem_probe. NBED strain needs a
+  /// soft edge of ~2 detector px, else the Gibbs ringing of the off-grid Bragg discs interferes
+  /// between discs and shifts them by ~0.03 px with the probe position (docs/4dstem.md "Strain").
+  double aperture_taper_mrad = 0.0;
   double pixel_A = 0.1;         ///< sampling of the potential and the probe window
   std::size_t detector_px = 128;///< pattern n × n = probe window n × n potential pixels
   std::size_t scan_rows = 32, scan_cols = 32;
