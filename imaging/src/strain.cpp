@@ -3,6 +3,7 @@
 #include <autostem/imaging/strain.hpp>
 
 #include "fft.hpp"
+#include "square_pattern.hpp"
 
 #include <Eigen/Dense>
 #include <tbb/parallel_for.h>
@@ -452,10 +453,7 @@ double StrainScalarizer::evaluate_pattern(std::span<const float> p, std::size_t 
 }
 
 double StrainScalarizer::evaluate_unshaped(std::span<const float> s) const {
-  const auto side = static_cast<std::size_t>(std::llround(std::sqrt(static_cast<double>(s.size()))));
-  if (side == 0 || side * side != s.size())
-    throw std::invalid_argument(spec() + ": a signal of " + std::to_string(s.size()) +
-                                " values is not a square pattern; call evaluate(pattern, ky, kx)");
+  const std::size_t side = detail::square_pattern_side(s.size(), spec());
   return evaluate_pattern(s, side, side);
 }
 
