@@ -189,6 +189,14 @@ RunResult run_one(const BenchConfig& cfg, const BenchDataset& d, const BenchStra
   r.scalar_units = scalarizer->units();
   const ImageArray truth_map = truth.four_d ? scalarize(*truth.four_d, *scalarizer)
                                             : scalarize(*truth.spectrum_image, *scalarizer);
+  if (const auto bad = (!truth_map.isFinite()).count(); bad > 0)
+    throw std::invalid_argument(
+        "scalarizer '" + spec + "' gives no finite value at " + std::to_string(bad) + " of " +
+        std::to_string(truth_map.size()) + " pixels of the ground truth of '" + d.label + "'" +
+        (spec.rfind("strain_", 0) == 0 ? " (no lattice could be fitted to the Bragg discs there: overlapping discs, "
+                                         "a wrong disc radius or reference basis)"
+                                       : "") +
+        "; choose another scalarizer or dataset");
 
   ImageArray mask;
   const std::string roi = cfg.roi == "auto" ? (truth.roi_mask ? "mask" : "top:5") : cfg.roi;
@@ -440,14 +448,16 @@ std::vector<RunResult> run_bench(const BenchConfig& cfg,
     if (!cfg.scalarizer.empty())
       make_scalarizer(cfg.scalarizer, t.spectrum_image ? t.spectrum_image->energy() : EnergyAxis{});
   }
-  if (!cfg.scalarizer.empty())
-    for (const auto& d : cfg.datasets)
+  if (!cfg.scalarizer.empty()) {
+    for (const auto& d : cfg.datasets) {
       if (is_fourd_phantom(d.phantom)) {
         make_scalarizer(cfg.scalarizer, EnergyAxis{});
       } else if (!d.phantom.empty()) {
         const auto t = datasets::make_phantom(d.phantom, cfg.seeds.front(), d.rows, d.cols);
         make_scalarizer(cfg.scalarizer, t.spectrum_image->energy());
       }
+    }
+  }
 
   // Strategies with a matched budget run after the others, which set it (seed by seed).
   struct Job {

@@ -528,6 +528,22 @@ TEST(Cli, BenchShowsFailedRunsAsFailuresAndExitsNonZero) {
   EXPECT_EQ(text.find("0 [0–0]"), std::string::npos) << text;
 }
 
+// A scalarizer that gives NaN on the ground truth (strain on fourd-graphene's overlapping discs)
+// fails each run with a message naming the scalarizer and how many pixels, not a later check's.
+TEST(Cli, BenchNamesAScalarizerThatGivesNoFiniteValue) {
+  const fs::path out = temp_file("bench_nan_scalarizer");
+  const Result r = run_cli("bench --phantom fourd-graphene:8x8 --strategies grid --seeds 1 --budget-points 10 "
+                           "--scalarizer strain_xx:3:10:0:0:10 --no-plots --out '" + out.string() + "'");
+  EXPECT_EQ(r.status, 1) << r.out;
+  const auto rows = read_csv(out / "summary.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].at("status"), "failed");
+  const std::string& e = rows[0].at("error");
+  EXPECT_NE(e.find("scalarizer 'strain_xx:3:10:0:0:10' gives no finite value at"), std::string::npos) << e;
+  EXPECT_NE(e.find("of 64 pixels"), std::string::npos) << e;
+  EXPECT_NE(e.find("Bragg discs"), std::string::npos) << e;
+}
+
 TEST(Cli, BenchHelpListsEveryScalarizerWithItsFieldsAndUnits) {
   const Result r = run_cli("bench --help");
   ASSERT_EQ(r.status, 0) << r.out;

@@ -141,9 +141,10 @@ TEST_P(Conformance, HonoursOperatorExclusionsBeforeAndDuringTheRun) {
                                                 << m.requested.col << ") inside the first exclusion";
       // Applied between batches (nothing in flight); a batch decided ahead (overlap) is checked
       // again before it is submitted.
-      if (m.index >= sink.applied[1].after_measurements)
+      if (m.index >= sink.applied[1].after_measurements) {
         EXPECT_FALSE(late.contains(m.requested)) << "#" << m.index << " (" << m.requested.row << ", "
                                                  << m.requested.col << ") inside the later exclusion";
+      }
     }
     EXPECT_EQ(inst.submitted.size(), r.measurements);
   }
