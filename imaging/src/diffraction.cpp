@@ -3,7 +3,7 @@
 #include <autostem/imaging/diffraction.hpp>
 
 #include "fft.hpp"
-#include "square_pattern.hpp"
+#include "spec_fields.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -154,13 +154,7 @@ const std::vector<ScalarizerForm>& pattern_scalarizer_forms() {
 }
 
 std::unique_ptr<Scalarizer> make_pattern_scalarizer(const std::string& spec) {
-  std::vector<std::string> f;
-  for (std::size_t start = 0;;) {
-    const std::size_t p = spec.find(':', start);
-    f.push_back(spec.substr(start, p == std::string::npos ? std::string::npos : p - start));
-    if (p == std::string::npos) break;
-    start = p + 1;
-  }
+  const std::vector<std::string> f = detail::split_spec(spec);
   const std::string& name = f.front();
   using Q = PatternScalarizer::Quantity;
   Q q;
@@ -172,12 +166,7 @@ std::unique_ptr<Scalarizer> make_pattern_scalarizer(const std::string& spec) {
   else return nullptr;
   std::vector<double> v;
   for (std::size_t i = 1; i < f.size(); ++i) {
-    double x = 0;
-    const auto r = std::from_chars(f[i].data(), f[i].data() + f[i].size(), x);
-    if (f[i].empty() || r.ec != std::errc() || r.ptr != f[i].data() + f[i].size() || !std::isfinite(x))
-      throw std::invalid_argument("scalarizer '" + spec + "': field " + std::to_string(i) + " is '" +
-                                  f[i] + "'; expected a finite number");
-    v.push_back(x);
+    v.push_back(detail::spec_number(spec, f[i], i));
   }
   PatternMask m;
   auto centre = [&](std::size_t at) {

@@ -2,6 +2,8 @@
 #include <autostem/imaging/diffraction.hpp>
 #include <autostem/imaging/strain.hpp>
 
+#include "spec_fields.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -287,28 +289,6 @@ std::string syntax_list() {
   return out + " (energies in eV)";
 }
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t p = s.find(sep, start);
-    out.push_back(s.substr(start, p == std::string::npos ? std::string::npos : p - start));
-    if (p == std::string::npos) return out;
-    start = p + 1;
-  }
-}
-
-double parse_number(const std::string& spec, const std::string& field, std::size_t index) {
-  const char* b = field.c_str();
-  char* e = nullptr;
-  const double v = std::strtod(b, &e);
-  if (field.empty() || e == b || *e != '\0' || !std::isfinite(v) ||
-      std::isspace(static_cast<unsigned char>(field.front())))
-    throw std::invalid_argument("scalarizer '" + spec + "': field " + std::to_string(index) +
-                                " is '" + field + "'; expected a finite number");
-  return v;
-}
-
 std::size_t parse_extent(const std::string& spec, const std::string& field, std::size_t index) {
   std::size_t v = 0;
   auto r = std::from_chars(field.data(), field.data() + field.size(), v);
@@ -321,7 +301,7 @@ std::size_t parse_extent(const std::string& spec, const std::string& field, std:
 }  // namespace
 
 std::unique_ptr<Scalarizer> make_scalarizer(const std::string& spec, const EnergyAxis& axis) {
-  const auto fields = split(spec, ':');
+  const auto fields = detail::split_spec(spec);
   const std::string& name = fields.front();
   const std::size_t nargs = fields.size() - 1;
   auto wrong_count = [&](const std::string& syntax) {
@@ -331,7 +311,7 @@ std::unique_ptr<Scalarizer> make_scalarizer(const std::string& spec, const Energ
   };
   auto nums = [&]() {
     std::vector<double> v;
-    for (std::size_t i = 1; i < fields.size(); ++i) v.push_back(parse_number(spec, fields[i], i));
+    for (std::size_t i = 1; i < fields.size(); ++i) v.push_back(detail::spec_number(spec, fields[i], i));
     return v;
   };
   // Window errors already name the window; prefix the spec so a command-line user sees both.

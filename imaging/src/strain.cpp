@@ -3,7 +3,7 @@
 #include <autostem/imaging/strain.hpp>
 
 #include "fft.hpp"
-#include "square_pattern.hpp"
+#include "spec_fields.hpp"
 
 #include <Eigen/Dense>
 #include <tbb/parallel_for.h>
@@ -475,13 +475,7 @@ const std::vector<ScalarizerForm>& strain_scalarizer_forms() {
 }
 
 std::unique_ptr<Scalarizer> make_strain_scalarizer(const std::string& spec) {
-  std::vector<std::string> f;
-  for (std::size_t start = 0;;) {
-    const std::size_t p = spec.find(':', start);
-    f.push_back(spec.substr(start, p == std::string::npos ? std::string::npos : p - start));
-    if (p == std::string::npos) break;
-    start = p + 1;
-  }
+  const std::vector<std::string> f = detail::split_spec(spec);
   using C = StrainScalarizer::Component;
   C c;
   if (f[0] == "strain_xx") c = C::exx;
@@ -494,12 +488,7 @@ std::unique_ptr<Scalarizer> make_strain_scalarizer(const std::string& spec) {
                                 ":R:G1Y:G1X:G2Y:G2X (disc radius and the reference basis in detector px); got " +
                                 std::to_string(f.size() - 1) + " fields after the name");
   double v[5];
-  for (std::size_t i = 1; i < 6; ++i) {
-    const auto r = std::from_chars(f[i].data(), f[i].data() + f[i].size(), v[i - 1]);
-    if (f[i].empty() || r.ec != std::errc() || r.ptr != f[i].data() + f[i].size() || !std::isfinite(v[i - 1]))
-      throw std::invalid_argument("scalarizer '" + spec + "': field " + std::to_string(i) + " is '" + f[i] +
-                                  "'; expected a finite number");
-  }
+  for (std::size_t i = 1; i < 6; ++i) v[i - 1] = detail::spec_number(spec, f[i], i);
   DiffractionLattice ref;
   ref.g1_row = v[1];
   ref.g1_col = v[2];
