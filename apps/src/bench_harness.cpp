@@ -612,7 +612,9 @@ void write_summaries(const BenchConfig& cfg, const std::vector<RunResult>& resul
   md << "# autostem bench summary\n\n"
      << "Every strategy ran " << cfg.seeds.size() << " time(s) (seeds " << cfg.seeds.front() << "–"
      << cfg.seeds.back() << ") on each ground truth in the simulated microscope (timing profile `"
-     << cfg.sim.profile << "`); a phantom is a new specimen for every seed, recorded data gets new "
+     << cfg.sim.profile << "`"
+     << (cfg.sim.detector.empty() ? std::string() : ", patterns timed by detector profile `" + cfg.sim.detector + "`")
+     << "); a phantom is a new specimen for every seed, recorded data gets new "
         "detector noise. Each cell is the median over the seeds, with the middle half of the seeds "
         "in brackets [25th–75th percentile]; a single number means every seed gave the same. "
         "Every run, with more columns, is a row of summary.csv. The terms are defined under the tables.\n\n";

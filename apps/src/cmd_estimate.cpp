@@ -265,12 +265,7 @@ int cmd_estimate(const std::vector<std::string>& args) {
       ("pixel-size", po::value<double>(),
        "survey pixel size, nm (default: the survey's calibration; 1 nm on a blank field)")
       ("channels", po::value<std::size_t>()->default_value(2048),
-       "spectrometer channels (sets the transfer size when the profile's spectrum_channels is 0)")
-      ("detector", po::value<std::string>(),
-       "4D-STEM: pixelated detector profile(s) NAME[,NAME...] or 'all' (profiles/detectors: "
-       "merlin-single-1bit/6bit/12bit/24bit, merlin-quad-12bit, arina, empad); prints time, data "
-       "and dose of a --shape scan per detector (--mode point: --points patterns, the beam moved "
-       "for each; auto or si_scan: a synchronized scan)");
+       "spectrometer channels (sets the transfer size when the profile's spectrum_channels is 0)");
   add_session_options(o, "");
   po::variables_map vm;
   if (parse(args, o, vm,

@@ -39,7 +39,14 @@ void add_acquisition_options(po::options_description& o) {
        "how strategy computation is charged to experiment time: measured | scaled:F | fixed:S")
       ("overlap", po::bool_switch(), "let the strategy decide while the previous spectrum is "
                                      "acquired (otherwise the beam is blanked while it thinks)")
-      ("no-noise", po::bool_switch(), "expected counts without shot/readout noise");
+      ("no-noise", po::bool_switch(), "expected counts without shot/readout noise")
+      ("detector", po::value<std::string>(),
+       "4D-STEM pixelated detector profile (profiles/detectors: merlin-single-1bit/6bit/12bit/"
+       "24bit, merlin-quad-12bit, arina, empad, or an .ini path). run, bench: the simulator times "
+       "each diffraction pattern with it (exposure = its frame time; needs 4D ground truth). "
+       "estimate: NAME[,NAME...] or 'all', time, data and dose of a --shape scan per detector "
+       "(--mode point: --points patterns, the beam moved for each; auto or si_scan: a "
+       "synchronized scan)");
   add_drift_options(o);
 }
 
@@ -184,6 +191,7 @@ backends::SimulatedOptions simulated_options(const po::variables_map& vm) {
   if (vm.count("current")) o.probe_current_pA = vm["current"].as<double>();
   if (vm.count("seed")) o.seed = vm["seed"].as<std::uint64_t>();
   o.noise = !vm["no-noise"].as<bool>();
+  if (vm.count("detector")) o.detector = vm["detector"].as<std::string>();
   if (const std::string preset = drift_preset(vm); preset != "off") o.drift_preset = preset;
   return o;
 }

@@ -25,6 +25,7 @@ std::unique_ptr<Instrument> make_simulated_instrument(GroundTruth truth,
     config.drift.velocity_col_nm_per_s = *options.drift_velocity_col_nm_per_s;
   if (options.drift_random_walk_nm_per_sqrt_s)
     config.drift.random_walk_nm_per_sqrt_s = *options.drift_random_walk_nm_per_sqrt_s;
+  if (!options.detector.empty()) config.detector = sim::DetectorProfile::load(options.detector);
   return std::make_unique<sim::SimulatedInstrument>(std::move(truth), std::move(config));
 }
 

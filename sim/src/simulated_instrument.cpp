@@ -70,6 +70,16 @@ SimulatedInstrument::SimulatedInstrument(GroundTruth truth, SimConfig config)
     throw std::invalid_argument("SimConfig.damage.critical_dose_e_per_A2 = " +
                                 fmt(config_.damage.critical_dose_e_per_A2) +
                                 "; expected a finite number > 0, or 0 for no damage");
+  if (config_.detector) {
+    if (!truth_.four_d)
+      throw std::invalid_argument("SimConfig.detector = '" + config_.detector->name +
+                                  "': a pixelated-detector profile times diffraction patterns, but "
+                                  "ground truth '" + truth_.source + "' has no 4D-STEM data");
+    if (!(config_.detector->frame_time_s > 0.0) || !std::isfinite(config_.detector->frame_time_s))
+      throw std::invalid_argument("SimConfig.detector = '" + config_.detector->name +
+                                  "': frame_time_s = " + fmt(config_.detector->frame_time_s) +
+                                  "; expected a finite number > 0");
+  }
   const double px = truth_.survey.calibration.pixel_size_nm;
   if (!std::isfinite(px) || px <= 0.0)
     throw std::invalid_argument("ground truth '" + truth_.source + "': survey pixel_size_nm = " +
@@ -90,7 +100,8 @@ SignalShape SimulatedInstrument::signal_shape() const {
 
 InstrumentInfo SimulatedInstrument::describe() const {
   InstrumentInfo info;
-  info.name = "simulated STEM (" + config_.profile.name + ")";
+  info.name = "simulated STEM (" + config_.profile.name +
+              (config_.detector ? ", " + config_.detector->name : std::string()) + ")";
   info.profile = config_.profile.name;
   info.field_rows = truth_.rows();
   info.field_cols = truth_.cols();
@@ -99,7 +110,7 @@ InstrumentInfo SimulatedInstrument::describe() const {
   info.signal = signal_shape();
   info.detectors = {truth_.survey.name.empty() ? std::string("HAADF") : truth_.survey.name};
   info.default_dwell_s = config_.profile.default_dwell_s;
-  info.default_exposure_s = config_.profile.default_exposure_s;
+  info.default_exposure_s = default_exposure_s();
   info.default_probe_current_pA =
       config_.probe_current_pA > 0.0 ? config_.probe_current_pA : config_.profile.probe_current_pA;
   info.max_exposure_s = config_.profile.max_exposure_s;
@@ -113,6 +124,27 @@ double SimulatedInstrument::resolve_current(double requested_pA, const char* wha
                                 "; expected a finite number >= 0 (0 = default)");
   if (requested_pA > 0.0) return requested_pA;
   return config_.probe_current_pA > 0.0 ? config_.probe_current_pA : config_.profile.probe_current_pA;
+}
+
+double SimulatedInstrument::default_exposure_s() const {
+  return config_.detector ? config_.detector->frame_time_s : config_.profile.default_exposure_s;
+}
+
+double SimulatedInstrument::resolve_exposure(double requested_s, bool check_limits) const {
+  if (!std::isfinite(requested_s) || requested_s < 0.0)
+    throw std::invalid_argument("PointSettings.exposure_s = " + fmt(requested_s) +
+                                "; expected a finite number > 0 (0 = default)");
+  const double exposure = requested_s > 0.0 ? requested_s : default_exposure_s();
+  if (!check_limits) return exposure;
+  if (exposure > config_.profile.max_exposure_s)
+    throw std::invalid_argument("PointSettings.exposure_s = " + fmt(exposure) +
+                                " s exceeds the instrument's max_exposure_s = " +
+                                fmt(config_.profile.max_exposure_s) + " s");
+  if (config_.detector && exposure < config_.detector->frame_time_s * (1.0 - 1e-9))
+    throw std::invalid_argument("PointSettings.exposure_s = " + fmt(exposure) +
+                                " s is shorter than detector '" + config_.detector->name +
+                                "''s frame time " + fmt(config_.detector->frame_time_s) + " s");
+  return exposure;
 }
 
 void SimulatedInstrument::ensure_connected(double& t) {
@@ -178,15 +210,7 @@ void SimulatedInstrument::check_position(const Position& p) const {
 
 void SimulatedInstrument::submit(std::span<const Position> positions, const PointSettings& settings,
                                  AcquisitionMode mode) {
-  if (!std::isfinite(settings.exposure_s) || settings.exposure_s < 0.0)
-    throw std::invalid_argument("PointSettings.exposure_s = " + fmt(settings.exposure_s) +
-                                "; expected a finite number > 0 (0 = default)");
-  const double exposure =
-      settings.exposure_s > 0.0 ? settings.exposure_s : config_.profile.default_exposure_s;
-  if (exposure > config_.profile.max_exposure_s)
-    throw std::invalid_argument("PointSettings.exposure_s = " + fmt(exposure) +
-                                " s exceeds the instrument's max_exposure_s = " +
-                                fmt(config_.profile.max_exposure_s) + " s");
+  const double exposure = resolve_exposure(settings.exposure_s);
   const double current = resolve_current(settings.probe_current_pA, "PointSettings");
   for (const Position& p : positions) check_position(p);
   for (const Position& p : positions) queue_.push_back(Job{p, exposure, current, mode});
@@ -343,6 +367,25 @@ void SimulatedInstrument::start_next() {
   const TimingProfile& p = config_.profile;
   double pre = 0.0;  // seconds from the start of this acquisition to the beam landing
   ensure_connected(pre);
+  if (const auto& d = config_.detector) {
+    // A pixelated detector (DetectorProfile): its frame is the exposure; no spectrometer.
+    double post = 0.0;
+    if (!prepared_ || prepared_->mode != job.mode || prepared_->exposure_s != job.exposure_s) {
+      if (job.mode != AcquisitionMode::point) pre += d->scan_setup_s;
+      prepared_ = Prepared{job.mode, job.exposure_s};
+      last_si_row_.reset();
+    }
+    if (job.mode == AcquisitionMode::point) {
+      pre += p.point_pre_exposure_s();
+      post = d->point_overhead_s;
+    } else {
+      const long row = std::lround(job.requested.row);
+      if (last_si_row_ && *last_si_row_ != row) pre += d->scan_line_overhead_s;
+      last_si_row_ = row;
+    }
+    finish_job(job, pre, post);
+    return;
+  }
   if (!camera_active_) {
     pre += p.camera_activation_s;
     camera_active_ = true;
@@ -362,7 +405,10 @@ void SimulatedInstrument::start_next() {
     last_si_row_ = row;
     post = p.si_pixel_overhead_s;
   }
+  finish_job(job, pre, post);
+}
 
+void SimulatedInstrument::finish_job(const Job& job, double pre, double post) {
   const Time t0 = sim_.now();
   const Time t_beam = t0 + from_seconds(pre);
   const Time t_end = t_beam + from_seconds(job.exposure_s + post);
@@ -415,18 +461,20 @@ void SimulatedInstrument::elapse(double seconds) {
 
 CostEstimate SimulatedInstrument::estimate_point(const PointSettings& settings,
                                                  AcquisitionMode mode) const {
-  if (!std::isfinite(settings.exposure_s) || settings.exposure_s < 0.0)
-    throw std::invalid_argument("PointSettings.exposure_s = " + fmt(settings.exposure_s) +
-                                "; expected a finite number > 0 (0 = default)");
-  const double exposure =
-      settings.exposure_s > 0.0 ? settings.exposure_s : config_.profile.default_exposure_s;
+  const double exposure = resolve_exposure(settings.exposure_s, /*check_limits=*/false);
   const double current = resolve_current(settings.probe_current_pA, "PointSettings");
   const TimingProfile& p = config_.profile;
   CostEstimate c;
-  c.time_s = mode == AcquisitionMode::point
-                 ? p.point_time_s(exposure, channels())
-                 : p.si_pixel_time_s(exposure) +
-                       p.si_line_flyback_s / static_cast<double>(truth_.cols());
+  if (const auto& d = config_.detector) {
+    c.time_s = mode == AcquisitionMode::point
+                   ? p.point_pre_exposure_s() + exposure + d->point_overhead_s
+                   : exposure + d->scan_line_overhead_s / static_cast<double>(truth_.cols());
+  } else {
+    c.time_s = mode == AcquisitionMode::point
+                   ? p.point_time_s(exposure, channels())
+                   : p.si_pixel_time_s(exposure) +
+                         p.si_line_flyback_s / static_cast<double>(truth_.cols());
+  }
   c.electrons = electrons(current, exposure);
   c.dose_e_per_A2 = c.electrons / truth_.survey.calibration.pixel_area_A2();
   return c;

@@ -544,6 +544,25 @@ TEST(Cli, BenchNamesAScalarizerThatGivesNoFiniteValue) {
   EXPECT_NE(e.find("Bragg discs"), std::string::npos) << e;
 }
 
+// --detector: a pixelated detector times each simulated pattern (summary.md names the profile;
+// the timing itself: DetectorProfile.TimesTheSimulatedInstrumentsPatterns); refused without 4D
+// ground truth, naming the profile.
+TEST(Cli, BenchTimesPatternsWithADetectorProfile) {
+  const fs::path out = temp_file("bench_detector");
+  const Result r = run_cli("bench --phantom fourd-tbg:8x8 --strategies grid --seeds 1 --budget-points 10 "
+                           "--scalarizer com_mag --detector merlin-single-12bit --no-plots --out '" +
+                           out.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::ifstream md(out / "summary.md");
+  const std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("patterns timed by detector profile `merlin-single-12bit`"), std::string::npos) << text;
+  const Result bad = run_cli("run --phantom nanowire --detector arina --budget-points 3 --out '" +
+                             temp_file("run_detector_nowhere.h5").string() + "'");
+  EXPECT_EQ(bad.status, 1) << bad.out;
+  EXPECT_NE(bad.out.find("'arina'"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("has no 4D-STEM data"), std::string::npos) << bad.out;
+}
+
 TEST(Cli, BenchHelpListsEveryScalarizerWithItsFieldsAndUnits) {
   const Result r = run_cli("bench --help");
   ASSERT_EQ(r.status, 0) << r.out;

@@ -5,6 +5,7 @@
 #include <autostem/imaging/diffraction.hpp>
 #include <autostem/sim/detector_profile.hpp>
 #include <autostem/sim/fourd_phantom.hpp>
+#include <autostem/sim/simulated_instrument.hpp>
 
 #include <gtest/gtest.h>
 
@@ -142,4 +143,60 @@ TEST(DetectorProfile, BuiltInProfilesCarryTheMeasuredFramePeriods) {
   EXPECT_NEAR(m.scan_time_s(256, 256), 65.536 + 0.1 + 255 * 500e-6, 1e-12);
   EXPECT_NEAR(m.point_time_s(10, 0.01), 10 * (0.01 + 1e-3 + 1e-3), 1e-12);
   EXPECT_THROW(as::DetectorProfile::load("nosuch"), std::invalid_argument);
+}
+
+// A pixelated detector profile times each simulated pattern (SimConfig::detector): point mode =
+// beam move (set + settle + read back of the instrument profile) + frame + point overhead; the
+// synchronized 4D scan = setup once, one frame per pattern, the line overhead per new line. The
+// dose of a pattern is current × frame time.
+TEST(DetectorProfile, TimesTheSimulatedInstrumentsPatterns) {
+  as::FourDPhantomConfig cfg;
+  cfg.detector_px = 32;
+  cfg.scan_rows = cfg.scan_cols = 4;
+  cfg.electrons_per_pattern = 1000;
+  const auto truth = as::make_fourd_phantom(as::twisted_bilayer_graphene(12, 12, 3.0), cfg);
+  const auto detector = as::DetectorProfile::load("merlin-single-12bit");
+  as::SimConfig sc = as::SimConfig::from_profile(as::TimingProfile::load("rsi2024-remote"), 1);
+  sc.detector = detector;
+  const double current = sc.profile.probe_current_pA;
+  const double beam_move = sc.profile.point_pre_exposure_s();
+  const double area = truth.survey.calibration.pixel_area_A2();
+
+  as::SimulatedInstrument point(truth, sc);
+  EXPECT_DOUBLE_EQ(point.describe().default_exposure_s, 1e-3);
+  std::vector<autostem::Position> pos = {{0, 0}, {1, 2}, {3, 3}, {2, 0}, {0, 3}};
+  point.submit(pos, autostem::PointSettings{}, autostem::AcquisitionMode::point);
+  std::vector<autostem::Measurement> got;
+  while (got.size() < pos.size())
+    for (auto& m : point.collect(true)) got.push_back(std::move(m));
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_DOUBLE_EQ(got[i].exposure_s, 1e-3);
+    EXPECT_EQ(got[i].signal.size(), 32u * 32u);
+    EXPECT_NEAR(got[i].dose_e_per_A2 * area, detector.electrons_per_pattern(current), 1e-6);
+    if (i > 0)  // steady state: one pattern per beam move + frame + overhead
+      EXPECT_NEAR(got[i].t_end_s - got[i - 1].t_end_s, detector.point_time_s(1, beam_move), 1e-9);
+  }
+  const auto est = point.estimate_point({}, autostem::AcquisitionMode::point);
+  EXPECT_NEAR(est.time_s, detector.point_time_s(1, beam_move), 1e-12);
+
+  as::SimulatedInstrument scan(truth, sc);
+  std::vector<autostem::Position> all;
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 4; ++c) all.push_back({double(r), double(c)});
+  scan.submit(all, autostem::PointSettings{}, autostem::AcquisitionMode::si_scan);
+  got.clear();
+  while (got.size() < all.size())
+    for (auto& m : scan.collect(true)) got.push_back(std::move(m));
+  // First pattern: connection + scan setup + frame; the other 15: frames plus 3 line overheads.
+  EXPECT_NEAR(got.front().t_end_s, sc.profile.connection_s + detector.scan_setup_s + 1e-3, 1e-9);
+  EXPECT_NEAR(got.back().t_end_s - got.front().t_end_s, 15 * 1e-3 + 3 * detector.scan_line_overhead_s, 1e-9);
+  EXPECT_NEAR(got.back().t_end_s - got.front().t_start_s, sc.profile.connection_s + detector.scan_time_s(4, 4), 1e-9);
+
+  // Refused: an exposure shorter than a frame; a detector without diffraction patterns.
+  autostem::PointSettings fast;
+  fast.exposure_s = 0.5e-3;
+  EXPECT_THROW(scan.submit(all, fast, autostem::AcquisitionMode::point), std::invalid_argument);
+  auto no_patterns = truth;
+  no_patterns.four_d.reset();
+  EXPECT_THROW(as::SimulatedInstrument(no_patterns, sc), std::invalid_argument);
 }

@@ -25,11 +25,15 @@ struct SimulatedOptions {
   /// Drift overrides (nm/s, nm/√s); std::nullopt = the preset's value (0 without one).
   std::optional<double> drift_velocity_row_nm_per_s, drift_velocity_col_nm_per_s;
   std::optional<double> drift_random_walk_nm_per_sqrt_s;
+  /// 4D-STEM: a pixelated-detector profile (a built-in name of sim::DetectorProfile or an .ini
+  /// path) that times each diffraction pattern (sim::SimConfig::detector); empty = none.
+  std::string detector;
 };
 
 /// A simulated instrument over truth. Throws std::invalid_argument on an unknown profile (listing
-/// the built-in ones) or drift preset (listing the presets), bad options, or an invalid ground
-/// truth.
+/// the built-in ones), drift preset (listing the presets) or detector profile (listing the
+/// built-in ones), a detector for ground truth without diffraction patterns, bad options, or an
+/// invalid ground truth.
 std::unique_ptr<Instrument> make_simulated_instrument(GroundTruth truth,
                                                       const SimulatedOptions& options);
 

@@ -8,6 +8,7 @@
 #include <autostem/core/instrument.hpp>
 #include <autostem/sim/engine.hpp>
 #include <autostem/sim/models.hpp>
+#include <autostem/sim/detector_profile.hpp>
 #include <autostem/sim/timing_profile.hpp>
 
 #include <cstdint>
@@ -27,6 +28,13 @@ struct SimConfig {
   double probe_current_pA = 0.0;  ///< 0 = the profile's probe_current_pA
   std::uint64_t seed = 0;
   DamageModel damage;             ///< off by default
+  /// 4D-STEM (issue 19): a pixelated detector profile (DetectorProfile::load) that times each
+  /// diffraction pattern instead of the spectroscopy part of `profile`. Point mode: beam move
+  /// (profile: set + settle + read back) + exposure + point_overhead_s; si_scan mode (the
+  /// synchronized 4D scan): exposure per pattern, scan_line_overhead_s per new line and
+  /// scan_setup_s once. The exposure defaults to the frame time and may not be shorter.
+  /// Needs 4D ground truth. std::nullopt = spectroscopy timing (also for patterns).
+  std::optional<DetectorProfile> detector;
 
   /// A config whose noise and drift come from the profile's optional noise_* / drift_* keys.
   static SimConfig from_profile(TimingProfile profile, std::uint64_t seed = 0);
@@ -39,8 +47,9 @@ class SimulatedInstrument final : public autostem::Instrument {
  public:
   /// Throws std::invalid_argument when the ground truth is invalid (GroundTruth::validate), the
   /// profile fails TimingProfile::validate, the drift model has a non-finite value, or the noise
-  /// model has a negative/non-finite gain, offset or sigma, the probe current is negative, or
-  /// the critical dose of the damage model is negative or not finite.
+  /// model has a negative/non-finite gain, offset or sigma, the probe current is negative, the
+  /// critical dose of the damage model is negative or not finite, or a detector profile is given
+  /// for ground truth without diffraction patterns (or has a frame time ≤ 0).
   SimulatedInstrument(GroundTruth truth, SimConfig config);
 
   /// Field = the ground truth's survey shape and calibration; energy axis = the spectrum
@@ -130,6 +139,14 @@ class SimulatedInstrument final : public autostem::Instrument {
 
   void ensure_connected(double& t);
   void start_next();
+  /// Schedules the end of `job`: beam lands `pre` s from now, the signal is ready
+  /// exposure + `post` s later.
+  void finish_job(const Job& job, double pre, double post);
+  double default_exposure_s() const;  ///< the detector's frame time, else the profile's
+  /// The exposure of PointSettings after defaults; throws std::invalid_argument when not
+  /// finite or < 0, and with check_limits when above max_exposure_s or (with a detector)
+  /// shorter than its frame time.
+  double resolve_exposure(double requested_s, bool check_limits = true) const;
   void check_position(const Position& p) const;
   double resolve_current(double requested_pA, const char* what) const;
   double spectrum_scale(double current_pA, double exposure_s) const;
