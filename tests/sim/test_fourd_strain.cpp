@@ -158,9 +158,14 @@ TEST(FourDStrain, LatticeFitAndStrainConventionOnExactPositions) {
 // the unstrained region (median lattice of the scan positions well outside the disc); the
 // median over the positions well inside the disc recovers εxx = 1 % to ≤ 0.05 % and εyy, εxy,
 // θ ≈ 0 to the same tolerance; outside, every component is ≈ 0.
-TEST(FourDStrain, OnePercentStrainRecoveredOnThePhantom) {
+namespace {
+
+// Returns the median |εxx − 1 %| inside the disc; every median must be ≤ tol.
+double one_percent_strain_recovered(double electrons_per_pattern, double tol) {
   const std::size_t scan = 12;
-  const auto cfg = nbed_config(scan, scan);
+  auto cfg = nbed_config(scan, scan);
+  cfg.electrons_per_pattern = electrons_per_pattern;
+  cfg.seed = 3;
   const double W = field_A(cfg, scan);
   as::Strain s;
   s.exx = 0.01;
@@ -193,20 +198,22 @@ TEST(FourDStrain, OnePercentStrainRecoveredOnThePhantom) {
       eyy_out.push_back(std::abs(maps.eyy(r, c)));
     }
   }
-  ASSERT_GE(exx_in.size(), 4u);
-  ASSERT_GE(exx_out.size(), 4u);
-  std::printf("strain phantom: R = %.3f px, reference g1 = (%.4f, %.4f) g2 = (%.4f, %.4f) px over %zu patterns\n"
+  EXPECT_GE(exx_in.size(), 4u);
+  EXPECT_GE(exx_out.size(), 4u);
+  if (exx_in.size() < 4 || exx_out.size() < 4) return 1.0;
+  std::printf("strain phantom (%g e/pattern, 0 = noiseless): R = %.3f px, reference g1 = (%.4f, %.4f) g2 = (%.4f, %.4f) px over %zu patterns\n"
               "  inside (%zu patterns): median |exx - 1 %%| = %.5f %%, |eyy| = %.5f %%, |exy| = %.5f %%, "
               "|rot| = %.6f rad\n  reference region (%zu): median |exx| = %.5f %%, |eyy| = %.5f %%\n",
-              R, maps.reference.g1_row, maps.reference.g1_col, maps.reference.g2_row, maps.reference.g2_col,
+              electrons_per_pattern, R, maps.reference.g1_row, maps.reference.g1_col, maps.reference.g2_row, maps.reference.g2_col,
               maps.reference.discs, exx_in.size(), 100 * median(exx_in), 100 * median(eyy_in), 100 * median(exy_in),
               median(rot_in), exx_out.size(), 100 * median(exx_out), 100 * median(eyy_out));
-  EXPECT_LE(median(exx_in), 5e-4);
-  EXPECT_LE(median(eyy_in), 5e-4);
-  EXPECT_LE(median(exy_in), 5e-4);
-  EXPECT_LE(median(rot_in), 5e-4);
-  EXPECT_LE(median(exx_out), 5e-4);
-  EXPECT_LE(median(eyy_out), 5e-4);
+  EXPECT_LE(median(exx_in), tol);
+  EXPECT_LE(median(eyy_in), tol);
+  EXPECT_LE(median(exy_in), tol);
+  EXPECT_LE(median(rot_in), tol);
+  EXPECT_LE(median(exx_out), tol);
+  EXPECT_LE(median(eyy_out), tol);
+  if (electrons_per_pattern > 0) return median(exx_in);  // the reference basis is checked noiseless
   // Graphene's first shell: 6 discs n·dx/d = 24.03 px out, at ±30°, ±90°, ±150° (the reciprocal
   // vectors are normal to a1 = a(1, 0) and a2 = a(½, √3/2)); g1 at ±30°, g2 60° from it.
   const double g = 512 * 0.1 / (2.46 * std::sqrt(3.0) / 2);
@@ -215,10 +222,28 @@ TEST(FourDStrain, OnePercentStrainRecoveredOnThePhantom) {
   EXPECT_NEAR(std::hypot(ref.g2_row, ref.g2_col), g, 0.05);
   EXPECT_NEAR(std::abs(std::atan2(ref.g1_row, ref.g1_col)) * 180 / std::numbers::pi, 30.0, 0.2);
   EXPECT_NEAR(std::acos((ref.g1_row * ref.g2_row + ref.g1_col * ref.g2_col) / (g * g)) * 180 / std::numbers::pi, 60.0, 0.3);
+  return median(exx_in);
+}
+
+}  // namespace
+
+TEST(FourDStrain, OnePercentStrainRecoveredOnThePhantom) { one_percent_strain_recovered(0.0, 5e-4); }
+
+// The same chain on Poisson-counted patterns: the precision is set by the counts in the
+// first-order discs (a disc centre to ≈ R/√N px; 0.1 px on g = 24 px is 0.4 %), so 1 % strain to
+// 0.05 % needs ~10⁷ electrons per pattern. Measured (seed 3, median |εxx − 1 %| inside the
+// disc): 0.56 % at 10⁵, 0.26 % at 10⁶, 0.044 % at 10⁷ (docs/4dstem.md "Strain under Poisson
+// noise"). The bounds below leave ≈ 2× room for other seeds.
+TEST(FourDStrain, OnePercentStrainRecoveredUnderPoissonNoise) {
+  const double e5 = one_percent_strain_recovered(1e5, 1e-2);
+  const double e6 = one_percent_strain_recovered(1e6, 4e-3);
+  const double e7 = one_percent_strain_recovered(1e7, 1e-3);
+  EXPECT_GT(e5, e6);
+  EXPECT_GT(e6, e7);
 }
 
 // The scalarizers, through make_scalarizer, against a given reference (an unstrained pattern's
-// fitted lattice): a homogeneous biaxial + shear strain and a pure rotation, with Poisson noise.
+// fitted lattice): a homogeneous biaxial + shear strain and a pure rotation, noiseless patterns.
 TEST(FourDStrain, ScalarizersRecoverStrainAndRotationAgainstAGivenReference) {
   auto cfg = nbed_config(1, 1);
   const double W = field_A(cfg, 1);
