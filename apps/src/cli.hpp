@@ -37,6 +37,8 @@ int cmd_report(const std::vector<std::string>& args);
 int cmd_dm_server(const std::vector<std::string>& args);
 /// autostem atoms IMAGE --out atoms.csv: atoms of an atomic-resolution image (issue 9).
 int cmd_atoms(const std::vector<std::string>& args);
+/// autostem strain FILE: NBED strain maps and the strain_* scalarizers' reference basis (issue 19).
+int cmd_strain(const std::vector<std::string>& args);
 /// autostem strategies (cmd_strategies.cpp): every strategy's parameters, from the schemas.
 int cmd_strategies(const std::vector<std::string>& args);
 

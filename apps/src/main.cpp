@@ -41,6 +41,7 @@ const char* kUsage =
 #ifdef AUTOSTEM_HAVE_TORCH
     "  train-atoms  train the dcnn atom-finding ensemble on the lattice phantom (models/atoms)\n"
 #endif
+    "  strain     NBED 4D-STEM strain maps and the reference basis of the strain_* scalarizers\n"
     "  strategies list every acquisition strategy and its parameters (--markdown: docs table)\n"
     "  info       describe a data file: kind, shape with axis names, dtype, calibrations\n"
     "  profiles   list the built-in timing profiles and their parameters\n"
@@ -79,11 +80,12 @@ int main(int argc, char** argv) {
     if (sub == "dm-server") return autostem::cli::cmd_dm_server(args);
     if (sub == "atoms") return autostem::cli::cmd_atoms(args);
     if (sub == "strategies") return autostem::cli::cmd_strategies(args);
+    if (sub == "strain") return autostem::cli::cmd_strain(args);
 #ifdef AUTOSTEM_HAVE_TORCH
     if (sub == "train-atoms") return autostem::cli::cmd_train_atoms(args);
 #endif
     std::cerr << "autostem: unknown subcommand '" << sub
-              << "'; valid: run, bench, report, convert, estimate, reconstruct, info, profiles, dm-server, atoms, strategies (autostem --help)\n";
+              << "'; valid: run, bench, report, convert, estimate, reconstruct, info, profiles, dm-server, atoms, strain, strategies (autostem --help)\n";
     return 2;
   } catch (const autostem::cli::UsageError& e) {
     std::cerr << "autostem " << sub << ": " << e.what() << " (autostem " << sub << " --help)\n";

@@ -30,7 +30,8 @@
 //   strain_rot:…                    lattice rotation θ (rad)
 // R: disc (probe) radius in detector px (convergence semi-angle / mrad per px); G1Y:G1X and
 // G2Y:G2X: the reference reciprocal basis vectors in detector px (row, col), e.g. the g1, g2 of
-// reference_lattice() over an unstrained region (no command prints them yet). A pattern whose lattice cannot be fitted (fewer
+// reference_lattice() over an unstrained region, as `autostem strain FILE --reference …` prints
+// them (apps/src/cmd_strain.cpp). A pattern whose lattice cannot be fitted (fewer
 // than 3 indexed discs, collinear discs) gives NaN.
 
 #include <autostem/core/types.hpp>
