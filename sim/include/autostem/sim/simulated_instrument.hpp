@@ -24,7 +24,7 @@ struct SimConfig {
   TimingProfile profile;
   NoiseModel noise;
   DriftModel drift;
-  double probe_current_pA = 0.0;  ///< 0 = the profile's probe_current_pA
+  double probe_current_pA = 0.0;  ///< 0 = a 4D ground truth's recorded current, else the profile's probe_current_pA
   std::uint64_t seed = 0;
   DamageModel damage;             ///< off by default
 
@@ -131,7 +131,12 @@ class SimulatedInstrument final : public autostem::Instrument {
   void ensure_connected(double& t);
   void start_next();
   void check_position(const Position& p) const;
+  /// requested_pA if > 0, else SimConfig::probe_current_pA if > 0, else the recorded current of a
+  /// 4D ground truth if it has one, else the profile's. Throws for a negative or non-finite value.
   double resolve_current(double requested_pA, const char* what) const;
+  /// Exposure when PointSettings leaves it 0: the recorded frame time of a 4D ground truth that
+  /// has one (the 4D phantoms), else the profile's default_exposure_s (s).
+  double default_exposure_s() const;
   double spectrum_scale(double current_pA, double exposure_s) const;
   Position drifted(const Position& p, double t_s);
   std::size_t channels() const;
