@@ -46,6 +46,10 @@ void add_bench_options(po::options_description& o) {
        ("built-in ground truth NAME[:ROWSxCOLS][:KEY=VALUE]... (repeatable; a new specimen per seed): " +
         phantoms + "; the 4D phantoms take current_pA=20, frame_s=0.001, step_A=0.4 and (fourd-tbg) "
         "twist=auto|DEG|MIN-MAX (docs/4dstem.md)").c_str())
+      ("detector", po::value<std::string>(),
+       "pixelated-detector profile (merlin-single-12bit, arina, ... or an .ini; profiles/detectors) "
+       "that times each 4D-STEM pattern in point mode: beam move + frame (the default exposure) + "
+       "the detector's point overhead (docs/4dstem.md)")
       ("dataset", po::value<std::vector<std::string>>()->composing(),
        "ground-truth spectrum image SI_FILE[,SURVEY_FILE] (repeatable)")
       ("strategies", po::value<std::string>()->default_value("grid,random"),

@@ -34,6 +34,10 @@ void add_run_options(po::options_description& o) {
        ("built-in synthetic ground truth: " + phantoms + " (default nanowire)").c_str())
       ("phantom-shape", po::value<std::string>()->default_value("128x128"),
        "phantom size ROWSxCOLS")
+      ("detector", po::value<std::string>(),
+       "pixelated-detector profile (merlin-single-12bit, arina, ... or an .ini; profiles/detectors) "
+       "that times each 4D-STEM pattern in point mode: beam move + frame (the default exposure) + "
+       "the detector's point overhead (docs/4dstem.md)")
       ("out", po::value<std::string>()->required(), "results file to write (HDF5)")
       ("resume", po::value<std::string>(),
        "continue the run in this results file (e.g. after a lost microscope connection): the\n"

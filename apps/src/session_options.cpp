@@ -184,6 +184,9 @@ backends::SimulatedOptions simulated_options(const po::variables_map& vm) {
   if (vm.count("current")) o.probe_current_pA = vm["current"].as<double>();
   if (vm.count("seed")) o.seed = vm["seed"].as<std::uint64_t>();
   o.noise = !vm["no-noise"].as<bool>();
+  // run and bench: --detector NAME times 4D patterns (estimate's --detector is its own list and
+  // never reaches here).
+  if (vm.count("detector")) o.detector = vm["detector"].as<std::string>();
   if (const std::string preset = drift_preset(vm); preset != "off") o.drift_preset = preset;
   return o;
 }

@@ -18,6 +18,7 @@ std::unique_ptr<Instrument> make_simulated_instrument(GroundTruth truth,
   config.probe_current_pA = options.probe_current_pA;
   config.seed = options.seed;
   config.noise.enabled = options.noise;
+  if (!options.detector.empty()) config.detector = sim::DetectorProfile::load(options.detector);
   if (!options.drift_preset.empty()) config.drift = sim::drift_preset(options.drift_preset, options.seed);
   if (options.drift_velocity_row_nm_per_s)
     config.drift.velocity_row_nm_per_s = *options.drift_velocity_row_nm_per_s;

@@ -89,6 +89,10 @@ SimulatedInstrument::SimulatedInstrument(GroundTruth truth, SimConfig config)
   if (!std::isfinite(px) || px <= 0.0)
     throw std::invalid_argument("ground truth '" + truth_.source + "': survey pixel_size_nm = " +
                                 fmt(px) + "; expected a finite number > 0");
+  if (config_.detector && !truth_.four_d)
+    throw std::invalid_argument("SimConfig.detector = '" + config_.detector->name +
+                                "': a pixelated-detector profile times diffraction patterns, but the ground truth '" +
+                                truth_.source + "' has no 4D data");
   dose_ = ImageArray::Zero(static_cast<Eigen::Index>(truth_.rows()),
                            static_cast<Eigen::Index>(truth_.cols()));
 }
@@ -105,7 +109,8 @@ SignalShape SimulatedInstrument::signal_shape() const {
 
 InstrumentInfo SimulatedInstrument::describe() const {
   InstrumentInfo info;
-  info.name = "simulated STEM (" + config_.profile.name + ")";
+  info.name = "simulated STEM (" + config_.profile.name +
+              (config_.detector ? ", detector " + config_.detector->name : std::string()) + ")";
   info.profile = config_.profile.name;
   info.field_rows = truth_.rows();
   info.field_cols = truth_.cols();
@@ -133,6 +138,7 @@ double SimulatedInstrument::resolve_current(double requested_pA, const char* wha
 }
 
 double SimulatedInstrument::default_exposure_s() const {
+  if (truth_.four_d && config_.detector) return config_.detector->frame_time_s;
   // A 4D ground truth that records its frame time (the 4D phantoms) is measured at that frame: a
   // pixelated detector's frame (1 ms on a Merlin), not the profile's spectrum exposure (0.25 s).
   if (truth_.four_d && truth_.recorded.exposure_s > 0.0) return truth_.recorded.exposure_s;
@@ -367,24 +373,33 @@ void SimulatedInstrument::start_next() {
   const TimingProfile& p = config_.profile;
   double pre = 0.0;  // seconds from the start of this acquisition to the beam landing
   ensure_connected(pre);
-  if (!camera_active_) {
-    pre += p.camera_activation_s;
-    camera_active_ = true;
-  }
-  if (!prepared_ || prepared_->mode != job.mode || prepared_->exposure_s != job.exposure_s) {
-    pre += job.mode == AcquisitionMode::point ? p.spectrum_setup_s : p.si_setup_s;
-    prepared_ = Prepared{job.mode, job.exposure_s};
-    last_si_row_.reset();
-  }
   double post = 0.0;  // seconds from the end of the exposure to the spectrum being available
-  if (job.mode == AcquisitionMode::point) {
+  if (job.mode == AcquisitionMode::point && config_.detector) {
+    // A pattern on the pixelated detector: beam move, one frame, the detector's point overhead
+    // (trigger, readout; DetectorProfile::point_time_s). The spectrometer is not used.
     pre += p.point_pre_exposure_s();
-    post = p.readout_s + p.spectrum_transfer_s(channels()) + p.software_overhead_s;
+    post = config_.detector->point_overhead_s;
+    prepared_.reset();
+    last_si_row_.reset();
   } else {
-    const long row = std::lround(job.requested.row);
-    if (last_si_row_ && *last_si_row_ != row) pre += p.si_line_flyback_s;
-    last_si_row_ = row;
-    post = p.si_pixel_overhead_s;
+    if (!camera_active_) {
+      pre += p.camera_activation_s;
+      camera_active_ = true;
+    }
+    if (!prepared_ || prepared_->mode != job.mode || prepared_->exposure_s != job.exposure_s) {
+      pre += job.mode == AcquisitionMode::point ? p.spectrum_setup_s : p.si_setup_s;
+      prepared_ = Prepared{job.mode, job.exposure_s};
+      last_si_row_.reset();
+    }
+    if (job.mode == AcquisitionMode::point) {
+      pre += p.point_pre_exposure_s();
+      post = p.readout_s + p.spectrum_transfer_s(channels()) + p.software_overhead_s;
+    } else {
+      const long row = std::lround(job.requested.row);
+      if (last_si_row_ && *last_si_row_ != row) pre += p.si_line_flyback_s;
+      last_si_row_ = row;
+      post = p.si_pixel_overhead_s;
+    }
   }
 
   const Time t0 = sim_.now();
@@ -447,7 +462,9 @@ CostEstimate SimulatedInstrument::estimate_point(const PointSettings& settings,
   const double current = resolve_current(settings.probe_current_pA, "PointSettings");
   const TimingProfile& p = config_.profile;
   CostEstimate c;
-  c.time_s = mode == AcquisitionMode::point
+  c.time_s = mode == AcquisitionMode::point && config_.detector
+                 ? p.point_pre_exposure_s() + exposure + config_.detector->point_overhead_s
+             : mode == AcquisitionMode::point
                  ? p.point_time_s(exposure, channels())
                  : p.si_pixel_time_s(exposure) +
                        p.si_line_flyback_s / static_cast<double>(truth_.cols());

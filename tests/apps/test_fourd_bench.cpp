@@ -6,7 +6,9 @@
 
 #include <autostem/backends/simulated.hpp>
 #include <autostem/core/types.hpp>
+#include <autostem/sim/detector_profile.hpp>
 #include <autostem/sim/fourd_phantom.hpp>
+#include <autostem/sim/timing_profile.hpp>
 
 #include <gtest/gtest.h>
 
@@ -116,4 +118,57 @@ TEST(FourDBench, OptionsAreCheckedByName) {
   EXPECT_NE(message("fourd-tbg", "frame_s").find("KEY=VALUE"), std::string::npos);
   EXPECT_NE(message("fourd-graphene", "twist=3").find("'twist'"), std::string::npos);
   EXPECT_NE(message("nanowire", "current_pA=5").find("only the 4D phantoms"), std::string::npos);
+}
+
+// --detector NAME (SimulatedOptions::detector): in point mode each pattern takes the timing
+// profile's beam move + the detector's frame (the default exposure) + its point overhead, and
+// carries the dose of that frame; the spectrometer's readout and transfer are not charged.
+TEST(FourDBench, DetectorProfileTimesEachPatternInPointMode) {
+  const auto timing = as::TimingProfile::load("rsi2024-remote");
+  const double beam = timing.point_pre_exposure_s();
+  for (const std::string name : {"arina", "merlin-single-24bit"}) {
+    const auto det = as::DetectorProfile::load(name);
+    autostem::backends::SimulatedOptions sim;
+    sim.seed = 5;
+    sim.detector = name;
+    const auto instrument =
+        autostem::backends::make_simulated_instrument(cli::make_fourd_bench_phantom("fourd-tbg", 3, 6, 6, "twist=10"), sim);
+    auto& inst = *instrument;
+    EXPECT_DOUBLE_EQ(inst.describe().default_exposure_s, det.frame_time_s);
+    EXPECT_NE(inst.describe().name.find(name), std::string::npos) << inst.describe().name;
+    const double step = beam + det.frame_time_s + det.point_overhead_s;
+    const auto est = inst.estimate_point(autostem::PointSettings{}, autostem::AcquisitionMode::point);
+    EXPECT_NEAR(est.time_s, step, 1e-12);
+    const double dose = autostem::electrons(20.0, det.frame_time_s);  // the phantom's 20 pA
+    EXPECT_NEAR(est.electrons, dose, 1e-9 * dose);
+    std::vector<autostem::Position> at;
+    for (std::size_t k = 0; k < 6; ++k) at.push_back({double(k), double(5 - k)});
+    inst.submit(at, autostem::PointSettings{}, autostem::AcquisitionMode::point);
+    std::vector<autostem::Measurement> got;
+    while (inst.in_flight() > 0)
+      for (auto& m : inst.collect(true)) got.push_back(std::move(m));
+    ASSERT_EQ(got.size(), at.size());
+    for (std::size_t k = 1; k < got.size(); ++k) {  // the first also connects
+      EXPECT_NEAR(got[k].t_end_s - got[k].t_start_s, step, 1e-9) << name;
+      EXPECT_DOUBLE_EQ(got[k].exposure_s, det.frame_time_s);
+      double total = 0;
+      for (double v : got[k].signal) total += v;
+      EXPECT_NEAR(total, dose, 5 * std::sqrt(dose)) << name;
+    }
+  }
+  // Without a detector profile the pattern is timed as a spectrum (readout, transfer, overhead).
+  autostem::backends::SimulatedOptions plain;
+  const auto spectro =
+      autostem::backends::make_simulated_instrument(cli::make_fourd_bench_phantom("fourd-tbg", 3, 6, 6, "twist=10"), plain);
+  EXPECT_NEAR(spectro->estimate_point(autostem::PointSettings{}, autostem::AcquisitionMode::point).time_s,
+              timing.point_time_s(1e-3, 64 * 64), 1e-12);
+  // A detector profile needs 4D ground truth; an unknown name lists the built-in ones.
+  autostem::backends::SimulatedOptions with_detector;
+  with_detector.detector = "arina";
+  autostem::GroundTruth eels = cli::make_fourd_bench_phantom("fourd-tbg", 3, 4, 4, "twist=10");
+  eels.four_d.reset();
+  EXPECT_THROW(autostem::backends::make_simulated_instrument(eels, with_detector), std::invalid_argument);
+  with_detector.detector = "nosuch";
+  EXPECT_THROW(autostem::backends::make_simulated_instrument(cli::make_fourd_bench_phantom("fourd-tbg", 3, 4, 4, "twist=10"), with_detector),
+               std::invalid_argument);
 }

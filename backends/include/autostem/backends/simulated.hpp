@@ -18,6 +18,9 @@ struct SimulatedOptions {
   double probe_current_pA = 0.0;           ///< 0 = the profile's default
   std::uint64_t seed = 0;
   bool noise = true;                       ///< false: expected counts, no shot/readout noise
+  /// Pixelated-detector profile (built-in name or .ini path, sim::DetectorProfile::load) that
+  /// times each 4D pattern in point mode (sim::SimConfig::detector); empty = none.
+  std::string detector;
   /// Drift preset (sim::drift_preset_names(): off, settled, after-stage-move; direction drawn
   /// from `seed`); empty = no drift (this factory does not read a profile's drift_* keys). The
   /// overrides below apply on top.
@@ -27,8 +30,9 @@ struct SimulatedOptions {
   std::optional<double> drift_random_walk_nm_per_sqrt_s;
 };
 
-/// A simulated instrument over truth. Throws std::invalid_argument on an unknown profile (listing
-/// the built-in ones) or drift preset (listing the presets), bad options, or an invalid ground
+/// A simulated instrument over truth. Throws std::invalid_argument on an unknown profile or
+/// detector profile (listing the built-in ones), a detector profile for a ground truth without 4D
+/// data, or drift preset (listing the presets), bad options, or an invalid ground
 /// truth.
 std::unique_ptr<Instrument> make_simulated_instrument(GroundTruth truth,
                                                       const SimulatedOptions& options);

@@ -8,6 +8,7 @@
 #include <autostem/core/instrument.hpp>
 #include <autostem/sim/engine.hpp>
 #include <autostem/sim/models.hpp>
+#include <autostem/sim/detector_profile.hpp>
 #include <autostem/sim/timing_profile.hpp>
 
 #include <cstdint>
@@ -27,6 +28,12 @@ struct SimConfig {
   double probe_current_pA = 0.0;  ///< 0 = a 4D ground truth's recorded current, else the profile's probe_current_pA
   std::uint64_t seed = 0;
   DamageModel damage;             ///< off by default
+  /// Pixelated-detector profile that times each diffraction pattern of a 4D ground truth in point
+  /// mode (issue 19): beam move (the profile's set + settle + read back) + exposure (default the
+  /// detector's frame_time_s) + the detector's point_overhead_s, instead of the spectrometer's
+  /// camera activation, setup, readout and transfer. std::nullopt = the timing profile's. A
+  /// synchronized scan (si_scan) is still timed by the timing profile.
+  std::optional<DetectorProfile> detector;
 
   /// A config whose noise and drift come from the profile's optional noise_* / drift_* keys.
   static SimConfig from_profile(TimingProfile profile, std::uint64_t seed = 0);
@@ -134,8 +141,9 @@ class SimulatedInstrument final : public autostem::Instrument {
   /// requested_pA if > 0, else SimConfig::probe_current_pA if > 0, else the recorded current of a
   /// 4D ground truth if it has one, else the profile's. Throws for a negative or non-finite value.
   double resolve_current(double requested_pA, const char* what) const;
-  /// Exposure when PointSettings leaves it 0: the recorded frame time of a 4D ground truth that
-  /// has one (the 4D phantoms), else the profile's default_exposure_s (s).
+  /// Exposure when PointSettings leaves it 0 (s): for a 4D ground truth the detector profile's
+  /// frame_time_s (SimConfig::detector), else its recorded frame time if it has one (the 4D
+  /// phantoms); else the profile's default_exposure_s.
   double default_exposure_s() const;
   double spectrum_scale(double current_pA, double exposure_s) const;
   Position drifted(const Position& p, double t_s);
