@@ -113,36 +113,123 @@ bool is_fourd_phantom(const std::string& name) { return name.rfind("fourd-", 0) 
 
 std::vector<std::string> fourd_phantom_names() { return {"fourd-tbg", "fourd-graphene"}; }
 
+FourDBenchOptions parse_fourd_bench_options(const std::string& name, const std::string& options) {
+  if (!is_fourd_phantom(name))
+    throw std::invalid_argument("phantom '" + name + "' takes no KEY=VALUE options (only the 4D phantoms do)");
+  FourDBenchOptions o;
+  std::size_t start = 0;
+  while (start < options.size()) {
+    const std::size_t end = std::min(options.find(':', start), options.size());
+    const std::string item = options.substr(start, end - start);
+    start = end + 1;
+    const auto eq = item.find('=');
+    if (eq == std::string::npos)
+      throw std::invalid_argument("phantom option '" + item + "' of '" + name + "' is not KEY=VALUE");
+    const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+    auto number = [&](const std::string& text) {
+      std::size_t used = 0;
+      double v = std::numeric_limits<double>::quiet_NaN();
+      try {
+        v = std::stod(text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != text.size() || !std::isfinite(v) || !(v > 0.0))
+        throw std::invalid_argument("phantom option " + key + "='" + value + "' of '" + name +
+                                    "': expected a finite number > 0");
+      return v;
+    };
+    if (key == "current_pA") {
+      o.probe_current_pA = number(value);
+    } else if (key == "frame_s") {
+      o.frame_s = number(value);
+    } else if (key == "step_A") {
+      o.step_A = number(value);
+      const double steps = o.step_A / 0.1;
+      if (std::abs(steps - std::round(steps)) > 1e-6)
+        throw std::invalid_argument("phantom option step_A=" + value + " of '" + name +
+                                    "': the scan step must be a multiple of the potential's 0.1 Å sampling");
+    } else if (key == "twist" && name == "fourd-tbg") {
+      if (value == "auto") {
+        o.twist_min_deg = o.twist_max_deg = 0.0;
+      } else {
+        const auto dash = value.find('-', 1);
+        o.twist_min_deg = number(value.substr(0, dash));
+        o.twist_max_deg = dash == std::string::npos ? o.twist_min_deg : number(value.substr(dash + 1));
+        if (o.twist_max_deg < o.twist_min_deg || o.twist_max_deg > 60.0)
+          throw std::invalid_argument("phantom option twist=" + value + " of '" + name +
+                                      "': expected DEG or MIN-MAX with 0 < MIN ≤ MAX ≤ 60");
+      }
+    } else {
+      throw std::invalid_argument("phantom option '" + key + "' of '" + name + "' is not one of current_pA, frame_s, step_A" +
+                                  (name == "fourd-tbg" ? ", twist" : ""));
+    }
+  }
+  return o;
+}
+
 GroundTruth make_fourd_bench_phantom(const std::string& name, std::uint64_t seed, std::size_t rows,
-                                     std::size_t cols) {
+                                     std::size_t cols, const std::string& options) {
+  if (name != "fourd-tbg" && name != "fourd-graphene")
+    throw std::invalid_argument("4D phantom '" + name + "' is not one of fourd-tbg, fourd-graphene");
+  const FourDBenchOptions o = parse_fourd_bench_options(name, options);
   sim::FourDPhantomConfig cfg;
   cfg.scan_rows = rows;
   cfg.scan_cols = cols;
   cfg.detector_px = 64;
-  cfg.scan_step_px = 4;  // 0.4 Å scan pixels at 0.1 Å sampling
-  cfg.electrons_per_pattern = 2e4;
+  cfg.scan_step_px = static_cast<std::size_t>(std::lround(o.step_A / cfg.pixel_A));
+  // Expected counts at the recorded dose; the simulated instrument draws the counting noise of
+  // each measured pattern (at this dose unless --current / --exposure say otherwise).
+  cfg.electrons_per_pattern = electrons(o.probe_current_pA, o.frame_s);
+  cfg.poisson_counts = false;
   cfg.seed = seed;
   const double h = (double(rows - 1) * double(cfg.scan_step_px) + double(cfg.detector_px)) * cfg.pixel_A;
   const double w = (double(cols - 1) * double(cfg.scan_step_px) + double(cfg.detector_px)) * cfg.pixel_A;
-  // A new specimen per seed: the twist (TBG) or the strained disc's place (graphene) varies.
+  // A new specimen per seed: the twist and the layers' registry (TBG) or the strained disc's
+  // place (graphene) vary.
   std::mt19937_64 rng(seed);
   const double u = random::uniform53(rng);
-  if (name == "fourd-tbg") return sim::make_fourd_phantom(sim::twisted_bilayer_graphene(w, h, 2.0 + 2.0 * u), cfg);
-  if (name == "fourd-graphene") {
+  GroundTruth gt;
+  std::ostringstream extra;
+  extra.precision(4);
+  if (name == "fourd-tbg") {
+    double lo = o.twist_min_deg, hi = o.twist_max_deg;
+    const double scan_A = double(std::min(rows, cols) - 1) * double(cfg.scan_step_px) * cfg.pixel_A;
+    if (!(lo > 0.0)) {
+      // auto: the scanned field (probe positions) spans at least one moiré period at every twist.
+      if (!(scan_A > 0.0) || scan_A < sim::moire_period_A(28.0))
+        throw std::invalid_argument("fourd-tbg: a " + std::to_string(rows) + "x" + std::to_string(cols) +
+                                    " scan spans too little to hold a moiré period (twist=auto needs a "
+                                    "twist ≤ 28°); give a larger field or twist=DEG");
+      lo = sim::twist_for_moire_period_deg(scan_A);
+      hi = lo + 2.0;
+    }
+    const double twist = lo + (hi - lo) * u;
+    // Layer 2 translated by a point of the graphene cell: the AA sites land anywhere in the moiré cell.
+    const double f1 = random::uniform53(rng), f2 = random::uniform53(rng);
+    const double sx = 2.46 * (f1 + 0.5 * f2), sy = 2.46 * std::sqrt(3.0) / 2 * f2;
+    gt = sim::make_fourd_phantom(sim::twisted_bilayer_graphene(w, h, twist, sx, sy), cfg);
+    extra << ", fourd-tbg twist=" << twist << " deg, moire period=" << sim::moire_period_A(twist)
+          << " A, scan spans " << scan_A << " A, layer-2 shift=(" << sx << ", " << sy << ") A";
+  } else {
     sim::Strain s;
     s.exx = s.eyy = 0.02;
     s.x0_A = w * (0.3 + 0.4 * u);
     s.y0_A = h * (0.3 + 0.4 * random::uniform53(rng));
     s.radius_A = std::min(w, h) / 4;
-    return sim::make_fourd_phantom(sim::graphene(w, h, 0.0, s), cfg);
+    gt = sim::make_fourd_phantom(sim::graphene(w, h, 0.0, s), cfg);
   }
-  throw std::invalid_argument("4D phantom '" + name + "' is not one of fourd-tbg, fourd-graphene");
+  extra << ", recorded at " << o.probe_current_pA << " pA x " << o.frame_s << " s";
+  gt.source += extra.str();
+  gt.recorded.probe_current_pA = o.probe_current_pA;
+  gt.recorded.exposure_s = o.frame_s;
+  return gt;
 }
 
 namespace {
 
 GroundTruth load(const BenchDataset& d, std::uint64_t seed) {
-  if (is_fourd_phantom(d.phantom)) return make_fourd_bench_phantom(d.phantom, seed, d.rows, d.cols);
+  if (is_fourd_phantom(d.phantom)) return make_fourd_bench_phantom(d.phantom, seed, d.rows, d.cols, d.options);
   if (!d.phantom.empty()) return datasets::make_phantom(d.phantom, seed, d.rows, d.cols);
   std::optional<std::filesystem::path> si, survey;
   if (!d.spectrum_image.empty()) si = d.spectrum_image;

@@ -20,6 +20,7 @@ struct BenchDataset {
   std::string label;                              ///< short name used in file names and tables
   std::string phantom;                            ///< phantom name, or empty for files
   std::size_t rows = 128, cols = 128;             ///< phantom size
+  std::string options;                            ///< 4D phantom KEY=VALUE options, ':'-separated
   std::filesystem::path spectrum_image, survey;   ///< files (either may be empty)
 };
 
@@ -141,14 +142,38 @@ std::vector<std::filesystem::path> write_plots(const BenchConfig& config,
 /// package's autostem.bench: the recall, regret, time and dose curves). results may be null.
 int cmd_bench(const std::vector<std::string>& args, std::vector<RunResult>* results);
 
-/// 4D-STEM phantoms of `bench --phantom` (issue 19), built by sim::make_fourd_phantom: "fourd-tbg"
-/// (twisted bilayer graphene, twist 2–4° drawn from the seed) and "fourd-graphene" (graphene with
-/// a 2 % strained disc placed from the seed); scan rows × cols at 0.4 Å, 64 × 64 patterns,
-/// 80 kV, α = 25 mrad, Poisson counts at 2·10⁴ electrons per pattern; survey the virtual ADF.
+/// 4D-STEM phantoms of `bench --phantom NAME[:RxC][:KEY=VALUE]…` (issue 19, docs/4dstem.md), built
+/// by sim::make_fourd_phantom: 80 kV, α = 25 mrad, 64 × 64 patterns, 0.1 Å sampling; the patterns
+/// are the expected counts at the recorded dose (probe current × frame time), the simulated
+/// instrument draws each measured pattern's counting noise; survey the virtual ADF (≥ 60 mrad).
+/// "fourd-tbg": twisted bilayer graphene, twist drawn from the seed in [θ₁, θ₁ + 2°] where the
+/// moiré period at θ₁ equals the scanned field's shorter side (so the scan spans ≥ 1 moiré period),
+/// layer 2 translated by a random point of the graphene cell (the AA sites anywhere);
+/// "fourd-graphene": graphene with a 2 % strained disc placed from the seed.
 bool is_fourd_phantom(const std::string& name);
 std::vector<std::string> fourd_phantom_names();
-/// Throws std::invalid_argument for a name not in fourd_phantom_names().
+
+/// The KEY=VALUE options of a 4D bench phantom.
+struct FourDBenchOptions {
+  double probe_current_pA = 20.0;  ///< current_pA: probe current, pA (4D-STEM uses 5–50 pA)
+  double frame_s = 1e-3;           ///< frame_s: time per pattern, s (a Merlin frame, 1/6/12 bit)
+  double step_A = 0.4;             ///< step_A: scan pixel, Å, a multiple of 0.1 Å (0.4 Å: Nyquist of the probe's 2α/λ = 1.2 Å⁻¹)
+  /// twist (fourd-tbg): DEG or MIN-MAX degrees; 0 = auto (see above)
+  double twist_min_deg = 0.0, twist_max_deg = 0.0;
+};
+
+/// Parses "KEY=VALUE:KEY=VALUE…" ("" = defaults) for a 4D phantom name. Throws
+/// std::invalid_argument naming the bad item: an unknown key, a value that is not a finite
+/// number > 0, a step that is not a multiple of 0.1 Å, a twist range outside (0, 60], or options
+/// given to a phantom that is not a 4D one.
+FourDBenchOptions parse_fourd_bench_options(const std::string& name, const std::string& options);
+
+/// The 4D phantom `name` for a seed on a rows × cols scan with `options`. The source names the
+/// drawn twist, moiré period, scan span and layer shift (fourd-tbg) and the recorded dose;
+/// recorded = {current_pA, frame_s}. Throws std::invalid_argument for a name not in
+/// fourd_phantom_names(), bad options, or (fourd-tbg, twist=auto) a scan shorter than the moiré
+/// period at 28°.
 GroundTruth make_fourd_bench_phantom(const std::string& name, std::uint64_t seed, std::size_t rows,
-                                     std::size_t cols);
+                                     std::size_t cols, const std::string& options = "");
 
 }  // namespace autostem::cli

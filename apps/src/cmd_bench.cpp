@@ -10,6 +10,7 @@
 #include <autostem/imaging/scalarizer.hpp>
 #include <autostem/strategies/registry.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -42,7 +43,9 @@ void add_bench_options(po::options_description& o) {
   for (const auto& n : fourd_phantom_names()) phantoms += ", " + n + " (4D-STEM)";
   o.add_options()("help,h", "this help")
       ("phantom", po::value<std::vector<std::string>>()->composing(),
-       ("built-in ground truth NAME[:ROWSxCOLS] (repeatable; a new specimen per seed): " + phantoms).c_str())
+       ("built-in ground truth NAME[:ROWSxCOLS][:KEY=VALUE]... (repeatable; a new specimen per seed): " +
+        phantoms + "; the 4D phantoms take current_pA=20, frame_s=0.001, step_A=0.4 and (fourd-tbg) "
+        "twist=auto|DEG|MIN-MAX (docs/4dstem.md)").c_str())
       ("dataset", po::value<std::vector<std::string>>()->composing(),
        "ground-truth spectrum image SI_FILE[,SURVEY_FILE] (repeatable)")
       ("strategies", po::value<std::string>()->default_value("grid,random"),
@@ -102,11 +105,33 @@ std::vector<BenchDataset> bench_datasets(const po::variables_map& vm) {
   if (vm.count("phantom"))
     for (const auto& p : vm["phantom"].as<std::vector<std::string>>()) {
       BenchDataset d;
-      const auto colon = p.find(':');
+      auto colon = p.find(':');
       d.phantom = p.substr(0, colon);
-      if (colon != std::string::npos) std::tie(d.rows, d.cols) = parse_shape(p.substr(colon + 1));
+      if (colon != std::string::npos) {
+        // NAME:RxC[:KEY=VALUE]… or NAME:KEY=VALUE…
+        std::string rest = p.substr(colon + 1);
+        colon = rest.find(':');
+        const std::string first = rest.substr(0, colon);
+        if (first.find('=') == std::string::npos) {
+          std::tie(d.rows, d.cols) = parse_shape(first);
+          rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
+        }
+        d.options = rest;
+      }
+      if (!d.options.empty() || is_fourd_phantom(d.phantom)) {
+        try {
+          parse_fourd_bench_options(d.phantom, d.options);
+        } catch (const std::invalid_argument& e) {
+          throw UsageError(std::string("--phantom '") + p + "': " + e.what());
+        }
+      }
       check_phantom_memory(d.rows, d.cols);
       d.label = d.phantom + "_" + std::to_string(d.rows) + "x" + std::to_string(d.cols);
+      if (!d.options.empty()) {
+        std::string o = d.options;
+        std::replace(o.begin(), o.end(), ':', '_');
+        d.label += "_" + o;
+      }
       out.push_back(d);
     }
   if (vm.count("dataset"))
@@ -263,7 +288,7 @@ int cmd_bench(const std::vector<std::string>& args, std::vector<RunResult>* resu
   add_bench_options(o);
   po::variables_map vm;
   if (parse(args, o, vm,
-            "usage: autostem bench [--phantom NAME[:RxC]]... [--dataset SI[,SURVEY]]...\n"
+            "usage: autostem bench [--phantom NAME[:RxC][:KEY=VALUE]...]... [--dataset SI[,SURVEY]]...\n"
             "                      --strategies A,B,C [--seeds N] [--scalarizer SPEC] --out DIR\n"
             "Runs every strategy on every ground truth for N seeds in the simulated microscope and\n"
             "writes summary.csv (a row per run), summary.md (median and IQR), per-run HDF5 files\n"

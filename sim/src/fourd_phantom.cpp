@@ -62,11 +62,61 @@ std::vector<Atom> graphene(double width_A, double height_A, double rotation_deg,
   return out;
 }
 
-std::vector<Atom> twisted_bilayer_graphene(double width_A, double height_A, double twist_deg) {
+std::vector<Atom> twisted_bilayer_graphene(double width_A, double height_A, double twist_deg, double shift_x_A,
+                                           double shift_y_A) {
   auto a = graphene(width_A, height_A, 0.0);
-  const auto b = graphene(width_A, height_A, twist_deg);
-  a.insert(a.end(), b.begin(), b.end());
+  // Layer 2 is built over a field enlarged by the shift so that the translated layer still covers
+  // [0, width) × [0, height) (plus the potential's cut-off).
+  const double mx = std::abs(shift_x_A), my = std::abs(shift_y_A);
+  auto b = graphene(width_A + 2 * mx, height_A + 2 * my, twist_deg);
+  for (auto& at : b) {
+    at.x_A += shift_x_A - mx;
+    at.y_A += shift_y_A - my;
+    if (at.x_A >= -kCutoffA && at.x_A < width_A + kCutoffA && at.y_A >= -kCutoffA && at.y_A < height_A + kCutoffA)
+      a.push_back(at);
+  }
   return a;
+}
+
+double moire_period_A(double twist_deg) {
+  if (!(twist_deg > 0.0 && twist_deg <= 180.0))
+    throw std::invalid_argument("moire_period_A: twist " + std::to_string(twist_deg) + "° is not in (0°, 180°]");
+  return kGrapheneA / (2.0 * std::sin(twist_deg * pi / 360.0));
+}
+
+double twist_for_moire_period_deg(double period_A) {
+  if (!(period_A > kGrapheneA / 2.0) || !std::isfinite(period_A))
+    throw std::invalid_argument("twist_for_moire_period_deg: a moiré period of " + std::to_string(period_A) +
+                                " Å is not longer than a/2 = 1.23 Å");
+  return 2.0 * std::asin(kGrapheneA / (2.0 * period_A)) * 360.0 / (2.0 * pi);
+}
+
+std::vector<MoireSite> moire_aa_sites(double width_A, double height_A, double twist_deg, double shift_x_A,
+                                      double shift_y_A, double margin_A) {
+  for (double v : {width_A, height_A, twist_deg, shift_x_A, shift_y_A, margin_A})
+    if (!std::isfinite(v)) throw std::invalid_argument("moire_aa_sites: non-finite argument");
+  const double th = twist_deg * pi / 180.0, c = std::cos(th), s = std::sin(th);
+  // (I − R)⁻¹ with I − R = [[1 − c, s], [−s, 1 − c]], determinant 2(1 − c).
+  const double det = 2.0 * (1.0 - c);
+  if (!(det > 1e-12)) throw std::invalid_argument("moire_aa_sites: a twist of 0° (mod 360°) has no moiré");
+  const double a = kGrapheneA, cx = width_A / 2, cy = height_A / 2;
+  // |t| needed: the sites move by |R t| / (2 sin(θ/2)) = |t| · period / a; cover the field's
+  // diagonal plus the margin from the centre.
+  const double reach = (std::hypot(width_A, height_A) / 2 + margin_A + std::hypot(shift_x_A, shift_y_A) / std::sqrt(det)) *
+                       std::sqrt(det) / a + 2.0;
+  const int n = static_cast<int>(std::ceil(2.0 * reach)) + 1;
+  std::vector<MoireSite> out;
+  for (int i = -n; i <= n; ++i)
+    for (int j = -n; j <= n; ++j) {
+      const double tx = i * a + j * a / 2, ty = j * a * std::sqrt(3.0) / 2;
+      const double vx = shift_x_A - (c * tx - s * ty), vy = shift_y_A - (s * tx + c * ty);
+      const double px = ((1 - c) * vx - s * vy) / det, py = (s * vx + (1 - c) * vy) / det;
+      const MoireSite site{cx + px, cy + py};
+      if (site.x_A >= -margin_A && site.x_A < width_A + margin_A && site.y_A >= -margin_A &&
+          site.y_A < height_A + margin_A)
+        out.push_back(site);
+    }
+  return out;
 }
 
 double projected_potential_VA(int Z, double r_A) {
@@ -152,7 +202,10 @@ GroundTruth make_fourd_phantom(const std::vector<Atom>& atoms, const FourDPhanto
       gt.survey.data(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(c)) =
           virtual_detector(pattern, n, n, adf) * std::max(1.0, cfg.electrons_per_pattern);
       auto out = d.pattern(r, c);
-      if (cfg.electrons_per_pattern > 0) {
+      if (cfg.electrons_per_pattern > 0 && !cfg.poisson_counts) {
+        for (std::size_t i = 0; i < n * n; ++i)
+          out[i] = static_cast<float>(double(pattern[i]) * cfg.electrons_per_pattern);
+      } else if (cfg.electrons_per_pattern > 0) {
         std::uint64_t state = cfg.seed ^ (0x9E3779B97F4A7C15ull * (p + 1));
         std::mt19937_64 g(random::splitmix64(state));
         auto u01 = [&] { return random::uniform53(g); };
@@ -186,7 +239,8 @@ GroundTruth make_fourd_phantom(const std::vector<Atom>& atoms, const FourDPhanto
   std::ostringstream src;
   src << "phantom:fourd(atoms=" << atoms.size() << ", " << cfg.voltage_kV << " kV, alpha=" << cfg.alpha_mrad
       << " mrad, taper=" << cfg.aperture_taper_mrad << " mrad, defocus=" << cfg.defocus_A << " A, " << cfg.scan_rows << "x" << cfg.scan_cols << " scan of "
-      << n << "x" << n << ", e/pattern=" << cfg.electrons_per_pattern << ", seed=" << cfg.seed << ")";
+      << n << "x" << n << ", e/pattern=" << cfg.electrons_per_pattern
+      << (cfg.electrons_per_pattern > 0 ? (cfg.poisson_counts ? " Poisson counts" : " expected counts") : "") << ", seed=" << cfg.seed << ")";
   gt.source = src.str();
   gt.survey.calibration = cal;
   gt.survey.name = "HAADF (virtual, " + std::to_string(int(cfg.haadf_inner_mrad)) + " mrad +)";

@@ -30,6 +30,21 @@ void check_noise(const NoiseModel& n) {
 // Ratio of a simulated condition to the recorded one; 1 when the recorded one is unknown (0).
 double ratio(double simulated, double recorded) { return recorded > 0.0 ? simulated / recorded : 1.0; }
 
+// Noise of a measured diffraction pattern (4D ground truth). Pixelated 4D-STEM detectors count
+// electrons (Medipix3 in the Merlin, the ARINA's hybrid pixels): Poisson statistics only, one count
+// per electron, no dark offset and no read noise; on or off with the configured model. The
+// spectrometer-camera model (readout_sigma = 2 counts rms per channel by default) on each of a
+// 64² pattern's 4096 pixels would put 2·√(Σ x²)/N ≈ 0.019 px of noise into each CoM component at
+// N = 1.25·10⁵ electrons, 3.5 times the Poisson noise (docs/4dstem.md).
+NoiseModel counting_noise(const NoiseModel& configured) {
+  NoiseModel n;
+  n.enabled = configured.enabled;
+  n.gain = 1.0;
+  n.dark_offset = 0.0;
+  n.readout_sigma = 0.0;
+  return n;
+}
+
 }  // namespace
 
 SimConfig SimConfig::from_profile(TimingProfile profile, std::uint64_t seed) {
@@ -101,7 +116,7 @@ SignalShape SimulatedInstrument::signal_shape() const {
 InstrumentInfo SimulatedInstrument::describe() const {
   InstrumentInfo info;
   info.name = "simulated STEM (" + config_.profile.name +
-              (config_.detector ? ", " + config_.detector->name : std::string()) + ")";
+              (config_.detector ? ", detector " + config_.detector->name : std::string()) + ")";
   info.profile = config_.profile.name;
   info.field_rows = truth_.rows();
   info.field_cols = truth_.cols();
@@ -111,8 +126,7 @@ InstrumentInfo SimulatedInstrument::describe() const {
   info.detectors = {truth_.survey.name.empty() ? std::string("HAADF") : truth_.survey.name};
   info.default_dwell_s = config_.profile.default_dwell_s;
   info.default_exposure_s = default_exposure_s();
-  info.default_probe_current_pA =
-      config_.probe_current_pA > 0.0 ? config_.probe_current_pA : config_.profile.probe_current_pA;
+  info.default_probe_current_pA = resolve_current(0.0, "describe");
   info.max_exposure_s = config_.profile.max_exposure_s;
   info.can_scan_patch = true;
   return info;
@@ -123,11 +137,18 @@ double SimulatedInstrument::resolve_current(double requested_pA, const char* wha
     throw std::invalid_argument(std::string(what) + ".probe_current_pA = " + fmt(requested_pA) +
                                 "; expected a finite number >= 0 (0 = default)");
   if (requested_pA > 0.0) return requested_pA;
-  return config_.probe_current_pA > 0.0 ? config_.probe_current_pA : config_.profile.probe_current_pA;
+  if (config_.probe_current_pA > 0.0) return config_.probe_current_pA;
+  // A 4D ground truth that records its probe current (the 4D phantoms) is measured at it.
+  if (truth_.four_d && truth_.recorded.probe_current_pA > 0.0) return truth_.recorded.probe_current_pA;
+  return config_.profile.probe_current_pA;
 }
 
 double SimulatedInstrument::default_exposure_s() const {
-  return config_.detector ? config_.detector->frame_time_s : config_.profile.default_exposure_s;
+  if (truth_.four_d && config_.detector) return config_.detector->frame_time_s;
+  // A 4D ground truth that records its frame time (the 4D phantoms) is measured at that frame: a
+  // pixelated detector's frame (1 ms on a Merlin), not the profile's spectrum exposure (0.25 s).
+  if (truth_.four_d && truth_.recorded.exposure_s > 0.0) return truth_.recorded.exposure_s;
+  return config_.profile.default_exposure_s;
 }
 
 double SimulatedInstrument::resolve_exposure(double requested_s, bool check_limits) const {
@@ -424,7 +445,7 @@ void SimulatedInstrument::finish_job(const Job& job, double pre, double post) {
     m.t_end_s = to_seconds(t_end);
 
     std::vector<double> lambda = expected_signal(m.actual, spectrum_scale(job.current_pA, job.exposure_s));
-    apply_noise(config_.noise, spectrum_rng_, std::span<double>(lambda));
+    apply_noise(truth_.four_d ? counting_noise(config_.noise) : config_.noise, spectrum_rng_, std::span<double>(lambda));
     m.signal.assign(lambda.begin(), lambda.end());
     m.shape = signal_shape();
 

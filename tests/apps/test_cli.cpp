@@ -549,7 +549,7 @@ TEST(Cli, BenchNamesAScalarizerThatGivesNoFiniteValue) {
 // ground truth, naming the profile.
 TEST(Cli, BenchTimesPatternsWithADetectorProfile) {
   const fs::path out = temp_file("bench_detector");
-  const Result r = run_cli("bench --phantom fourd-tbg:8x8 --strategies grid --seeds 1 --budget-points 10 "
+  const Result r = run_cli("bench --phantom fourd-tbg:8x8:twist=10 --strategies grid --seeds 1 --budget-points 10 "
                            "--scalarizer com_mag --detector merlin-single-12bit --no-plots --out '" +
                            out.string() + "'");
   ASSERT_EQ(r.status, 0) << r.out;
@@ -561,6 +561,25 @@ TEST(Cli, BenchTimesPatternsWithADetectorProfile) {
   EXPECT_EQ(bad.status, 1) << bad.out;
   EXPECT_NE(bad.out.find("'arina'"), std::string::npos) << bad.out;
   EXPECT_NE(bad.out.find("has no 4D-STEM data"), std::string::npos) << bad.out;
+}
+
+// 4D bench phantoms take KEY=VALUE options (docs/4dstem.md); a bad one is a usage error naming it,
+// and a run with --detector is timed and labelled with the detector profile.
+TEST(Cli, BenchFourDPhantomOptionsAndDetector) {
+  Result r = run_cli("bench --phantom nanowire:32x32:current_pA=5 --strategies grid --seeds 1 --no-plots --out /nonexistent");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("only the 4D phantoms"), std::string::npos) << r.out;
+  r = run_cli("bench --phantom fourd-tbg:16x16:step_A=0.45 --strategies grid --seeds 1 --no-plots --out /nonexistent");
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find("multiple of"), std::string::npos) << r.out;
+  const fs::path out = temp_file("bench_fourd_detector");
+  r = run_cli("bench --phantom fourd-tbg:16x16:twist=10:current_pA=10 --strategies random --seeds 1 --budget-points 5 "
+              "--detector arina --mode point --scalarizer com_mag --no-plots --out '" + out.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto rows = read_csv(out / "summary.csv");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].at("dataset"), "fourd-tbg_16x16_twist=10_current_pA=10");
+  EXPECT_EQ(rows[0].at("measurements"), "5");
 }
 
 TEST(Cli, BenchHelpListsEveryScalarizerWithItsFieldsAndUnits) {

@@ -2,6 +2,7 @@
 // potential against Kirkland, graphene's first-order spots at 1/2.13 Å⁻¹ (and 1 % closer under
 // 1 % tensile strain), the CoM deflected towards an atom (its field), Poisson counting at the
 // pattern dose, determinism; and the detector profiles as data.
+#include <autostem/core/types.hpp>
 #include <autostem/imaging/diffraction.hpp>
 #include <autostem/sim/detector_profile.hpp>
 #include <autostem/sim/fourd_phantom.hpp>
@@ -9,10 +10,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <numbers>
 #include <numeric>
+#include <tuple>
 
 namespace as = autostem::sim;
 
@@ -129,6 +132,128 @@ TEST(FourDPhantom, PoissonCountsAtThePatternDoseAndDeterministic) {
   EXPECT_EQ(a.four_d->detector_kx.units, "mrad");
 }
 
+// Moiré geometry: the period a / (2 sin(θ/2)) and its inverse; at every predicted AA site the
+// two layers' atoms lie on top of each other (each layer-1 atom within 2 Å of the site has a
+// layer-2 atom within 0.25 Å), including after a translation of layer 2, which moves the sites.
+TEST(FourDPhantom, MoireAASitesAreWhereTheLayersCoincide) {
+  EXPECT_NEAR(as::moire_period_A(3.0), 2.46 / (2 * std::sin(1.5 * std::numbers::pi / 180)), 1e-9);
+  EXPECT_NEAR(as::moire_period_A(3.0), 46.98, 0.01);  // ≈ 4.7 nm at 3°
+  EXPECT_NEAR(as::twist_for_moire_period_deg(as::moire_period_A(5.5)), 5.5, 1e-9);
+  EXPECT_THROW(as::moire_period_A(0.0), std::invalid_argument);
+  EXPECT_THROW(as::twist_for_moire_period_deg(1.0), std::invalid_argument);
+  EXPECT_THROW(as::moire_aa_sites(10, 10, 0.0), std::invalid_argument);
+  const double w = 60, h = 50, twist = 6.0;
+  for (const auto& [sx, sy] : {std::pair{0.0, 0.0}, std::pair{1.1, 0.7}, std::pair{-0.9, 1.6}}) {
+    const auto layer1 = as::graphene(w, h, 0.0);
+    const auto both = as::twisted_bilayer_graphene(w, h, twist, sx, sy);
+    const std::vector<as::Atom> layer2(both.begin() + static_cast<std::ptrdiff_t>(layer1.size()), both.end());
+    const auto sites = as::moire_aa_sites(w, h, twist, sx, sy, -5.0);  // sites ≥ 5 Å inside the field
+    // The field (50 × 60 Å) holds about area / (√3/2 L²) ≈ 4 moiré cells of L = 23.5 Å.
+    EXPECT_GE(sites.size(), 2u) << sx << " " << sy;
+    if (sx == 0.0) {
+      bool centre = false;
+      for (const auto& s : sites) centre = centre || std::hypot(s.x_A - w / 2, s.y_A - h / 2) < 1e-9;
+      EXPECT_TRUE(centre) << "without a shift an AA site is at the field centre";
+    }
+    for (const auto& s : sites) {
+      int near = 0;
+      for (const auto& a1 : layer1) {
+        if (std::hypot(a1.x_A - s.x_A, a1.y_A - s.y_A) > 2.0) continue;
+        ++near;
+        double best = 1e9;
+        for (const auto& a2 : layer2) best = std::min(best, std::hypot(a2.x_A - a1.x_A, a2.y_A - a1.y_A));
+        EXPECT_LT(best, 0.25) << "site (" << s.x_A << ", " << s.y_A << "), shift (" << sx << ", " << sy << ")";
+      }
+      EXPECT_GE(near, 3);
+    }
+    // Half way between two neighbouring AA sites (a saddle point: the layers displaced by a/2)
+    // no layer-1 atom within 2 Å has a layer-2 atom within 0.4 Å (at the point itself the nearest
+    // is 0.71 Å away; 2 Å off it the displacement changes by ≤ 2 Å · 2 sin(θ/2) = 0.21 Å).
+    if (sites.size() >= 2) {
+      std::size_t bi = 0, bj = 1;
+      for (std::size_t i = 0; i < sites.size(); ++i)
+        for (std::size_t j = i + 1; j < sites.size(); ++j)
+          if (std::hypot(sites[i].x_A - sites[j].x_A, sites[i].y_A - sites[j].y_A) <
+              std::hypot(sites[bi].x_A - sites[bj].x_A, sites[bi].y_A - sites[bj].y_A))
+            std::tie(bi, bj) = std::pair{i, j};
+      EXPECT_NEAR(std::hypot(sites[bi].x_A - sites[bj].x_A, sites[bi].y_A - sites[bj].y_A), as::moire_period_A(twist), 0.01);
+      const double mx = (sites[bi].x_A + sites[bj].x_A) / 2, my = (sites[bi].y_A + sites[bj].y_A) / 2;
+      int lonely = 0, near_mid = 0;
+      for (const auto& a1 : layer1) {
+        if (std::hypot(a1.x_A - mx, a1.y_A - my) > 2.0) continue;
+        double best = 1e9;
+        for (const auto& a2 : layer2) best = std::min(best, std::hypot(a2.x_A - a1.x_A, a2.y_A - a1.y_A));
+        lonely += best > 0.4;
+        ++near_mid;
+      }
+      EXPECT_GE(near_mid, 3);
+      EXPECT_EQ(lonely, near_mid);
+    }
+  }
+}
+
+// poisson_counts = false: the patterns are the expected counts, Σ = electrons_per_pattern
+// (Parseval), at I·t/e: 20 pA × 1 ms = 1.248·10⁵ electrons.
+TEST(FourDPhantom, ExpectedCountsSumToTheDose) {
+  as::FourDPhantomConfig cfg;
+  cfg.detector_px = 64;
+  cfg.scan_rows = cfg.scan_cols = 3;
+  cfg.electrons_per_pattern = autostem::electrons(20.0, 1e-3);
+  EXPECT_NEAR(cfg.electrons_per_pattern, 1.2483e5, 1.0);
+  cfg.poisson_counts = false;
+  const auto gt = as::make_fourd_phantom(as::twisted_bilayer_graphene(20, 20, 5.0), cfg);
+  bool fractional = false;
+  for (std::size_t r = 0; r < 3; ++r)
+    for (std::size_t c = 0; c < 3; ++c) {
+      const auto p = gt.four_d->pattern(r, c);
+      double total = 0;
+      for (float v : p) {
+        total += v;
+        fractional = fractional || v != std::floor(v);
+      }
+      EXPECT_NEAR(total / cfg.electrons_per_pattern, 1.0, 1e-4);
+    }
+  EXPECT_TRUE(fractional) << "expected counts, not integer draws";
+  EXPECT_NE(gt.source.find("expected counts"), std::string::npos) << gt.source;
+}
+
+// The strongest projected field of twisted bilayer graphene is at the AA stacking: there every
+// column holds two atoms. On a scan that spans a moiré period (64 × 64 at 0.4 Å, 25.2 Å; twist 6°:
+// L = 23.5 Å) most of the noiseless |CoM| map's top 1 % lies within L/4 of an AA site, which
+// discs cover only ≈ 23 % of the plane (π/16 / (√3/2)).
+TEST(FourDPhantom, StrongestFieldOfTwistedBilayerGrapheneIsAtTheAASites) {
+  as::FourDPhantomConfig cfg;
+  cfg.detector_px = 64;
+  cfg.scan_rows = cfg.scan_cols = 64;
+  cfg.scan_step_px = 4;
+  const double side = (63 * 4 + 64) * 0.1;
+  const double twist = 6.0, L = as::moire_period_A(twist);
+  autostem::PatternMask m;
+  m.centre_row = m.centre_col = 32;
+  for (const auto& [sx, sy] : {std::pair{0.4, 0.9}, std::pair{1.7, 0.3}}) {
+    const auto gt = as::make_fourd_phantom(as::twisted_bilayer_graphene(side, side, twist, sx, sy), cfg);
+    const auto sites = as::moire_aa_sites(side, side, twist, sx, sy, L);
+    std::vector<std::pair<double, std::size_t>> mag;
+    for (std::size_t p = 0; p < 64 * 64; ++p) {
+      const auto com = autostem::centre_of_mass(gt.four_d->pattern(p / 64, p % 64), 64, 64, m);
+      mag.emplace_back(std::hypot(com.x_px, com.y_px), p);
+    }
+    std::sort(mag.rbegin(), mag.rend());
+    const std::size_t K = 41;  // ⌈1 % of 4096⌉
+    std::size_t near = 0;
+    for (std::size_t k = 0; k < K; ++k) {
+      // Probe at the centre of its 6.4 Å window.
+      const double x = (double(mag[k].second % 64) * 4 + 32) * 0.1, y = (double(mag[k].second / 64) * 4 + 32) * 0.1;
+      double best = 1e9;
+      for (const auto& s : sites) best = std::min(best, std::hypot(s.x_A - x, s.y_A - y));
+      near += best < L / 4;
+    }
+    std::printf("twist %.1f deg, shift (%.1f, %.1f) A: %zu of the %zu highest |CoM| within L/4 = %.1f A of an AA site\n",
+                twist, sx, sy, near, K, L / 4);
+    EXPECT_GE(double(near) / double(K), 0.5) << sx << " " << sy;
+  }
+}
+
 TEST(DetectorProfile, BuiltInProfilesCarryTheMeasuredFramePeriods) {
   EXPECT_DOUBLE_EQ(as::DetectorProfile::load("merlin-single-12bit").frame_time_s, 1.000e-3);
   EXPECT_DOUBLE_EQ(as::DetectorProfile::load("merlin-single-6bit").frame_time_s, 1.000e-3);
@@ -173,8 +298,9 @@ TEST(DetectorProfile, TimesTheSimulatedInstrumentsPatterns) {
     EXPECT_DOUBLE_EQ(got[i].exposure_s, 1e-3);
     EXPECT_EQ(got[i].signal.size(), 32u * 32u);
     EXPECT_NEAR(got[i].dose_e_per_A2 * area, detector.electrons_per_pattern(current), 1e-6);
-    if (i > 0)  // steady state: one pattern per beam move + frame + overhead
+    if (i > 0) {  // steady state: one pattern per beam move + frame + overhead
       EXPECT_NEAR(got[i].t_end_s - got[i - 1].t_end_s, detector.point_time_s(1, beam_move), 1e-9);
+    }
   }
   const auto est = point.estimate_point({}, autostem::AcquisitionMode::point);
   EXPECT_NEAR(est.time_s, detector.point_time_s(1, beam_move), 1e-12);

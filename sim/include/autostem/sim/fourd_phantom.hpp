@@ -36,9 +36,33 @@ struct Strain {
 std::vector<Atom> graphene(double width_A, double height_A, double rotation_deg = 0.0,
                            const Strain& strain = {});
 
-/// Two graphene layers, the second rotated by `twist_deg` (moiré period a / (2 sin(θ/2))); in
-/// projection the atoms of both layers add.
-std::vector<Atom> twisted_bilayer_graphene(double width_A, double height_A, double twist_deg);
+/// Two graphene layers, the second rotated by `twist_deg` about the field centre and then
+/// translated by (shift_x_A, shift_y_A) (moiré period a / (2 sin(θ/2))); in projection the atoms
+/// of both layers add. Without a shift an AA site (the atoms of both layers on top of each other)
+/// lies at the field centre; a shift s moves the AA sites to c + (I − R)⁻¹(s − R t) (see
+/// moire_aa_sites), i.e. by |s| / (2 sin(θ/2)): a shift within one graphene cell puts them anywhere
+/// in the moiré cell.
+std::vector<Atom> twisted_bilayer_graphene(double width_A, double height_A, double twist_deg,
+                                           double shift_x_A = 0.0, double shift_y_A = 0.0);
+
+/// Moiré period of two graphene layers twisted by `twist_deg` (deg, 0 < θ ≤ 180): a / (2 sin(θ/2)),
+/// Å (a = 2.46 Å; e.g. 4.70 nm at 3°). Throws std::invalid_argument for θ outside (0, 180].
+double moire_period_A(double twist_deg);
+
+/// The twist (deg) whose moiré period equals `period_A` (> a/2): 2 asin(a / (2 period)). Throws
+/// std::invalid_argument for a period ≤ a/2 (no twist has so short a moiré).
+double twist_for_moire_period_deg(double period_A);
+
+/// AA sites (x, y in Å, the frame of twisted_bilayer_graphene with the same arguments) within
+/// [−margin, width + margin) × [−margin, height + margin): the points c + (I − R)⁻¹(s − R t) for
+/// every graphene lattice vector t, where c is the field centre, R the rotation by the twist and s
+/// the shift (there layer 2's lattice site coincides with layer 1's). Throws std::invalid_argument
+/// for a twist of 0 (no moiré) or non-finite arguments.
+struct MoireSite {
+  double x_A = 0.0, y_A = 0.0;
+};
+std::vector<MoireSite> moire_aa_sites(double width_A, double height_A, double twist_deg, double shift_x_A = 0.0,
+                                      double shift_y_A = 0.0, double margin_A = 0.0);
 
 /// Projected potential of one atom at distance r (Å), V·Å (Kirkland eq. C.20 with the
 /// parameters of his Table C.4; Z = 6 only). r is clamped at 0.01 Å (the K0 term diverges
@@ -61,13 +85,20 @@ struct FourDPhantomConfig {
   std::size_t detector_px = 128;///< pattern n × n = probe window n × n potential pixels
   std::size_t scan_rows = 32, scan_cols = 32;
   std::size_t scan_step_px = 2; ///< scan step in potential pixels (scan pixel = step × pixel_A)
-  double electrons_per_pattern = 0.0;  ///< Poisson counting at this dose; 0 = noiseless intensities
+  /// dose of a pattern (electrons; autostem::electrons(current_pA, frame_s) = I·t/e, e.g. 20 pA ×
+  /// 1 ms = 1.248·10⁵); 0 = probabilities (Σ = 1)
+  double electrons_per_pattern = 0.0;
+  /// true: Poisson counts at electrons_per_pattern (one measured realisation); false: the expected
+  /// counts (probabilities × electrons_per_pattern), for a ground truth whose counting noise is
+  /// drawn by the simulated instrument at the dose of each measurement (as the EELS phantoms).
+  bool poisson_counts = true;
   double haadf_inner_mrad = 60.0, haadf_outer_mrad = 1e9;  ///< survey detector (clipped to the pattern)
   std::uint64_t seed = 1;
 };
 
 /// Patterns and survey of a specimen. four_d (scan_rows, scan_cols, n, n) float32: noiseless
-/// probabilities × electrons_per_pattern, or Poisson counts when electrons_per_pattern > 0;
+/// probabilities (electrons_per_pattern = 0), expected counts (probabilities ×
+/// electrons_per_pattern, poisson_counts = false) or Poisson counts at that dose;
 /// detector axes in mrad; survey the virtual ADF image; source "phantom:fourd(…)". The potential
 /// covers the scan plus the probe window; scan position (0, 0) is at window offset 0. Throws
 /// std::invalid_argument on zero sizes. Deterministic for a seed whatever the thread count.

@@ -25,7 +25,7 @@ struct SimConfig {
   TimingProfile profile;
   NoiseModel noise;
   DriftModel drift;
-  double probe_current_pA = 0.0;  ///< 0 = the profile's probe_current_pA
+  double probe_current_pA = 0.0;  ///< 0 = a 4D ground truth's recorded current, else the profile's probe_current_pA
   std::uint64_t seed = 0;
   DamageModel damage;             ///< off by default
   /// 4D-STEM (issue 19): a pixelated detector profile (DetectorProfile::load) that times each
@@ -142,13 +142,18 @@ class SimulatedInstrument final : public autostem::Instrument {
   /// Schedules the end of `job`: beam lands `pre` s from now, the signal is ready
   /// exposure + `post` s later.
   void finish_job(const Job& job, double pre, double post);
-  double default_exposure_s() const;  ///< the detector's frame time, else the profile's
   /// The exposure of PointSettings after defaults; throws std::invalid_argument when not
   /// finite or < 0, and with check_limits when above max_exposure_s or (with a detector)
   /// shorter than its frame time.
   double resolve_exposure(double requested_s, bool check_limits = true) const;
   void check_position(const Position& p) const;
+  /// requested_pA if > 0, else SimConfig::probe_current_pA if > 0, else the recorded current of a
+  /// 4D ground truth if it has one, else the profile's. Throws for a negative or non-finite value.
   double resolve_current(double requested_pA, const char* what) const;
+  /// Exposure when PointSettings leaves it 0 (s): for a 4D ground truth the detector profile's
+  /// frame_time_s (SimConfig::detector), else its recorded frame time if it has one (the 4D
+  /// phantoms); else the profile's default_exposure_s.
+  double default_exposure_s() const;
   double spectrum_scale(double current_pA, double exposure_s) const;
   Position drifted(const Position& p, double t_s);
   std::size_t channels() const;
