@@ -121,6 +121,205 @@ void check_options(const LatticeOptions& o) {
   check_fraction("vacancy_fraction", o.vacancy_fraction);
   if (!(o.grain_boundary_probability >= 0.0 && o.grain_boundary_probability <= 1.0))
     throw std::invalid_argument("make_lattice: grain_boundary_probability must be in [0, 1]");
+  const auto check_probability = [](const char* what, double v) {
+    if (!(v >= 0.0 && v <= 1.0))
+      throw std::invalid_argument(std::string("make_lattice: ") + what + " = " + std::to_string(v) +
+                                  "; expected a probability in [0, 1]");
+  };
+  check_probability("contamination_probability", o.contamination_probability);
+  check_probability("vacuum_probability", o.vacuum_probability);
+  check_probability("eight_bit_probability", o.eight_bit_probability);
+  if (o.contamination_patches_max < 1)
+    throw std::invalid_argument("make_lattice: contamination_patches_max must be >= 1");
+  check_range("contamination_radius", o.contamination_radius_min, o.contamination_radius_max);
+  if (!(o.contamination_radius_min > 0.0))
+    throw std::invalid_argument("make_lattice: contamination_radius_min must be > 0");
+  check_range("contamination_level", o.contamination_level_min, o.contamination_level_max);
+  if (!(o.contamination_level_min >= 0.0))
+    throw std::invalid_argument("make_lattice: contamination_level_min must be >= 0");
+  check_fraction("gradient_max", o.gradient_max);
+  check_fraction("probe_tail_max", o.probe_tail_max);
+  if (!(o.line_noise_sd >= 0.0) || !std::isfinite(o.line_noise_sd))
+    throw std::invalid_argument("make_lattice: line_noise_sd must be finite and >= 0");
+}
+
+bool realism_on(const LatticeOptions& o) {
+  return o.contamination_probability > 0.0 || o.vacuum_probability > 0.0 || o.gradient_max > 0.0 ||
+         o.line_noise_sd > 0.0 || o.probe_tail_max > 0.0 || o.eight_bit_probability > 0.0;
+}
+
+// The realism's own random stream (independent of the lattice's, so that switching it on leaves
+// the lattice, its defects and its distortions as they were).
+class RealismRng : public detail::PhantomRng {
+ public:
+  explicit RealismRng(std::uint64_t seed) : PhantomRng(seed, 0xbb67ae8584caa73bULL) {}
+};
+
+// An irregular closed shape: radius R(θ) = R0 (1 + Σ_{m=2..4} a_m cos(mθ + φ_m)) about a centre.
+struct Blob {
+  double r0 = 0, c0 = 0, radius = 0;
+  std::array<double, 3> amp{}, phase{};
+  // Signed distance-like value (px): > 0 inside, ≈ distance to the outline near it.
+  double inside(double r, double c) const {
+    const double dr = r - r0, dc = c - c0;
+    const double th = std::atan2(dr, dc);
+    double R = 1.0;
+    for (int m = 0; m < 3; ++m) R += amp[static_cast<std::size_t>(m)] * std::cos((m + 2) * th + phase[static_cast<std::size_t>(m)]);
+    return radius * R - std::hypot(dr, dc);
+  }
+};
+
+Blob random_blob(RealismRng& rr, double rows, double cols, double radius) {
+  Blob b;
+  b.r0 = rr.uniform(-0.1, 1.1) * rows;
+  b.c0 = rr.uniform(-0.1, 1.1) * cols;
+  b.radius = radius;
+  for (std::size_t m = 0; m < 3; ++m) {
+    b.amp[m] = rr.uniform(0.0, 0.3) / static_cast<double>(m + 1);
+    b.phase[m] = rr.uniform(0.0, 2.0 * pi);
+  }
+  return b;
+}
+
+// Separable Gaussian blur (σ px, truncated at 3σ, edges clamped).
+ImageArray gaussian_blur(const ImageArray& in, double sigma) {
+  const int rad = std::max(1, static_cast<int>(std::ceil(3.0 * sigma)));
+  std::vector<double> k(static_cast<std::size_t>(2 * rad + 1));
+  double sum = 0;
+  for (int t = -rad; t <= rad; ++t) sum += k[static_cast<std::size_t>(t + rad)] = std::exp(-0.5 * t * t / (sigma * sigma));
+  for (auto& v : k) v /= sum;
+  const Eigen::Index R = in.rows(), C = in.cols();
+  ImageArray tmp(R, C), out(R, C);
+  for (Eigen::Index i = 0; i < R; ++i)
+    for (Eigen::Index j = 0; j < C; ++j) {
+      double acc = 0;
+      for (int t = -rad; t <= rad; ++t)
+        acc += k[static_cast<std::size_t>(t + rad)] * in(i, std::clamp<Eigen::Index>(j + t, 0, C - 1));
+      tmp(i, j) = acc;
+    }
+  for (Eigen::Index i = 0; i < R; ++i)
+    for (Eigen::Index j = 0; j < C; ++j) {
+      double acc = 0;
+      for (int t = -rad; t <= rad; ++t)
+        acc += k[static_cast<std::size_t>(t + rad)] * tmp(std::clamp<Eigen::Index>(i + t, 0, R - 1), j);
+      out(i, j) = acc;
+    }
+  return out;
+}
+
+// What the realism options drew for one sample.
+struct Realism {
+  ImageArray thickness;            // contamination thickness t ∈ [0, 1]
+  ImageArray vacuum;               // 1 in vacuum
+  ImageArray gain;                 // multiplicative field (1 ± g)
+  ImageArray support_ramp;         // additive support (counts)
+  double tail_fraction = 0, tail_sigma_px = 0;
+  std::vector<double> line_offset; // per row (counts)
+  bool eight_bit = false;
+  double eight_bit_top = 0, eight_bit_offset = 0;
+  double level = 0;                // contamination brightness at t = 1, × dose
+};
+
+Realism draw_realism(const LatticeOptions& o, std::uint64_t seed, double spacing, double sigma, double dose) {
+  RealismRng rr(seed);
+  const auto R = static_cast<Eigen::Index>(o.rows), C = static_cast<Eigen::Index>(o.cols);
+  const double rows = static_cast<double>(o.rows), cols = static_cast<double>(o.cols);
+  Realism z;
+  z.thickness = ImageArray::Zero(R, C);
+  z.vacuum = ImageArray::Zero(R, C);
+  // Contamination: union of irregular blobs with a soft edge of 0.5–2 spacings.
+  if (rr.uniform() < o.contamination_probability) {
+    const std::size_t n = 1 + rr.below(o.contamination_patches_max);
+    for (std::size_t k = 0; k < n; ++k) {
+      const double radius = rr.uniform(o.contamination_radius_min, o.contamination_radius_max) * std::min(rows, cols);
+      const Blob b = random_blob(rr, rows, cols, radius);
+      const double edge = rr.uniform(0.5, 2.0) * spacing;
+      for (Eigen::Index i = 0; i < R; ++i)
+        for (Eigen::Index j = 0; j < C; ++j) {
+          const double x = std::clamp(0.5 + b.inside(static_cast<double>(i), static_cast<double>(j)) / edge, 0.0, 1.0);
+          const double t = x * x * (3.0 - 2.0 * x);  // smoothstep
+          z.thickness(i, j) = std::max(z.thickness(i, j), t);
+        }
+    }
+  }
+  // Vacuum: an edge region (a half-plane with a wavy edge) or 1–3 holes; hard outline.
+  if (rr.uniform() < o.vacuum_probability) {
+    if (rr.uniform() < 0.5) {
+      const double phi = rr.uniform(0.0, 2.0 * pi);
+      const double nr = std::sin(phi), nc = std::cos(phi);
+      // extent of the field along the normal, from the centre
+      const double half = 0.5 * (std::abs(nr) * rows + std::abs(nc) * cols);
+      const double depth = rr.uniform(0.1, 0.4) * 2.0 * half;
+      const double wave = rr.uniform(0.0, 1.5) * spacing, wl = rr.uniform(8.0, 30.0) * spacing, ph = rr.uniform(0.0, 2.0 * pi);
+      for (Eigen::Index i = 0; i < R; ++i)
+        for (Eigen::Index j = 0; j < C; ++j) {
+          const double dr = static_cast<double>(i) - rows / 2.0, dc = static_cast<double>(j) - cols / 2.0;
+          const double along = dr * nr + dc * nc, across = -dr * nc + dc * nr;
+          if (along + wave * std::sin(2.0 * pi * across / wl + ph) > half - depth) z.vacuum(i, j) = 1.0;
+        }
+    } else {
+      const std::size_t n = 1 + rr.below(3);
+      for (std::size_t k = 0; k < n; ++k) {
+        const Blob b = random_blob(rr, rows, cols, rr.uniform(0.05, 0.2) * std::min(rows, cols));
+        for (Eigen::Index i = 0; i < R; ++i)
+          for (Eigen::Index j = 0; j < C; ++j)
+            if (b.inside(static_cast<double>(i), static_cast<double>(j)) > 0) z.vacuum(i, j) = 1.0;
+      }
+    }
+  }
+  // Gradient: a linear ramp and a broad bump, mixed; support ramp along another direction.
+  const double g = rr.uniform(0.0, o.gradient_max);
+  const double phi1 = rr.uniform(0.0, 2.0 * pi), phi2 = rr.uniform(0.0, 2.0 * pi), mix = rr.uniform();
+  const double br = rr.uniform(0.0, rows), bc = rr.uniform(0.0, cols), bs = rr.uniform(0.3, 0.6) * std::max(rows, cols);
+  const double ramp_support = rr.uniform(0.0, 0.5) * g * dose;
+  z.gain = ImageArray::Ones(R, C);
+  z.support_ramp = ImageArray::Zero(R, C);
+  const double diag = 0.5 * std::hypot(rows, cols);
+  for (Eigen::Index i = 0; i < R; ++i)
+    for (Eigen::Index j = 0; j < C; ++j) {
+      const double dr = static_cast<double>(i) - rows / 2.0, dc = static_cast<double>(j) - cols / 2.0;
+      const double ramp = (dr * std::sin(phi1) + dc * std::cos(phi1)) / diag;  // [-1, 1]
+      const double bump = 2.0 * std::exp(-0.5 * (std::pow(static_cast<double>(i) - br, 2) +
+                                                 std::pow(static_cast<double>(j) - bc, 2)) / (bs * bs)) - 1.0;
+      z.gain(i, j) = std::max(0.05, 1.0 + g * (mix * ramp + (1.0 - mix) * bump));
+      z.support_ramp(i, j) = ramp_support * 0.5 * (1.0 + (dr * std::sin(phi2) + dc * std::cos(phi2)) / diag);
+    }
+  z.tail_fraction = rr.uniform(0.0, o.probe_tail_max);
+  z.tail_sigma_px = rr.uniform(3.0, 8.0) * sigma;
+  z.line_offset.resize(o.rows);
+  for (auto& v : z.line_offset) v = o.line_noise_sd * dose * rr.normal();
+  z.eight_bit = rr.uniform() < o.eight_bit_probability;
+  z.eight_bit_top = rr.uniform(100.0, 250.0);
+  z.eight_bit_offset = rr.uniform(0.0, 40.0);
+  z.level = rr.uniform(o.contamination_level_min, o.contamination_level_max);
+  return z;
+}
+
+// Amorphous speckle on the contamination: probe-sized blobs (σ 1–2 × probe σ) at 2 per spacing²,
+// amplitude 0.2–1 × dose × the local thickness.
+void add_amorphous(const Realism& z, std::uint64_t seed, double spacing, double sigma, double dose, ImageArray& img) {
+  RealismRng rr(seed ^ 0x3c6ef372fe94f82bULL);
+  const auto R = img.rows(), C = img.cols();
+  const double area = static_cast<double>(R) * static_cast<double>(C);
+  const auto n = static_cast<std::size_t>(2.0 * area / (spacing * spacing));
+  for (std::size_t k = 0; k < n; ++k) {
+    const double pr = rr.uniform(-0.5, static_cast<double>(R) - 0.5), pc = rr.uniform(-0.5, static_cast<double>(C) - 0.5);
+    const double sg = sigma * rr.uniform(1.0, 2.0), a = rr.uniform(0.2, 1.0);
+    const auto ii = std::clamp<Eigen::Index>(static_cast<Eigen::Index>(std::lround(pr)), 0, R - 1);
+    const auto jj = std::clamp<Eigen::Index>(static_cast<Eigen::Index>(std::lround(pc)), 0, C - 1);
+    const double t = z.thickness(ii, jj);
+    if (t <= 0.02) continue;
+    const double amp = a * dose * t, reach = 3.0 * sg;
+    const auto i0 = std::max<Eigen::Index>(0, static_cast<Eigen::Index>(std::floor(pr - reach)));
+    const auto i1 = std::min<Eigen::Index>(R - 1, static_cast<Eigen::Index>(std::ceil(pr + reach)));
+    const auto j0 = std::max<Eigen::Index>(0, static_cast<Eigen::Index>(std::floor(pc - reach)));
+    const auto j1 = std::min<Eigen::Index>(C - 1, static_cast<Eigen::Index>(std::ceil(pc + reach)));
+    for (Eigen::Index i = i0; i <= i1; ++i)
+      for (Eigen::Index j = j0; j <= j1; ++j) {
+        const double d2 = std::pow(static_cast<double>(i) - pr, 2) + std::pow(static_cast<double>(j) - pc, 2);
+        img(i, j) += amp * std::exp(-0.5 * d2 / (sg * sg));
+      }
+  }
 }
 
 // Scan distortion: image pixel (i, j) samples the specimen at
@@ -252,7 +451,83 @@ void render(const LatticeOptions& o, const ScanDistortion& scan, const std::vect
   }
 }
 
+// make_lattice's second half with the realism options on (documented at make_lattice).
+void finish_realistic(const LatticeOptions& o, std::uint64_t seed, const ScanDistortion& scan, Rng& rng,
+                      std::vector<Site> kept, std::vector<Site> vacant, LatticeSample& out) {
+  const auto R = static_cast<Eigen::Index>(o.rows), C = static_cast<Eigen::Index>(o.cols);
+  const double s = out.spacing_px, sigma = out.probe_sigma_px, dose = out.dose;
+  const Realism z = draw_realism(o, seed, s, sigma, dose);
+  const auto at = [&](const ImageArray& m, const Position& p) {
+    const auto i = std::clamp<Eigen::Index>(static_cast<Eigen::Index>(std::lround(p.row)), 0, R - 1);
+    const auto j = std::clamp<Eigen::Index>(static_cast<Eigen::Index>(std::lround(p.col)), 0, C - 1);
+    return m(i, j);
+  };
+  const auto in_vacuum = [&](const Site& q) { return at(z.vacuum, scan.to_image(q.r, q.c)) > 0.5; };
+  std::erase_if(kept, in_vacuum);
+  std::erase_if(vacant, in_vacuum);
+  // Atoms alone (no support), then contrast × gain × (1 − t)².
+  LatticeOptions bare = o;
+  bare.background_counts = 0.0;
+  render(bare, scan, kept, vacant, out);
+  std::vector<LatticeAtom> visible;
+  for (const auto& a : out.atoms) (at(z.thickness, a.position) >= 0.5 ? out.covered : visible).push_back(a);
+  out.atoms = std::move(visible);
+  ImageArray signal = out.clean * z.gain * (1.0 - z.thickness).square() + z.level * dose * z.thickness;
+  add_amorphous(z, seed, s, sigma, dose, signal);
+  if (z.tail_fraction > 0.0) signal = (1.0 - z.tail_fraction) * signal + z.tail_fraction * gaussian_blur(signal, z.tail_sigma_px);
+  const ImageArray support = (z.vacuum > 0.5).select(ImageArray::Constant(R, C, 0.2 * o.background_counts),
+                                                     o.background_counts * z.gain + z.support_ramp);
+  out.clean = support + signal;
+  out.contamination = z.thickness;
+  out.non_lattice = ((z.thickness >= 0.5) || (z.vacuum > 0.5)).cast<double>();
+  // Shot noise, readout noise, scan-line offsets (clipped at 0), then optionally 8-bit storage.
+  out.image = out.clean;
+  for (Eigen::Index i = 0; i < R; ++i)
+    for (Eigen::Index j = 0; j < C; ++j) {
+      const double v = rng.poisson(out.clean(i, j)) + o.readout_sd_counts * rng.normal() +
+                       z.line_offset[static_cast<std::size_t>(i)];
+      out.image(i, j) = std::max(0.0, v);
+    }
+  if (z.eight_bit) {
+    std::vector<double> lattice;
+    for (Eigen::Index k = 0; k < out.image.size(); ++k)
+      if (out.non_lattice.data()[k] < 0.5) lattice.push_back(out.image.data()[k]);
+    if (lattice.empty()) lattice.assign(out.image.data(), out.image.data() + out.image.size());
+    const auto q = static_cast<std::ptrdiff_t>(0.995 * static_cast<double>(lattice.size() - 1));
+    std::nth_element(lattice.begin(), lattice.begin() + q, lattice.end());
+    const double top = std::max(1e-9, lattice[static_cast<std::size_t>(q)]);
+    const double gain = z.eight_bit_top / top;
+    out.image = (out.image * gain + z.eight_bit_offset).round().max(0.0).min(255.0);
+  }
+}
+
 }  // namespace
+
+LatticeOptions contaminated_test_options(std::size_t index) {
+  if (index >= contaminated_test_set_size)
+    throw std::invalid_argument("contaminated_test_options: index " + std::to_string(index) + " is outside [0, " +
+                                std::to_string(contaminated_test_set_size) + ")");
+  LatticeOptions o;
+  o.kind = LatticeKind::graphene;
+  o.rows = o.cols = 256 + 64 * (index % 5);
+  o.spacing_min_px = 6.0;
+  o.spacing_max_px = 20.0;
+  o.dose_min = 5.0;
+  o.dose_max = 60.0;
+  o.jitter_sd_px = 0.5;
+  o.grain_boundary_probability = 0.3;
+  o.contamination_probability = 1.0;
+  o.contamination_level_min = 1.0;
+  o.contamination_level_max = 6.0;
+  o.contamination_radius_min = 0.1;
+  o.contamination_radius_max = 0.3;
+  o.vacuum_probability = index % 2 == 1 ? 1.0 : 0.0;
+  o.gradient_max = 0.4;
+  o.line_noise_sd = 0.05;
+  o.probe_tail_max = 0.2;
+  o.eight_bit_probability = index % 3 == 0 ? 1.0 : 0.0;
+  return o;
+}
 
 LatticeSample make_lattice(const LatticeOptions& o, std::uint64_t seed) {
   check_options(o);
@@ -279,6 +554,13 @@ LatticeSample make_lattice(const LatticeOptions& o, std::uint64_t seed) {
   const std::vector<Site> sites = lattice_sites(o, rng, out, off_r, off_c, margin);
   std::vector<Site> kept, vacant;
   place_defects(o, rng, s, sites, kept, vacant);
+  const auto R = static_cast<Eigen::Index>(o.rows), C = static_cast<Eigen::Index>(o.cols);
+  if (realism_on(o)) {
+    finish_realistic(o, seed, scan, rng, kept, vacant, out);
+    return out;
+  }
+  out.contamination = ImageArray::Zero(R, C);
+  out.non_lattice = ImageArray::Zero(R, C);
   render(o, scan, kept, vacant, out);
   // Shot noise on the clean counts, then Gaussian readout noise, clipped at 0.
   out.image = out.clean;

@@ -13,6 +13,7 @@ namespace {
 
 namespace ds = autostem::datasets;
 using autostem::Position;
+using ImageLike = autostem::ImageArray;
 
 std::size_t count_inner(const ds::LatticeSample& s, double border) {
   const double R = static_cast<double>(s.image.rows()), C = static_cast<double>(s.image.cols());
@@ -191,6 +192,115 @@ TEST(LatticePhantom, GroundTruthSpectraAndMask) {
   }
   ASSERT_GT(nsi, 0u);
   EXPECT_GT(min_si, 2.0 * max_c);
+}
+
+
+// Issue 15, microscope realism: switched on, the lattice itself (positions, classes, defects,
+// distortions) stays what it was — the realism draws from its own stream — while atoms in vacuum
+// disappear and atoms under contamination move to `covered`, never listed as atoms.
+TEST(Lattice, RealismKeepsTheLatticeAndHidesCoveredAtoms) {
+  ds::LatticeOptions o;
+  o.rows = o.cols = 192;
+  const auto plain = ds::make_lattice(o, 9);
+  EXPECT_EQ(plain.non_lattice.rows(), 192);
+  EXPECT_EQ(plain.non_lattice.sum(), 0.0);
+  EXPECT_TRUE(plain.covered.empty());
+  o.contamination_probability = 1.0;
+  o.vacuum_probability = 1.0;
+  o.gradient_max = 0.4;
+  o.line_noise_sd = 0.05;
+  o.probe_tail_max = 0.2;
+  std::size_t with_vacuum = 0, with_covered = 0;
+  for (std::uint64_t seed : {9u, 10u, 11u, 12u}) {
+    const auto ref = ds::make_lattice([&] { auto q = o; q.contamination_probability = q.vacuum_probability = 0; q.gradient_max = q.line_noise_sd = q.probe_tail_max = 0; return q; }(), seed);
+    const auto s = ds::make_lattice(o, seed);
+    EXPECT_EQ(s.spacing_px, ref.spacing_px);
+    EXPECT_EQ(s.rotation_rad, ref.rotation_rad);
+    // every listed or covered atom is an atom of the plain sample, at the same place
+    std::size_t matched = 0;
+    for (const auto* list : {&s.atoms, &s.covered})
+      for (const auto& a : *list)
+        for (const auto& b : ref.atoms)
+          if (a.position == b.position && a.cls == b.cls) {
+            ++matched;
+            break;
+          }
+    EXPECT_EQ(matched, s.atoms.size() + s.covered.size());
+    EXPECT_LE(s.atoms.size() + s.covered.size(), ref.atoms.size());
+    with_vacuum += s.atoms.size() + s.covered.size() < ref.atoms.size();
+    with_covered += !s.covered.empty();
+    const auto at = [&](const ImageLike& m, const Position& p) {
+      return m(std::clamp<Eigen::Index>(std::lround(p.row), 0, 191), std::clamp<Eigen::Index>(std::lround(p.col), 0, 191));
+    };
+    for (const auto& a : s.atoms) EXPECT_LT(at(s.contamination, a.position), 0.5);
+    for (const auto& a : s.covered) {
+      EXPECT_GE(at(s.contamination, a.position), 0.5);
+      EXPECT_EQ(at(s.non_lattice, a.position), 1.0);
+    }
+    // contamination is bright: the clean image under thick contamination outshines the lattice
+    const double lattice_mean = ((1.0 - s.non_lattice) * s.clean).sum() / (1.0 - s.non_lattice).sum();
+    const ImageLike thick = (s.contamination > 0.9).cast<double>();
+    if (thick.sum() > 100) {
+      EXPECT_GT((thick * s.clean).sum() / thick.sum(), lattice_mean) << "seed " << seed;
+    }
+    EXPECT_TRUE((s.image >= 0).all());
+  }
+  EXPECT_GE(with_vacuum, 3u);
+  EXPECT_GE(with_covered, 3u);
+  // deterministic
+  const auto a = ds::make_lattice(o, 10), b = ds::make_lattice(o, 10);
+  EXPECT_TRUE((a.image == b.image).all());
+  EXPECT_TRUE((a.non_lattice == b.non_lattice).all());
+}
+
+TEST(Lattice, EightBitStorageSaturatesContamination) {
+  ds::LatticeOptions o;
+  o.rows = o.cols = 160;
+  o.contamination_probability = 1.0;
+  o.contamination_level_min = 4.0;
+  o.eight_bit_probability = 1.0;
+  const auto s = ds::make_lattice(o, 4);
+  EXPECT_TRUE((s.image == s.image.round()).all());
+  EXPECT_GE(s.image.minCoeff(), 0.0);
+  EXPECT_LE(s.image.maxCoeff(), 255.0);
+  EXPECT_GT((s.image == 255.0).count(), 10);  // saturated contamination
+  // the lattice itself is not saturated: its 99.5th percentile is mapped to 100–250 (+ offset ≤ 40)
+  std::vector<double> lattice;
+  for (Eigen::Index k = 0; k < s.image.size(); ++k)
+    if (s.non_lattice.data()[k] < 0.5) lattice.push_back(s.image.data()[k]);
+  ASSERT_FALSE(lattice.empty());
+  std::sort(lattice.begin(), lattice.end());
+  EXPECT_LT(lattice[lattice.size() / 2], 200.0);
+}
+
+TEST(Lattice, RealismBadOptionsAndTestSet) {
+  ds::LatticeOptions bad;
+  bad.contamination_probability = 1.5;
+  EXPECT_THROW(ds::make_lattice(bad, 1), std::invalid_argument);
+  bad = {};
+  bad.gradient_max = 1.0;
+  EXPECT_THROW(ds::make_lattice(bad, 1), std::invalid_argument);
+  bad = {};
+  bad.contamination_radius_min = 0.0;
+  EXPECT_THROW(ds::make_lattice(bad, 1), std::invalid_argument);
+  bad = {};
+  bad.contamination_patches_max = 0;
+  EXPECT_THROW(ds::make_lattice(bad, 1), std::invalid_argument);
+  bad = {};
+  bad.line_noise_sd = -1.0;
+  EXPECT_THROW(ds::make_lattice(bad, 1), std::invalid_argument);
+  EXPECT_THROW(ds::contaminated_test_options(ds::contaminated_test_set_size), std::invalid_argument);
+  // the test set: every image has contamination, the odd ones vacuum
+  for (std::size_t k = 0; k < ds::contaminated_test_set_size; k += 3) {
+    const auto o = ds::contaminated_test_options(k);
+    EXPECT_GE(o.rows, 256u);
+    EXPECT_LE(o.rows, 512u);
+    const auto s = ds::make_lattice(o, ds::contaminated_test_seed + k);
+    EXPECT_GT(s.contamination.maxCoeff(), 0.99) << k;
+    EXPECT_GT(s.non_lattice.mean(), 0.02) << k;
+    EXPECT_LT(s.non_lattice.mean(), 0.8) << k;
+    EXPECT_GT(s.atoms.size(), 100u) << k;
+  }
 }
 
 }  // namespace

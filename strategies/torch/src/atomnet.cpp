@@ -366,7 +366,9 @@ struct AtomNet::Impl {
             const int rot = static_cast<int>(uniform(rng) * 4.0);
             if (rot) { pi = torch::rot90(pi, rot, {0, 1}); pl = torch::rot90(pl, rot, {0, 1}); }
             if (uniform(rng) < 0.5) { pi = pi.flip({1}); pl = pl.flip({1}); }
-            const double gain = 0.7 + 0.6 * uniform(rng), offset = 0.6 * uniform(rng) - 0.3;
+            // (written so that the defaults give exactly 0.7 + 0.6 u and 0.6 u − 0.3, as before)
+            const double gain = o.gain_min + o.gain_spread * uniform(rng),
+                         offset = 2.0 * o.offset_max * uniform(rng) - o.offset_max;
             const double noise = 0.25 * uniform(rng);
             const at::Generator noise_gen = at::detail::createCPUGenerator(splitmix64(rng));
             input[b][m].copy_(pi * gain + offset + noise * torch::randn({P, P}, noise_gen));
@@ -554,7 +556,7 @@ AtomNetTrainingReport AtomNet::train(const std::vector<AtomNetSample>& samples, 
   for (const auto& s : samples) {
     check_image(s.image, "AtomNet::train");
     if (!(s.spacing_px > 0.0)) throw std::invalid_argument("AtomNet::train: a sample has spacing_px <= 0");
-    for (double jit : jitters) data.push_back(impl_->prepare(s.image, s.atoms, {}, s.spacing_px, jit, o.label_radius));
+    for (double jit : jitters) data.push_back(impl_->prepare(s.image, s.atoms, s.ignored, s.spacing_px, jit, o.label_radius));
   }
   return impl_->fit(data, o);
 }

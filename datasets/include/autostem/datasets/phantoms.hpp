@@ -119,6 +119,31 @@ struct LatticeOptions {
   double dopant_fraction = 0.02;           ///< graphene: Si per C site; perovskite: Nb per B site
   double vacancy_fraction = 0.01;          ///< graphene: missing C; perovskite: missing A columns
   double grain_boundary_probability = 0.0; ///< chance of a tilt grain boundary (graphene only)
+
+  // Microscope realism (issue 15: training and test images that look like real surveys). All off
+  // by default; with every one of them off the sample is bit-identical to one made without them
+  // (they draw from a random stream of their own, salted apart from the lattice's).
+  double contamination_probability = 0.0;  ///< chance of 1..contamination_patches_max amorphous
+                                           ///< (hydrocarbon) patches of random shape and size
+  std::size_t contamination_patches_max = 3;  ///< ≥ 1
+  double contamination_radius_min = 0.08, contamination_radius_max = 0.35;  ///< mean patch radius
+                                           ///< as a fraction of min(rows, cols), > 0
+  double contamination_level_min = 0.5, contamination_level_max = 6.0;  ///< brightness at full
+                                           ///< thickness in units of the dose (a C / A column's
+                                           ///< peak); above ≈ 1 it saturates an 8-bit image
+  double vacuum_probability = 0.0;         ///< chance of vacuum: an edge region (half of the cases,
+                                           ///< 10–40 % of the field) or 1–3 holes
+  double gradient_max = 0.0;               ///< slow thickness/intensity field: atoms and support
+                                           ///< scaled by a factor in [1 − g, 1 + g], g ∈ [0, max]
+                                           ///< (< 1), plus a support ramp up to g × dose / 2
+  double line_noise_sd = 0.0;              ///< per-scan-line additive offset σ, in units of the dose
+  double probe_tail_max = 0.0;             ///< fraction of every column's (and the contamination's)
+                                           ///< intensity moved into a wide tail of σ 3–8 × the
+                                           ///< probe σ, drawn in [0, max] (< 1)
+  double eight_bit_probability = 0.0;      ///< chance that the image is stored as 8-bit counts
+                                           ///< 0…255: the lattice's 99.5th percentile mapped to
+                                           ///< 100–250, offset 0–40, rounded and clipped (bright
+                                           ///< contamination saturates)
 };
 
 /// A lattice sample: the noisy image, the noise-free expected image, every atom, the vacancy
@@ -135,6 +160,13 @@ struct LatticeSample {
   double dose = 0;         ///< expected peak counts of a C / A column
   bool grain_boundary = false;
   double pixel_size_nm = 0;  ///< 0.142 nm / spacing (graphene) or 0.276 nm / spacing (perovskite)
+  /// Microscope realism (LatticeOptions::contamination_probability …): (rows, cols) maps, zero when
+  /// the options are off. contamination: amorphous thickness ∈ [0, 1] (1 = no lattice visible);
+  /// non_lattice: 1 where no lattice is imaged (contamination thickness ≥ 0.5, or vacuum), else 0.
+  ImageArray contamination, non_lattice;
+  /// Atoms under contamination of thickness ≥ 0.5 (drawn, at (1 − t)² of their contrast, but not
+  /// in `atoms`: a finder should not report them). Atoms in vacuum are not drawn nor listed.
+  std::vector<LatticeAtom> covered;
 };
 
 /// A lattice sample for a seed: atoms placed on the (rotated, scaled) lattice, dopants,
@@ -144,9 +176,24 @@ struct LatticeSample {
 /// drawn as a Gaussian of the probe σ with amplitude dose × (Z/Z_ref)^1.7 (Z-contrast,
 /// Pennycook 1989), sampled on a scan distorted by linear drift and per-line jitter; then
 /// Poisson and readout noise. Same (options, seed) → bit-identical result (own RNG).
+/// With the realism options (issue 15), in this order: vacuum (atoms removed, support at 0.2 ×
+/// background_counts), amorphous patches (smooth thickness t with a soft edge of 0.5–2 spacings,
+/// brightness t × level × dose plus an amorphous speckle of probe-sized blobs at 2 per spacing²;
+/// atom contrast × (1 − t)²), the gradient field, the probe tail (Gaussian blur of the atoms and
+/// contamination), Poisson and readout noise, scan-line offsets, 8-bit storage.
 /// Throws std::invalid_argument on rows/cols < 16, an empty or inverted range, spacing ≤ 1,
-/// or a fraction outside [0, 1).
+/// or a fraction or probability outside its range.
 LatticeSample make_lattice(const LatticeOptions& options, std::uint64_t seed);
+
+/// The contaminated-lattice test set of issue 15, held apart from every training seed: image
+/// `index` ∈ [0, contaminated_test_set_size) is make_lattice(contaminated_test_options(index),
+/// contaminated_test_seed + index). Graphene, 256² to 512², spacing 6–20 px, amorphous
+/// contamination in every image (levels 1–6 × dose), vacuum (an edge or holes) in the odd ones,
+/// gradients, scan-line noise, probe tails, dose 5–60 counts, grain boundaries in some, 8-bit
+/// storage in every third. Throws std::invalid_argument for an index out of range.
+inline constexpr std::uint64_t contaminated_test_seed = 900000;
+inline constexpr std::size_t contaminated_test_set_size = 10;
+LatticeOptions contaminated_test_options(std::size_t index);
 
 /// Energy axis and feature bands of the lattice phantom's spectrum image (eV): 96 channels from
 /// 50 eV at 5 eV/ch. Every atom adds a core-loss-like edge of its species (C K 284 eV, Si L2,3

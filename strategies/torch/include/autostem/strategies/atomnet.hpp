@@ -42,6 +42,9 @@ struct AtomNetSample {
   ImageArray image;
   std::vector<Atom> atoms;
   double spacing_px = 0.0;
+  /// Positions (image px) whose disc of half a spacing is left out of the loss: atoms that are
+  /// neither clearly visible nor clearly hidden (e.g. at a contamination patch's soft edge).
+  std::vector<Position> ignored;
 };
 
 /// Training settings. Deterministic for `seed` when threads == 1.
@@ -52,6 +55,9 @@ struct AtomNetTrainingOptions {
   double learning_rate = 3e-3;    ///< Adam, decayed ×0.1 linearly over the run
   double label_radius = 0.22;     ///< label disk radius as a fraction of the atom spacing
   double scale_jitter = 0.15;     ///< augmentation: random ±fraction of the spacing
+  double gain_min = 0.7, gain_spread = 0.6;  ///< augmentation: contrast gain of the normalised
+                                  ///< patch, uniform in [gain_min, gain_min + gain_spread]
+  double offset_max = 0.3;        ///< augmentation: offset of the normalised patch, uniform in ±max
   std::uint64_t seed = 1;
   int threads = 1;                ///< LibTorch intra-op threads during training
   bool verbose = false;           ///< print the loss every 50 steps to stderr
@@ -107,8 +113,8 @@ class AtomNet {
 
   /// Trains every model of the ensemble on the samples (each model sees its own random patches,
   /// flips, 90° rotations, spacing and contrast jitter). Labels: a disk of radius
-  /// label_radius × spacing around every atom, value cls + 1; background 0; loss: class-weighted
-  /// cross-entropy. Throws std::invalid_argument for no samples, an empty image, a spacing ≤ 0 or
+  /// label_radius × spacing around every atom, value cls + 1; background 0; pixels within half a
+  /// spacing of a sample's `ignored` positions are left out; loss: class-weighted cross-entropy. Throws std::invalid_argument for no samples, an empty image, a spacing ≤ 0 or
   /// a class out of range.
   AtomNetTrainingReport train(const std::vector<AtomNetSample>& samples,
                               const AtomNetTrainingOptions& options);

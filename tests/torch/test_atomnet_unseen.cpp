@@ -1,0 +1,218 @@
+// Issue 15, "atom finding that holds on images it has never seen": the held-apart
+// contaminated-lattice test set (datasets::contaminated_test_options, seeds 900000+, never used
+// for training or for choosing a training option) and the per-image, per-option table on the two
+// labelled real graphene images. The models are the shipped ones unless $AUTOSTEM_MODELS points
+// elsewhere (default_atomnet_directory), which is how docs/dcnn.md compares old and new models.
+#include <autostem/imaging/atoms.hpp>
+#include <autostem/datasets/npy.hpp>
+#include <autostem/datasets/phantoms.hpp>
+#include <autostem/strategies/atomnet.hpp>
+#include <autostem/strategies/atoms.hpp>
+#include <autostem/strategies/registry.hpp>
+#include <autostem/strategies/torch.hpp>
+
+#include <test_data.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <tuple>
+
+using namespace autostem;
+using namespace autostem::strategies;
+
+namespace {
+
+std::vector<Position> positions(const std::vector<Atom>& atoms) {
+  std::vector<Position> p;
+  for (const auto& a : atoms) p.push_back(a.position);
+  return p;
+}
+
+// Score of one finder on one lattice sample: F1 at 3 px on the lattice region (detections in the
+// sample's non_lattice mask are left out of the F1 and counted apart), and the fraction of all
+// detections that lie in the mask (contamination thickness ≥ 0.5, or vacuum).
+struct RegionScore {
+  std::size_t found = 0, inside = 0;
+  double f1 = 0, precision = 0, recall = 0;
+  double inside_fraction() const { return found ? static_cast<double>(inside) / static_cast<double>(found) : 0.0; }
+};
+
+RegionScore score_on_lattice(const datasets::LatticeSample& s, const std::vector<Atom>& atoms) {
+  RegionScore r;
+  r.found = atoms.size();
+  std::vector<Position> outside, truth;
+  for (const auto& a : atoms) {
+    const auto i = std::clamp<Eigen::Index>(static_cast<Eigen::Index>(std::lround(a.position.row)), 0, s.image.rows() - 1);
+    const auto j = std::clamp<Eigen::Index>(static_cast<Eigen::Index>(std::lround(a.position.col)), 0, s.image.cols() - 1);
+    if (s.non_lattice(i, j) > 0.5)
+      ++r.inside;
+    else
+      outside.push_back(a.position);
+  }
+  for (const auto& a : s.atoms) truth.push_back(a.position);
+  const auto m = match_atoms(outside, truth, 3.0);
+  r.f1 = m.f1;
+  r.precision = m.precision;
+  r.recall = m.recall;
+  return r;
+}
+
+struct SetResult {
+  double mean_f1 = 0, min_f1 = 1, inside_fraction = 0;  // inside: pooled over the set
+};
+
+// Runs `configs` (name, method, parameters; "spacing_px=truth" gives the drawn spacing) over the
+// images of seeds seed0 … seed0 + n − 1 (contaminated_test_options(k)) and prints a table.
+std::map<std::string, SetResult> run_set(std::uint64_t seed0,
+                                         const std::vector<std::tuple<std::string, std::string, Parameters>>& configs) {
+  register_torch_strategies();
+  std::map<std::string, SetResult> out;
+  std::map<std::string, std::pair<std::size_t, std::size_t>> pooled;
+  const auto n = datasets::contaminated_test_set_size;
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto o = datasets::contaminated_test_options(k);
+    const auto s = datasets::make_lattice(o, seed0 + k);
+    Image survey;
+    survey.data = s.image;
+    double masked = s.non_lattice.mean();
+    std::printf("image %zu (seed %llu, %zu², spacing %.1f px, dose %.0f, %s, %zu atoms, %.0f %% not lattice):\n", k,
+                static_cast<unsigned long long>(seed0 + k), o.rows, s.spacing_px, s.dose,
+                s.image.maxCoeff() <= 255.0 && (s.image == s.image.round()).all() ? "8-bit" : "counts", s.atoms.size(),
+                100.0 * masked);
+    for (const auto& [name, method, params] : configs) {
+      Parameters p = params;
+      if (auto it = p.find("spacing_px"); it != p.end() && it->second == "truth") it->second = std::to_string(s.spacing_px);
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto atoms = make_atom_finder(method, p)->find(survey);
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const auto r = score_on_lattice(s, atoms);
+      std::printf("  %-22s found %4zu  F1 %.3f (P %.3f R %.3f)  in non-lattice %3zu (%.1f %%)  %.1f s\n", name.c_str(),
+                  r.found, r.f1, r.precision, r.recall, r.inside, 100.0 * r.inside_fraction(), secs);
+      auto& res = out[name];
+      res.mean_f1 += r.f1 / static_cast<double>(n);
+      res.min_f1 = std::min(res.min_f1, r.f1);
+      pooled[name].first += r.inside;
+      pooled[name].second += r.found;
+    }
+  }
+  for (auto& [name, res] : out) {
+    res.inside_fraction = pooled[name].second ? static_cast<double>(pooled[name].first) / static_cast<double>(pooled[name].second) : 0.0;
+    std::printf("%-22s mean F1 %.3f, worst %.3f, detections in non-lattice %.2f %%\n", name.c_str(), res.mean_f1,
+                res.min_f1, 100.0 * res.inside_fraction);
+  }
+  return out;
+}
+
+const std::vector<std::tuple<std::string, std::string, Parameters>>& set_configs() {
+  static const std::vector<std::tuple<std::string, std::string, Parameters>> c{
+      {"log", "log", {}},
+      {"dcnn", "dcnn", {}},
+      {"dcnn spacing=truth", "dcnn", {{"spacing_px", "truth"}}},
+  };
+  return c;
+}
+
+}  // namespace
+
+// The issue's test set: every image carries amorphous contamination (bright, often saturating),
+// half of them vacuum, all of them gradients, scan-line noise and probe tails. Both finders with
+// their default settings; "spacing=truth" gives the network the drawn spacing, so that its own
+// quality is seen apart from the spacing estimate (robust preprocessing, a separate part of the
+// issue). Bar of the issue: F1 ≥ 0.95 on the lattice region, ≤ 1 % of the detections inside
+// contamination.
+TEST(AtomNetUnseen, ContaminatedPhantomTestSet) {
+  const auto res = run_set(datasets::contaminated_test_seed, set_configs());
+  const auto& net = res.at("dcnn spacing=truth");
+  // What the shipped (microscope-recipe) ensemble reaches, measured 2026-12-06 (docs/dcnn.md): mean
+  // F1 0.968, worst image 0.897, 0.07 % of the detections in contamination or vacuum. The ensemble
+  // shipped before reached mean 0.409 with 8.4 % inside.
+  EXPECT_GE(net.mean_f1, 0.95);
+  EXPECT_GE(net.min_f1, 0.85);
+  EXPECT_LE(net.inside_fraction, 0.01);
+}
+
+// Validation set for choosing training options (seeds 800000+, same options as the test set):
+// printed only when AUTOSTEM_VALIDATION=1.
+TEST(AtomNetUnseen, ValidationPhantoms) {
+  const char* v = std::getenv("AUTOSTEM_VALIDATION");
+  if (!v || std::string(v) != "1") GTEST_SKIP() << "set AUTOSTEM_VALIDATION=1 to print the validation table";
+  (void)run_set(800000, set_configs());
+}
+
+namespace {
+ImageArray read_image(const std::filesystem::path& p) {
+  const auto s = datasets::read_npy(p);
+  const auto shape = s.shape();
+  if (shape.size() != 2) throw std::invalid_argument("expected a 2-D image");
+  ImageArray a(static_cast<Eigen::Index>(shape[0]), static_cast<Eigen::Index>(shape[1]));
+  const auto v = s.to_double();
+  std::copy(v.begin(), v.end(), a.data());
+  return a;
+}
+
+std::vector<Position> read_atoms_csv(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::string line;
+  std::getline(in, line);  // row_px,col_px,class
+  std::vector<Position> out;
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    double r = 0, c = 0;
+    char comma = 0;
+    ss >> r >> comma >> c;
+    out.push_back({r, c});
+  }
+  return out;
+}
+}  // namespace
+
+// Evaluation only (nothing is chosen on these images): F1 at 3 px on the two labelled graphene
+// images for each finder option alone and together, with the models of default_atomnet_directory
+// (the shipped ones, or $AUTOSTEM_MODELS). border = 0.3 × the estimated spacing (the labels skip
+// edge atoms). The table is docs/dcnn.md's "Results".
+TEST(AtomNetUnseen, RealGrapheneOptionsTable) {
+  register_torch_strategies();
+  std::printf("models: %s\n", default_atomnet_directory("graphene").string().c_str());
+  for (const char* name : {"G-Si-2nm", "G-GrainBoundary-4nm"}) {
+    AUTOSTEM_REQUIRE_DATA(npy, std::string("haadf/graphene/") + name + ".npy");
+    AUTOSTEM_REQUIRE_DATA(csv, std::string("haadf/graphene/") + name + "-atoms.csv");
+    Image survey;
+    survey.data = read_image(npy);
+    const auto truth = read_atoms_csv(csv);
+    const std::string border = std::to_string(0.3 * estimate_atom_spacing_px(survey.data));
+    const std::vector<std::tuple<std::string, std::string, Parameters>> configs{
+        {"log", "log", {}},
+        {"log bragg+border", "log", {{"denoise", "bragg"}, {"border_px", border}}},
+        {"dcnn", "dcnn", {}},
+        {"dcnn border", "dcnn", {{"border_px", border}}},
+        {"dcnn bragg", "dcnn", {{"denoise", "bragg"}}},
+        {"dcnn elit2", "dcnn", {{"elit_rounds", "2"}}},
+        {"dcnn bragg+border", "dcnn", {{"denoise", "bragg"}, {"border_px", border}}},
+        {"dcnn bragg+border+elit2", "dcnn", {{"denoise", "bragg"}, {"border_px", border}, {"elit_rounds", "2"}}},
+    };
+    double f1_dcnn = 0;
+    for (const auto& [label, method, params] : configs) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto finder = make_atom_finder(method, params);
+      const auto atoms = finder->find(survey);
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const auto m = match_atoms(positions(atoms), truth, 3.0);
+      std::printf("%s (%zu labels) %-24s %4zu atoms  F1 %.3f (P %.3f R %.3f)  %.1f s%s\n", name, truth.size(),
+                  label.c_str(), atoms.size(), m.f1, m.precision, m.recall, secs,
+                  finder->notes().empty() ? "" : ("  note: " + finder->notes().front()).c_str());
+      if (label == "dcnn") f1_dcnn = m.f1;
+    }
+    // The default finder must find this lattice at all (issue 15: the old failure mode was almost
+    // no atom on unseen images).
+    EXPECT_GE(f1_dcnn, 0.7) << name;
+  }
+}
