@@ -435,7 +435,7 @@ LatticeRegion find_lattice_region(const ImageArray& image, const LatticeRegionOp
   // (5) spacing on the lattice only
   if (o.spacing_px > 0.0) {
     out.spacing_px = o.spacing_px;
-  } else {
+  } else if (autocorrelation_scale(out.image)) {  // the lattice part itself must be periodic
     // LoG peaks count only ≥ L/2 from a non-lattice region (the region's edge makes peaks of its own)
     const ImageArray near = gaussian_blur((!lat).cast<double>(), 0.25 * L);
     const MaskArray keep = lat && (near < 0.02);
