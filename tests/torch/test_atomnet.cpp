@@ -586,6 +586,43 @@ TEST(AtomNet, DcnnStrategyPlansAtomsAndEndsCleanlyWithoutAtoms) {
   EXPECT_TRUE(s->propose(10).empty());
 }
 
+// Issue 15: the dcnn strategy's defect targets must not land on contamination. On G-Si-2nm with a
+// saturating disc (radius 70, centre (180, 170)) the atoms at the disc's edge miss neighbours; the
+// region map keeps them from being planned as defects, and no vacancy site is planned there.
+TEST(AtomNet, DcnnDefectTargetsDoNotLandOnContamination) {
+  AUTOSTEM_REQUIRE_DATA(npy, "haadf/graphene/G-Si-2nm.npy");
+  const auto image = to_image(datasets::read_npy(npy));
+  register_torch_strategies();
+  Survey survey;
+  survey.image.data = image;
+  const double top = 3.0 * image.maxCoeff();
+  for (Eigen::Index r = 0; r < image.rows(); ++r)
+    for (Eigen::Index c = 0; c < image.cols(); ++c)
+      if (std::hypot(r - 180.0, c - 170.0) <= 70.0) survey.image.data(r, c) = top;
+  const double s = 17.0;
+  // the reported region is about a spacing wider than the disc; its edge atoms lie within 2 spacings of the disc
+  const auto near_blob = [&](const Position& p) { return std::hypot(p.row - 180.0, p.col - 170.0) <= 70.0 + 2 * s; };
+  StrategyContext ctx;
+  auto strategy = make_strategy("dcnn", {{"target", "defects"}});
+  strategy->begin(survey, ctx);
+  const auto plan = strategy->propose(100000);
+  const auto n_near = std::count_if(plan.begin(), plan.end(), near_blob);
+  // the same atoms judged without the region map: the blob's edge atoms become "defects"
+  auto finder = make_atom_finder("dcnn");
+  const auto atoms = finder->find(survey.image);
+  ASSERT_GT(atoms.size(), 60u);
+  std::vector<Position> vac_without;
+  const auto without = defect_atoms(atoms, 256, 256, 1.3, 0.0, &vac_without, nullptr);
+  std::size_t without_near = 0;
+  for (std::size_t i : without) without_near += near_blob(atoms[i].position);
+  for (const auto& v : vac_without) without_near += near_blob(v);
+  std::printf("dcnn target=defects on the blob image: %zu planned, %ld within 2 spacings of the blob (without the "
+              "region map: %zu of %zu)\n",
+              plan.size(), static_cast<long>(n_near), without_near, without.size() + vac_without.size());
+  EXPECT_EQ(n_near, 0);
+  EXPECT_GT(without_near, 3u) << "the blob's edge no longer makes defects: this test no longer tests the region rule";
+}
+
 // ELIT through the finder (elit_rounds > 0): predicting first (inference mode, which converts the
 // weights to channels-last once) and then fine-tuning a copy on the survey must work — a weight
 // converted inside inference mode cannot be trained ("Inference tensors cannot be saved for
