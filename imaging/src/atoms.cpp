@@ -435,11 +435,13 @@ LatticeRegion find_lattice_region(const ImageArray& image, const LatticeRegionOp
   // (5) spacing on the lattice only
   if (o.spacing_px > 0.0) {
     out.spacing_px = o.spacing_px;
-  } else if (autocorrelation_scale(out.image)) {  // the lattice part itself must be periodic
-    // LoG peaks count only ≥ L/2 from a non-lattice region (the region's edge makes peaks of its own)
+  } else if (const auto L1 = tiled_scale(out.image, &lat); L1 || autocorrelation_scale(out.image)) {
+    // the lattice part itself must be periodic (its tiles, else the whole image: no 2-D FFT of
+    // the whole image when a tile shows it). LoG peaks count only ≥ L/2 from a non-lattice region
+    // (the region's edge makes peaks of its own).
     const ImageArray near = gaussian_blur((!lat).cast<double>(), 0.25 * L);
     const MaskArray keep = lat && (near < 0.02);
-    if (const auto s = try_estimate_spacing(out.image, tiled_scale(out.image, &lat).value_or(L), &keep))
+    if (const auto s = try_estimate_spacing(out.image, L1.value_or(L), &keep))
       out.spacing_px = *s;
   }
   return out;
