@@ -138,7 +138,7 @@ struct LatticeRegion {
 /// normalised image (LatticeRegion::image); (5) the spacing: estimate_atom_spacing_px's stage 2
 /// on that image, at the median autocorrelation scale of the tiles that are ≥ 3/4 lattice (L if
 /// none), counting only LoG peaks ≈ L/2 or more from a non-lattice region — provided that the
-/// normalised image as a whole shows a periodicity (stage 1 of estimate_atom_spacing_px). A constant image or one with no periodicity gives spacing_px = 0 and every pixel
+/// lattice part shows a periodicity (stage 1 of estimate_atom_spacing_px on such a tile or all). A constant image or one with no periodicity gives spacing_px = 0 and every pixel
 /// `flat`. Throws std::invalid_argument on an empty or too small image, non-finite values or
 /// options out of range (thresholds ≤ 0, clip_percent outside [0, 50), spacing_px < 0).
 LatticeRegion find_lattice_region(const ImageArray& image, const LatticeRegionOptions& options = {});
