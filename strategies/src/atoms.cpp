@@ -268,12 +268,13 @@ std::vector<std::size_t> defect_atoms(std::span<const Atom> atoms, std::size_t r
           return true;
     return false;
   };
-  std::vector<char> judged(atoms.size());
+  std::vector<char> judged(atoms.size()), by_region(atoms.size());
   for (std::size_t i = 0; i < atoms.size(); ++i) {
     const auto& a = atoms[i];
+    by_region[i] = near_region(a.position, margin);
     judged[i] = a.position.row >= margin && a.position.col >= margin &&
                 a.position.row <= static_cast<double>(rows) - 1 - margin &&
-                a.position.col <= static_cast<double>(cols) - 1 - margin && !near_region(a.position, margin);
+                a.position.col <= static_cast<double>(cols) - 1 - margin && !by_region[i];
   }
   auto interior = [&](const Atom& a) { return judged[static_cast<std::size_t>(&a - atoms.data())] != 0; };
   std::map<std::size_t, std::size_t> count_hist;
@@ -291,7 +292,9 @@ std::vector<std::size_t> defect_atoms(std::span<const Atom> atoms, std::size_t r
   std::vector<std::size_t> out;
   std::vector<std::size_t> under;
   for (std::size_t i = 0; i < atoms.size(); ++i) {
-    const bool rare = static_cast<double>(class_hist[atoms[i].cls]) < 0.2 * static_cast<double>(atoms.size());
+    // next to contamination or vacuum neither the neighbours nor the class (a bright halo) are judged
+    const bool rare = !by_region[i] &&
+                      static_cast<double>(class_hist[atoms[i].cls]) < 0.2 * static_cast<double>(atoms.size());
     const bool odd = best > 0 && interior(atoms[i]) && n[i] != mode;
     if (rare || odd) out.push_back(i);
     if (odd && n[i] < mode) under.push_back(i);

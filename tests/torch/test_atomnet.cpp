@@ -619,6 +619,15 @@ TEST(AtomNet, DcnnDefectTargetsDoNotLandOnContamination) {
   std::printf("dcnn target=defects on the blob image: %zu planned, %ld within 2 spacings of the blob (without the "
               "region map: %zu of %zu)\n",
               plan.size(), static_cast<long>(n_near), without_near, without.size() + vac_without.size());
+  for (const auto& p : plan)
+    if (near_blob(p)) {
+      const auto it = std::find_if(atoms.begin(), atoms.end(), [&](const Atom& a) {
+        return std::hypot(a.position.row - p.row, a.position.col - p.col) < 0.5;
+      });
+      std::printf("  planned next to the blob: (%.1f, %.1f), %.1f px from its centre, %s\n", p.row, p.col,
+                  std::hypot(p.row - 180.0, p.col - 170.0),
+                  it == atoms.end() ? "a vacancy site" : ("an atom of class " + std::to_string(it->cls)).c_str());
+    }
   EXPECT_EQ(n_near, 0);
   EXPECT_GT(without_near, 3u) << "the blob's edge no longer makes defects: this test no longer tests the region rule";
 }

@@ -200,8 +200,8 @@ std::unique_ptr<Strategy> make_atom_plan_strategy(const std::string& strategy_na
 /// vacancy_sites the vacancy sites voted for by atoms missing one neighbour. spacing_px ≤ 0: the median
 /// nearest-neighbour distance of the atoms. rows, cols: the field (for the border rule).
 /// regions (optional, (rows, cols) RegionKind map): atoms within 1 spacing of a non-lattice pixel
-/// are not judged by their neighbour count, as at the border (their neighbours are cut off by
-/// contamination or vacuum, issue 15), and no vacancy site is planned within 0.5 spacing of one.
+/// are not judged, neither by their neighbour count (cut off by contamination or vacuum, issue 15)
+/// nor by a rare class (a bright halo); no vacancy site is planned within 0.5 spacing of one.
 std::vector<std::size_t> defect_atoms(std::span<const Atom> atoms, std::size_t rows, std::size_t cols,
                                       double neighbour_factor, double spacing_px,
                                       std::vector<Position>* vacancy_sites = nullptr,
