@@ -4,6 +4,7 @@
 #include "bench_harness.hpp"
 #include "cli.hpp"
 
+#include <autostem/datasets/npy.hpp>
 #include <autostem/datasets/signal.hpp>
 #include <autostem/strategies/atoms.hpp>
 #include <autostem/strategies/registry.hpp>
@@ -92,6 +93,20 @@ void write_overlay(const fs::path& png, const Image& img, const std::vector<Atom
   run_gnuplot(gp);
 }
 
+// The finder's region map (RegionKind codes, core/atoms.hpp) as a (rows, cols) uint8 .npy.
+void write_regions(const fs::path& path, const RegionMap& regions) {
+  datasets::Signal s;
+  s.dtype = datasets::DType::uint8;
+  for (Eigen::Index n : {regions.rows(), regions.cols()}) {
+    AxisCalibration a;
+    a.size = static_cast<std::size_t>(n);
+    s.axes.push_back(a);
+  }
+  s.bytes.resize(static_cast<std::size_t>(regions.size()));
+  for (Eigen::Index i = 0; i < regions.size(); ++i) s.bytes[static_cast<std::size_t>(i)] = std::byte{regions.data()[i]};
+  datasets::write_npy(path, s);
+}
+
 }  // namespace
 
 int cmd_atoms(const std::vector<std::string>& args) {
@@ -108,7 +123,11 @@ int cmd_atoms(const std::vector<std::string>& args) {
       "ensemble", po::value<std::size_t>(), "ensemble size of a network finder (dcnn); passed as ensemble=N")(
       "index", po::value<std::size_t>()->default_value(0), "which data set of a multi-image file")(
       "png", po::value<std::string>(), "overlay PNG (default: OUT with .png)")(
-      "no-png", po::bool_switch(), "do not draw the overlay");
+      "no-png", po::bool_switch(), "do not draw the overlay")(
+      "regions", po::value<std::string>(),
+      "regions that are not lattice, written when the finder reports them (mask=auto, the default): a "
+      "(rows, cols) uint8 .npy, 0 = lattice, 1 = bright (contamination, saturation), 2 = dark (vacuum, "
+      "hole), 3 = flat (no lattice contrast); no atom is reported there (default: OUT with _regions.npy)");
   po::positional_options_description pos;
   pos.add("image", 1);
   po::variables_map vm;
@@ -117,7 +136,9 @@ int cmd_atoms(const std::vector<std::string>& args) {
       "] [--param k=v]... [--model DIR] [--ensemble N]\n"
       "Finds every atom (column) of an atomic-resolution HAADF/ADF image and writes its position\n"
       "(row_px, col_px: pixel centres at integers), class, probability and uncertainty, and an\n"
-      "overlay PNG (gnuplot). Finders:\n";
+      "overlay PNG (gnuplot). With mask=auto (default) the regions that are not lattice (bright\n"
+      "contamination, vacuum, featureless areas) are found, reported in OUT_regions.npy and given no\n"
+      "atoms, and the spacing is estimated on the lattice only. Finders:\n";
   for (const auto& n : strategies::atom_finder_names()) usage += "  " + strategies::atom_finder_help(n);
   if (parse(args, o, vm, usage, &pos)) return 0;
 
@@ -181,6 +202,18 @@ int cmd_atoms(const std::vector<std::string>& args) {
                 img.rows(), img.cols(), method.c_str(), seconds, classes.c_str(), out.c_str());
   }
   for (const auto& note : finder->notes()) std::printf("note: %s\n", note.c_str());
+  if (const RegionMap regions = finder->regions(); regions.size() > 0) {
+    const fs::path rpath = vm.count("regions") ? fs::path(vm["regions"].as<std::string>())
+                                               : fs::path(out).parent_path() / (fs::path(out).stem().string() + "_regions.npy");
+    write_regions(rpath, regions);
+    const double n = static_cast<double>(regions.size());
+    const auto share = [&](RegionKind k) {
+      return 100.0 * static_cast<double>((regions == static_cast<std::uint8_t>(k)).count()) / n;
+    };
+    std::printf("regions: %.1f %% lattice, %.1f %% bright, %.1f %% dark, %.1f %% flat (no atoms reported there) → %s\n",
+                share(RegionKind::lattice), share(RegionKind::bright), share(RegionKind::dark), share(RegionKind::flat),
+                rpath.string().c_str());
+  }
   if (!vm["no-png"].as<bool>()) {
     fs::path png = vm.count("png") ? fs::path(vm["png"].as<std::string>()) : fs::path(out).replace_extension(".png");
     try {

@@ -6,6 +6,7 @@
 #include <complex>
 #include <limits>
 #include <numbers>
+#include <initializer_list>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -256,18 +257,195 @@ std::vector<Atom> find_with(const ImageArray& image, const Resolved& p, double t
   return atoms;
 }
 
-std::optional<double> try_estimate_spacing(const ImageArray& image) {
-  const auto L = autocorrelation_scale(image);
+// keep: optional (rows, cols) map of where peaks count (the lattice away from other regions).
+std::optional<double> try_estimate_spacing(const ImageArray& image, std::optional<double> scale = std::nullopt,
+                                           const MaskArray* keep = nullptr) {
+  const auto L = scale ? scale : autocorrelation_scale(image);
   if (!L) return std::nullopt;
   const Resolved stage{*L, 0.12 * *L, 0.4 * *L};
   const auto atoms = find_with(image, stage, 0.0, false);
-  if (atoms.size() < 3) return *L;
   std::vector<Position> pos;
-  for (const auto& a : atoms) pos.push_back(a.position);
+  for (const auto& a : atoms)
+    if (!keep || (*keep)(static_cast<Index>(a.position.row), static_cast<Index>(a.position.col))) pos.push_back(a.position);
+  if (pos.size() < 3) return *L;
   return median_nn_distance(pos);
 }
 
+// Several quantiles of v (sorted once); q in [0, 1].
+std::vector<double> quantiles(std::vector<double> v, std::initializer_list<double> qs) {
+  std::vector<double> out;
+  if (v.empty()) {
+    out.assign(qs.size(), 0.0);
+    return out;
+  }
+  std::sort(v.begin(), v.end());
+  for (double q : qs) {
+    const double pos = q * static_cast<double>(v.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const auto hi = std::min(lo + 1, v.size() - 1);
+    out.push_back(v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]));
+  }
+  return out;
+}
+
+double masked_median(const ImageArray& a, const MaskArray& keep) {
+  std::vector<double> v;
+  v.reserve(static_cast<std::size_t>(a.size()));
+  for (Index i = 0; i < a.size(); ++i)
+    if (keep.data()[i]) v.push_back(a.data()[i]);
+  if (v.empty()) return 0.0;
+  auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  return *mid;
+}
+
+// Lattice scale from tiles: the median of the tiles' autocorrelation scales (nullopt if none);
+// with `lattice`, only tiles of which at least 3/4 of the pixels are lattice count.
+std::optional<double> tiled_scale(const ImageArray& z, const MaskArray* lattice = nullptr) {
+  const Index R = z.rows(), C = z.cols(), side = std::min(R, C);
+  const Index T = std::min(side, std::max<Index>(96, side / 4));
+  const Index nr = (R + T - 1) / T, nc = (C + T - 1) / T;
+  std::vector<double> scales;
+  for (Index i = 0; i < nr; ++i)
+    for (Index j = 0; j < nc; ++j) {
+      const Index r0 = nr == 1 ? 0 : i * (R - T) / (nr - 1), c0 = nc == 1 ? 0 : j * (C - T) / (nc - 1);
+      if (lattice && 4 * lattice->block(r0, c0, T, T).count() < 3 * T * T) continue;
+      const ImageArray tile = z.block(r0, c0, T, T);
+      if (const auto L = autocorrelation_scale(tile)) scales.push_back(*L);
+    }
+  if (scales.empty()) return std::nullopt;
+  return quantile(scales, 0.5);
+}
+
 }  // namespace
+
+bool in_non_lattice_region(const RegionMap& map, const Position& p) {
+  if (map.size() == 0 || !is_finite(p)) return false;
+  const auto r = static_cast<Index>(std::lround(p.row)), c = static_cast<Index>(std::lround(p.col));
+  if (r < 0 || c < 0 || r >= map.rows() || c >= map.cols()) return false;
+  return map(r, c) != static_cast<std::uint8_t>(RegionKind::lattice);
+}
+
+LatticeRegion find_lattice_region(const ImageArray& image, const LatticeRegionOptions& o) {
+  check_finite_image(image, "find_lattice_region");
+  const Index R = image.rows(), C = image.cols();
+  if (R < 16 || C < 16)
+    throw std::invalid_argument("find_lattice_region: image is " + std::to_string(R) + "×" + std::to_string(C) +
+                                "; expected at least 16×16");
+  for (double v : {o.bright_z, o.dark_z, o.flat_fraction})
+    if (!(v > 0.0) || !std::isfinite(v))
+      throw std::invalid_argument("find_lattice_region: bright_z, dark_z and flat_fraction must be finite and > 0 (" +
+                                  std::to_string(o.bright_z) + ", " + std::to_string(o.dark_z) + ", " +
+                                  std::to_string(o.flat_fraction) + ")");
+  if (!(o.clip_percent >= 0.0 && o.clip_percent < 50.0))
+    throw std::invalid_argument("find_lattice_region: clip_percent = " + std::to_string(o.clip_percent) +
+                                "; expected a value in [0, 50)");
+  if (!(o.spacing_px >= 0.0) || !std::isfinite(o.spacing_px))
+    throw std::invalid_argument("find_lattice_region: spacing_px = " + std::to_string(o.spacing_px) +
+                                "; expected a finite value ≥ 0");
+  LatticeRegion out;
+  out.kind = RegionMap::Constant(R, C, static_cast<std::uint8_t>(RegionKind::flat));
+  out.image = ImageArray::Zero(R, C);
+  const auto no_lattice = [&]() { return out; };
+
+  // (1) unit-free image
+  std::vector<double> all(image.data(), image.data() + image.size());
+  const double med = quantiles(all, {0.5})[0];
+  for (double& v : all) v = std::abs(v - med);
+  double unit = 1.4826 * quantiles(all, {0.5})[0];
+  if (!(unit > 0.0)) unit = image.maxCoeff() - image.minCoeff();
+  if (!(unit > 0.0)) return no_lattice();  // constant image
+  const ImageArray z = (image - med) / unit;
+
+  // (2) lattice scale: the given spacing, else the median over tiles (clipped so that one
+  // saturated region's edge does not dominate a tile's autocorrelation), else the whole image.
+  double L = o.spacing_px;
+  if (L <= 0.0) {
+    const ImageArray zc = z.cwiseMax(-6.0).cwiseMin(6.0);
+    auto t = tiled_scale(zc);
+    if (!t) t = autocorrelation_scale(zc);
+    if (!t) return no_lattice();
+    L = *t;
+  }
+
+  // (3) local mean and local r.m.s. contrast at two scales
+  // texture: the image minus its local mean at L/2 (so that a step at a region's edge adds
+  // little); its local r.m.s. is the lattice contrast (plus noise)
+  const ImageArray mf = gaussian_blur(z, 0.5 * L), mc = gaussian_blur(z, L);
+  const ImageArray t2 = (z - mf).square();
+  const ImageArray sf = gaussian_blur(t2, 0.5 * L).sqrt(), sc = gaussian_blur(t2, L).sqrt();
+  MaskArray lat = MaskArray::Constant(R, C, true);
+  RegionMap kind(R, C);
+  for (int it = 0; it < 3; ++it) {
+    const double ref_c = masked_median(mc, lat), ref_f = masked_median(mf, lat);
+    const double d = masked_median(sc, lat), d_f = masked_median(sf, lat);
+    if (!(d > 0.0) || !(d_f > 0.0)) return no_lattice();
+    for (Index i = 0; i < z.size(); ++i) {
+      const double a = mc.data()[i], b = mf.data()[i];
+      RegionKind k = RegionKind::lattice;
+      if (a > ref_c + o.bright_z * d && b > ref_f + o.bright_z * d)
+        k = RegionKind::bright;
+      else if (a < ref_c - o.dark_z * d && b < ref_f - o.dark_z * d)
+        k = RegionKind::dark;
+      else if (sc.data()[i] < o.flat_fraction * d && sf.data()[i] < o.flat_fraction * d_f)
+        k = RegionKind::flat;
+      kind.data()[i] = static_cast<std::uint8_t>(k);
+    }
+    // small non-lattice specks (a noise fluctuation, a bright dopant) go back to the lattice
+    std::vector<std::size_t> label;
+    const std::size_t n = label_components(kind != static_cast<std::uint8_t>(RegionKind::lattice), label);
+    std::vector<std::size_t> area(n + 1, 0);
+    for (std::size_t id : label) ++area[id];
+    for (Index i = 0; i < z.size(); ++i)
+      if (const std::size_t id = label[static_cast<std::size_t>(i)]; id != 0 && static_cast<double>(area[id]) < L * L)
+        kind.data()[i] = static_cast<std::uint8_t>(RegionKind::lattice);
+    const MaskArray next = kind == static_cast<std::uint8_t>(RegionKind::lattice);
+    const bool same = (next == lat).all();
+    lat = next;
+    if (same) break;
+  }
+  const auto n_lat = static_cast<double>(lat.count());
+  if (n_lat < std::max(16.0, 4.0 * L * L)) {
+    out.kind = kind;
+    out.lattice_fraction = n_lat / static_cast<double>(z.size());
+    return out;  // too little lattice to normalise on or to estimate a spacing from
+  }
+  out.kind = kind;
+  out.lattice_fraction = n_lat / static_cast<double>(z.size());
+
+  // (4) robust normalisation on the lattice pixels (of the input, so that it is exactly affine)
+  std::vector<double> v;
+  v.reserve(static_cast<std::size_t>(n_lat));
+  for (Index i = 0; i < image.size(); ++i)
+    if (lat.data()[i]) v.push_back(image.data()[i]);
+  const double qc = o.clip_percent / 100.0;
+  const auto q = quantiles(std::move(v), {0.01, 0.5, 0.99, qc, 1.0 - qc});
+  double span = q[2] - q[0];
+  if (!(span > 0.0)) span = unit;
+  for (Index i = 0; i < image.size(); ++i)
+    out.image.data()[i] = lat.data()[i] ? (std::clamp(image.data()[i], q[3], q[4]) - q[1]) / span : 0.0;
+  // non-lattice pixels at the lattice's mean, so that a region's edge is not a step in the mean
+  double fill = 0.0;
+  for (Index i = 0; i < image.size(); ++i)
+    if (lat.data()[i]) fill += out.image.data()[i];
+  fill /= n_lat;
+  for (Index i = 0; i < image.size(); ++i)
+    if (!lat.data()[i]) out.image.data()[i] = fill;
+
+  // (5) spacing on the lattice only
+  if (o.spacing_px > 0.0) {
+    out.spacing_px = o.spacing_px;
+  } else if (const auto L1 = tiled_scale(out.image, &lat); L1 || autocorrelation_scale(out.image)) {
+    // the lattice part itself must be periodic (its tiles, else the whole image: no 2-D FFT of
+    // the whole image when a tile shows it). LoG peaks count only ≥ L/2 from a non-lattice region
+    // (the region's edge makes peaks of its own).
+    const ImageArray near = gaussian_blur((!lat).cast<double>(), 0.25 * L);
+    const MaskArray keep = lat && (near < 0.02);
+    if (const auto s = try_estimate_spacing(out.image, L1.value_or(L), &keep))
+      out.spacing_px = *s;
+  }
+  return out;
+}
 
 AtomMatchScore match_atoms(std::span<const Position> found, std::span<const Position> truth, double radius_px) {
   if (!(radius_px > 0.0) || !std::isfinite(radius_px))

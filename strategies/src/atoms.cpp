@@ -76,6 +76,37 @@ ImageArray denoise_survey(const ImageArray& image, const std::string& method, do
   return bragg_filter(image, o);
 }
 
+PreparedSurvey prepare_survey(const ImageArray& image, const std::string& mask, double spacing_px,
+                              double clip_percent) {
+  PreparedSurvey p;
+  if (mask == "none") {
+    p.image = image;
+    p.spacing_px = spacing_px;
+    if (p.spacing_px <= 0) {
+      try {
+        p.spacing_px = estimate_atom_spacing_px(image);
+      } catch (const std::runtime_error&) {
+        p.spacing_px = 0;  // no lattice periodicity
+      }
+    }
+    return p;
+  }
+  if (mask != "auto") throw std::invalid_argument("prepare_survey: mask='" + mask + "' is not one of auto, none");
+  LatticeRegionOptions o;
+  o.spacing_px = spacing_px;
+  o.clip_percent = clip_percent;
+  auto region = find_lattice_region(image, o);
+  p.image = std::move(region.image);
+  p.spacing_px = region.spacing_px;
+  p.regions = std::move(region.kind);
+  return p;
+}
+
+void drop_atoms_in_regions(std::vector<Atom>& atoms, const RegionMap& regions) {
+  if (regions.size() == 0) return;
+  std::erase_if(atoms, [&](const Atom& a) { return in_non_lattice_region(regions, a.position); });
+}
+
 void drop_border_atoms(std::vector<Atom>& atoms, std::size_t rows, std::size_t cols, double border_px) {
   if (!(border_px >= 0)) throw std::invalid_argument("drop_border_atoms: border_px must be ≥ 0");
   if (border_px == 0) return;
@@ -133,6 +164,11 @@ const Schema& LogAtomFinder::schema() {
     s.choice("denoise", {"none", "bragg", "bragg-periodic"}, kDefaultDenoise,
              "find the atoms in the Bragg-filtered survey (docs/atoms.md \"Bragg filter\")");
     px("border_px", "drop atoms closer than this to the image edge");
+    s.choice("mask", {"auto", "none"}, "auto",
+             "auto: find the regions that are not lattice (contamination, vacuum), report them, find no atoms "
+             "there, estimate the spacing on the lattice only (docs/atoms.md); none: the whole image as it is");
+    s.number("clip_percent", 0.0, "mask=auto: clip the image to these percentiles of the lattice pixels (0 = no clip)")
+        .at_least(0).below(50).written(NumberText::general6);
     return s;
   }();
   return s;
@@ -149,6 +185,8 @@ LogAtomFinder::LogAtomFinder(const Parameters& params) {
   outlier_z_ = v.number("outlier_z");
   denoise_ = v.text("denoise");
   border_px_ = v.number("border_px");
+  mask_ = v.text("mask");
+  clip_percent_ = v.number("clip_percent");
   provenance_ = v.provenance();
 }
 
@@ -156,7 +194,20 @@ Parameters LogAtomFinder::parameters() const { return provenance_; }
 
 std::vector<Atom> LogAtomFinder::find(const Image& survey) {
   std::vector<Atom> atoms;
-  if (denoise_ == "none") {
+  regions_ = RegionMap();
+  if (mask_ == "auto") {
+    if (survey.data.size() == 0) throw std::invalid_argument("log finder: the survey image is empty");
+    if (!survey.data.isFinite().all())
+      throw std::invalid_argument("log finder: the survey image has NaN or infinite values");
+    if (survey.data.rows() < 16 || survey.data.cols() < 16) return {};  // as find_atoms_log
+    auto prep = prepare_survey(survey.data, mask_, options_.spacing_px, clip_percent_);
+    regions_ = std::move(prep.regions);
+    if (prep.spacing_px <= 0) return {};  // no lattice periodicity: no atoms
+    LogPeakOptions o = options_;
+    o.spacing_px = prep.spacing_px;
+    atoms = find_atoms_log(denoise_survey(prep.image, denoise_, o.spacing_px), o);
+    drop_atoms_in_regions(atoms, regions_);
+  } else if (denoise_ == "none") {
     atoms = find_atoms_log(survey.data, options_);
   } else {
     LogPeakOptions o = options_;
@@ -194,18 +245,38 @@ std::vector<Atom> LogAtomFinder::find(const Image& survey) {
 // ---------------------------------------------------------------------------------------------
 std::vector<std::size_t> defect_atoms(std::span<const Atom> atoms, std::size_t rows, std::size_t cols,
                                       double neighbour_factor, double spacing_px,
-                                      std::vector<Position>* vacancy_sites) {
+                                      std::vector<Position>* vacancy_sites, const RegionMap* regions) {
   if (vacancy_sites) vacancy_sites->clear();
   if (atoms.size() < 3) return {};
   const double s = spacing_px > 0 ? spacing_px : median_nn(atoms);
   if (!(s > 0)) return {};
   const auto n = neighbour_counts(atoms, neighbour_factor * s);
   const double margin = 1.0 * s;
-  auto interior = [&](const Atom& a) {
-    return a.position.row >= margin && a.position.col >= margin &&
-           a.position.row <= static_cast<double>(rows) - 1 - margin &&
-           a.position.col <= static_cast<double>(cols) - 1 - margin;
+  // Non-lattice pixels within `radius` of p (contamination or vacuum cuts neighbours off, issue 15).
+  const bool has_regions = regions && regions->size() > 0 && (*regions != std::uint8_t{0}).any();
+  auto near_region = [&](const Position& p, double radius) {
+    if (!has_regions) return false;
+    const auto R = regions->rows(), C = regions->cols();
+    const auto r0 = std::max<Eigen::Index>(0, static_cast<Eigen::Index>(std::floor(p.row - radius)));
+    const auto r1 = std::min<Eigen::Index>(R - 1, static_cast<Eigen::Index>(std::ceil(p.row + radius)));
+    const auto c0 = std::max<Eigen::Index>(0, static_cast<Eigen::Index>(std::floor(p.col - radius)));
+    const auto c1 = std::min<Eigen::Index>(C - 1, static_cast<Eigen::Index>(std::ceil(p.col + radius)));
+    for (auto r = r0; r <= r1; ++r)
+      for (auto c = c0; c <= c1; ++c)
+        if ((*regions)(r, c) != 0 &&
+            std::hypot(static_cast<double>(r) - p.row, static_cast<double>(c) - p.col) <= radius)
+          return true;
+    return false;
   };
+  std::vector<char> judged(atoms.size()), by_region(atoms.size());
+  for (std::size_t i = 0; i < atoms.size(); ++i) {
+    const auto& a = atoms[i];
+    by_region[i] = near_region(a.position, margin);
+    judged[i] = a.position.row >= margin && a.position.col >= margin &&
+                a.position.row <= static_cast<double>(rows) - 1 - margin &&
+                a.position.col <= static_cast<double>(cols) - 1 - margin && !by_region[i];
+  }
+  auto interior = [&](const Atom& a) { return judged[static_cast<std::size_t>(&a - atoms.data())] != 0; };
   std::map<std::size_t, std::size_t> count_hist;
   std::map<int, std::size_t> class_hist;
   for (std::size_t i = 0; i < atoms.size(); ++i) {
@@ -221,7 +292,9 @@ std::vector<std::size_t> defect_atoms(std::span<const Atom> atoms, std::size_t r
   std::vector<std::size_t> out;
   std::vector<std::size_t> under;
   for (std::size_t i = 0; i < atoms.size(); ++i) {
-    const bool rare = static_cast<double>(class_hist[atoms[i].cls]) < 0.2 * static_cast<double>(atoms.size());
+    // next to contamination or vacuum neither the neighbours nor the class (a bright halo) are judged
+    const bool rare = !by_region[i] &&
+                      static_cast<double>(class_hist[atoms[i].cls]) < 0.2 * static_cast<double>(atoms.size());
     const bool odd = best > 0 && interior(atoms[i]) && n[i] != mode;
     if (rare || odd) out.push_back(i);
     if (odd && n[i] < mode) under.push_back(i);
@@ -264,7 +337,7 @@ std::vector<std::size_t> defect_atoms(std::span<const Atom> atoms, std::size_t r
       if (v.n < 2) continue;
       bool on_atom = false;
       for (const auto& a : atoms) on_atom |= std::hypot(a.position.row - v.r, a.position.col - v.c) < 0.5 * s;
-      if (!on_atom) vacancy_sites->push_back({v.r, v.c});
+      if (!on_atom && !near_region({v.r, v.c}, 0.5 * s)) vacancy_sites->push_back({v.r, v.c});
     }
   }
   return out;
@@ -343,7 +416,8 @@ void AtomPlanStrategy::begin(const Survey& survey, const StrategyContext& contex
     for (std::size_t i = 0; i < atoms_.size(); ++i) sel.push_back(i);
   } else if (target_ == "defects") {
     std::vector<Position> vac;
-    sel = defect_atoms(atoms_, img.rows(), img.cols(), neighbour_factor_, spacing_px_, &vac);
+    const RegionMap regions = finder_->regions();
+    sel = defect_atoms(atoms_, img.rows(), img.cols(), neighbour_factor_, spacing_px_, &vac, &regions);
     for (std::size_t i : sel) {
       pts.push_back(atoms_[i].position);
       prob.push_back(atoms_[i].probability);

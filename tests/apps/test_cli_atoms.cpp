@@ -8,7 +8,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -94,6 +96,56 @@ TEST(CliAtoms, SrTiO3TwoClassesFromHdf5) {
   EXPECT_GT(a, 100u);
   EXPECT_GT(b, 100u);
   EXPECT_FALSE(fs::exists(fs::path(csv).replace_extension(".png")));
+}
+
+// Issue 15: G-Si-2nm with a saturating disc (radius 70 px, 3 × the maximum, centre (180, 170)).
+// The regions that are not lattice are written beside the CSV (OUT_regions.npy, uint8, same
+// shape: 1 = bright at the disc, 0 = lattice far from it) and no atom is reported inside the disc.
+TEST(CliAtoms, RegionsThatAreNotLatticeAreWrittenAsAMask) {
+  AUTOSTEM_REQUIRE_DATA(img, "haadf/graphene/G-Si-2nm.npy");
+  auto sig = autostem::datasets::read_npy(img);
+  ASSERT_EQ(sig.dtype, autostem::datasets::DType::float64);
+  const auto shape = sig.shape();
+  ASSERT_EQ(shape.size(), 2u);
+  const std::size_t rows = shape[0], cols = shape[1];
+  auto v = sig.to_double();
+  const double top = 3.0 * *std::max_element(v.begin(), v.end());
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c)
+      if (std::hypot(static_cast<double>(r) - 180.0, static_cast<double>(c) - 170.0) <= 70.0) v[r * cols + c] = top;
+  std::memcpy(sig.bytes.data(), v.data(), v.size() * sizeof(double));
+  const fs::path blob = temp_file("gsi_blob.npy");
+  autostem::datasets::write_npy(blob, sig);
+  const fs::path csv = temp_file("gsi_blob.csv");
+  const auto r = run_cli("atoms '" + blob.string() + "' --no-png --out '" + csv.string() + "'");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const fs::path mask = temp_file("gsi_blob_regions.npy");
+  ASSERT_TRUE(fs::exists(mask)) << r.out;
+  EXPECT_NE(r.out.find("regions: "), std::string::npos) << r.out;
+  const auto m = autostem::datasets::read_npy(mask);
+  EXPECT_EQ(m.dtype, autostem::datasets::DType::uint8);
+  ASSERT_EQ(m.shape(), shape);
+  EXPECT_EQ(m.value(180 * cols + 170), 1.0);  // bright, at the disc's centre
+  EXPECT_EQ(m.value(30 * cols + 30), 0.0);    // lattice, far from it
+  std::size_t inside = 0, total = 0;
+  const auto l = lines(csv);
+  for (std::size_t i = 1; i < l.size(); ++i) {
+    double row = 0, col = 0;
+    ASSERT_EQ(std::sscanf(l[i].c_str(), "%lf,%lf", &row, &col), 2) << l[i];
+    ++total;
+    inside += std::hypot(row - 180.0, col - 170.0) <= 70.0;
+  }
+  EXPECT_GT(total, 60u) << r.out;  // the lattice part holds ≈ 110 of the image's atoms
+  EXPECT_EQ(inside, 0u);
+  // --regions names the file; mask=none writes none
+  const fs::path named = temp_file("named_regions.npy");
+  EXPECT_EQ(run_cli("atoms '" + blob.string() + "' --no-png --regions '" + named.string() + "' --out '" +
+                    temp_file("b2.csv").string() + "'").status, 0);
+  EXPECT_TRUE(fs::exists(named));
+  const auto none = run_cli("atoms '" + blob.string() + "' --no-png --param mask=none --out '" +
+                            temp_file("b3.csv").string() + "'");
+  EXPECT_EQ(none.status, 0) << none.out;
+  EXPECT_FALSE(fs::exists(temp_file("b3_regions.npy")));
 }
 
 TEST(CliAtoms, NoAtomsStillWritesTheHeader) {

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <numbers>
 #include <random>
 #include <sstream>
 
@@ -407,6 +408,123 @@ TEST(FindAtomsLogReal, SrTiO3SublatticesAndBSiteCount) {
       ++nb_periodic;
   std::printf("STO ADF with the periodic-border Bragg filter: B inside %zu\n", nb_periodic);
   EXPECT_LT(nb_periodic, nb_bragg);
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Issue 15: regions that are not lattice. A honeycomb (graphene-like: nearest-neighbour spacing s,
+// columns of σ = 0.22 s and `dose` peak counts on 5 counts of background, Poisson noise) made
+// here, so that the test does not depend on the lattice phantom's options.
+ImageArray honeycomb(int rows, int cols, double s, double dose, double angle, std::uint64_t seed,
+                     std::vector<Position>* truth = nullptr) {
+  const double a = std::sqrt(3.0) * s;
+  const double ca = std::cos(angle), sa = std::sin(angle);
+  const Position a1{a * sa, a * ca}, a2{a * std::sin(angle + std::numbers::pi / 3), a * std::cos(angle + std::numbers::pi / 3)};
+  const Position b1{(a1.row + a2.row) / 3, (a1.col + a2.col) / 3};
+  const double sigma = 0.22 * s;
+  ImageArray clean = ImageArray::Constant(rows, cols, 5.0);
+  const int n = static_cast<int>(2 * std::max(rows, cols) / a) + 2;
+  for (int i = -n; i <= n; ++i)
+    for (int j = -n; j <= n; ++j)
+      for (const Position& b : {Position{0, 0}, b1}) {
+        const double r = rows / 2.0 + i * a1.row + j * a2.row + b.row, c = cols / 2.0 + i * a1.col + j * a2.col + b.col;
+        if (r < -3 * sigma || c < -3 * sigma || r > rows - 1 + 3 * sigma || c > cols - 1 + 3 * sigma) continue;
+        if (truth && r >= 0 && c >= 0 && r <= rows - 1 && c <= cols - 1) truth->push_back({r, c});
+        for (int y = std::max(0, static_cast<int>(r - 4 * sigma)); y <= std::min(rows - 1, static_cast<int>(r + 4 * sigma)); ++y)
+          for (int x = std::max(0, static_cast<int>(c - 4 * sigma)); x <= std::min(cols - 1, static_cast<int>(c + 4 * sigma)); ++x)
+            clean(y, x) += dose * std::exp(-0.5 * ((y - r) * (y - r) + (x - c) * (x - c)) / (sigma * sigma));
+      }
+  std::mt19937_64 rng(seed);
+  ImageArray img(rows, cols);
+  for (Eigen::Index k = 0; k < img.size(); ++k) img.data()[k] = std::poisson_distribution<int>(clean.data()[k])(rng);
+  return img;
+}
+
+// A saturated disc (3 × the image maximum, centre (150, 160), radius 50) and vacuum over the left
+// 90 columns (readout noise only) on honeycombs of 3 spacings and doses: the disc and the vacuum
+// (≥ 95 % of its pixels more than 3 spacings from the lattice: the region's edge is located only
+// to a few spacings) are found, the lattice more than 1 spacing away from them is kept, the spacing is the lattice's, and neither a gain
+// nor an offset changes the map.
+TEST(LatticeRegion, FindsASaturatedDiscAndVacuumAndTheSpacingOfTheLattice) {
+  struct Case {
+    double s, dose;
+    std::uint64_t seed;
+  };
+  for (const Case k : {Case{8.0, 20.0, 1}, Case{14.0, 60.0, 2}, Case{21.0, 10.0, 3}}) {
+    SCOPED_TRACE("spacing " + std::to_string(k.s) + ", dose " + std::to_string(k.dose));
+    const ImageArray lattice = honeycomb(256, 256, k.s, k.dose, 0.1 * static_cast<double>(k.seed), k.seed);
+    const LatticeRegion plain = find_lattice_region(lattice);
+    // (the spacing estimate itself is low on these noisy honeycombs: 7.6 for 8, 13.5 for 14, 19.6
+    // for 21 at dose 10 without the disc and the vacuum, 19.0 with them)
+    EXPECT_NEAR(plain.spacing_px, k.s, 0.1 * k.s);
+    EXPECT_GE(plain.lattice_fraction, 0.99);
+
+    ImageArray img = lattice;
+    const double top = 3.0 * img.maxCoeff();
+    std::mt19937_64 rng(k.seed + 100);
+    std::normal_distribution<double> readout(0.0, 1.0);
+    const auto in_disc = [](Eigen::Index r, Eigen::Index c) { return std::hypot(r - 150.0, c - 160.0) <= 50.0; };
+    for (Eigen::Index r = 0; r < img.rows(); ++r)
+      for (Eigen::Index c = 0; c < img.cols(); ++c) {
+        if (in_disc(r, c)) img(r, c) = top;
+        if (c < 90) img(r, c) = readout(rng);
+      }
+    const LatticeRegion region = find_lattice_region(img);
+    EXPECT_NEAR(region.spacing_px, k.s, 0.1 * k.s);
+    std::size_t disc = 0, disc_found = 0, vac = 0, vac_found = 0, far = 0, far_lattice = 0;
+    for (Eigen::Index r = 0; r < img.rows(); ++r)
+      for (Eigen::Index c = 0; c < img.cols(); ++c) {
+        const auto kind = static_cast<RegionKind>(region.kind(r, c));
+        if (in_disc(r, c)) {
+          ++disc;
+          disc_found += kind == RegionKind::bright;
+        } else if (c < 90 - 3 * k.s) {
+          ++vac;
+          vac_found += kind != RegionKind::lattice;
+        } else if (std::hypot(r - 150.0, c - 160.0) > 50.0 + k.s && c >= 90 + k.s) {
+          ++far;
+          far_lattice += kind == RegionKind::lattice;
+        }
+        if (kind != RegionKind::lattice) {
+          EXPECT_EQ(region.image(r, c), region.image(0, 0));  // one fill value (the vacuum's corner)
+        }
+      }
+    EXPECT_GE(static_cast<double>(disc_found), 0.99 * static_cast<double>(disc));
+    EXPECT_GE(static_cast<double>(vac_found), 0.95 * static_cast<double>(vac));
+    EXPECT_GE(static_cast<double>(far_lattice), 0.98 * static_cast<double>(far));
+    std::printf("honeycomb s = %.0f, dose %.0f: spacing %.2f (plain %.2f); disc %.3f, vacuum %.3f found; lattice "
+                "beyond 1 s of them %.3f kept\n",
+                k.s, k.dose, region.spacing_px, plain.spacing_px, static_cast<double>(disc_found) / disc,
+                static_cast<double>(vac_found) / vac, static_cast<double>(far_lattice) / far);
+    // Units: a gain and an offset change neither the map nor (beyond rounding) the image.
+    for (const auto& [gain, offset] : {std::pair{1e-3, 7.0}, std::pair{4096.0, -300.0}}) {
+      const LatticeRegion changed = find_lattice_region(img * gain + offset);
+      EXPECT_EQ((changed.kind != region.kind).count(), 0) << "gain " << gain << ", offset " << offset;
+      EXPECT_LE((changed.image - region.image).abs().maxCoeff(), 1e-9);
+      EXPECT_NEAR(changed.spacing_px, region.spacing_px, 1e-6);
+    }
+  }
+}
+
+TEST(LatticeRegion, BadInputThrowsAndNoLatticeIsReported) {
+  EXPECT_THROW(find_lattice_region(ImageArray()), std::invalid_argument);
+  EXPECT_THROW(find_lattice_region(ImageArray::Zero(8, 64)), std::invalid_argument);
+  ImageArray bad = ImageArray::Zero(32, 32);
+  bad(3, 3) = NAN;
+  EXPECT_THROW(find_lattice_region(bad), std::invalid_argument);
+  LatticeRegionOptions o;
+  o.bright_z = 0;
+  EXPECT_THROW(find_lattice_region(ImageArray::Zero(32, 32), o), std::invalid_argument);
+  o = {};
+  o.clip_percent = 50;
+  EXPECT_THROW(find_lattice_region(ImageArray::Zero(32, 32), o), std::invalid_argument);
+  // A constant image: no lattice periodicity, spacing 0, every pixel not lattice.
+  const LatticeRegion flat = find_lattice_region(ImageArray::Constant(64, 64, 3.0));
+  EXPECT_EQ(flat.spacing_px, 0.0);
+  EXPECT_EQ(flat.lattice_fraction, 0.0);
+  EXPECT_TRUE(in_non_lattice_region(flat.kind, {10, 10}));
+  EXPECT_FALSE(in_non_lattice_region(flat.kind, {-5, 10}));  // outside the map
+  EXPECT_FALSE(in_non_lattice_region(RegionMap(), {10, 10}));
 }
 
 }  // namespace

@@ -34,6 +34,8 @@ class DcnnAtomFinder final : public AtomFinder {
     denoise_ = v.text("denoise");
     border_px_ = v.number("border_px");
     max_loss_ = v.number("max_loss");
+    mask_ = v.text("mask");
+    clip_percent_ = v.number("clip_percent");
     provenance_ = v.provenance();
     provenance_["model"] = model_;
     net_ = std::make_unique<AtomNet>(AtomNet::load(model_));  // throws a clear error for a bad directory
@@ -48,23 +50,29 @@ class DcnnAtomFinder final : public AtomFinder {
 
   std::vector<std::string> notes() const override { return notes_; }
 
+  RegionMap regions() const override { return regions_; }
+
   std::vector<Atom> find(const Image& survey) override {
     if (survey.data.size() == 0) throw std::invalid_argument("dcnn finder: the survey image is empty");
     if (!survey.data.isFinite().all())
       throw std::invalid_argument("dcnn finder: the survey image has NaN or infinite values");
-    double spacing = spacing_px_;
-    if (spacing <= 0) {
-      try {
-        spacing = estimate_atom_spacing_px(survey.data);
-      } catch (const std::runtime_error&) {
-        return {};  // no lattice periodicity: no atoms (the plan strategy reports "no atoms found")
-      }
-    }
     notes_.clear();
+    regions_ = RegionMap();
+    if (mask_ == "auto" && (survey.data.rows() < 16 || survey.data.cols() < 16))
+      throw std::invalid_argument("dcnn finder: the survey image is " + std::to_string(survey.data.rows()) + "×" +
+                                  std::to_string(survey.data.cols()) + "; mask=auto needs at least 16×16 (or mask=none)");
+    // Shared robust preprocessing (issue 15): non-lattice regions found and reported, the spacing
+    // estimated on the lattice only, the image normalised on the lattice with those regions set to
+    // the lattice mean — so neither a blob nor vacuum enters the network's mean/std normalisation.
+    PreparedSurvey prep = prepare_survey(survey.data, mask_, spacing_px_, clip_percent_);
+    regions_ = std::move(prep.regions);
+    const double spacing = prep.spacing_px;
+    if (spacing <= 0) return {};  // no lattice periodicity: no atoms (the plan strategy reports "no atoms found")
+    const ImageArray& base = prep.image;
     const std::size_t rows = static_cast<std::size_t>(survey.data.rows()), cols = static_cast<std::size_t>(survey.data.cols());
     // denoise=bragg: the network sees the Bragg-filtered survey (positions); classes by otsu use
     // the unfiltered survey (the filter averages a dopant's contrast away).
-    const ImageArray input = denoise_survey(survey.data, denoise_, spacing);
+    const ImageArray input = denoise_survey(base, denoise_, spacing);
     std::vector<Atom> atoms;
     if (elit_rounds_ > 0) {
       // ELIT self-labelling on this survey: fine-tunes a copy, the loaded ensemble stays as shipped.
@@ -77,11 +85,13 @@ class DcnnAtomFinder final : public AtomFinder {
     } else {
       atoms = net_->find_atoms(input, spacing, options_);
     }
+    drop_atoms_in_regions(atoms, regions_);
     drop_border_atoms(atoms, rows, cols, border_px_);
     if (denoise_ != "none" || elit_rounds_ > 0) {
       // No self-destruction (issue 15): the Bragg filter and ELIT are kept only where they do not
       // lose more than max_loss of the atoms the shipped ensemble finds on the survey as it is.
-      auto plain = net_->find_atoms(survey.data, spacing, options_);
+      auto plain = net_->find_atoms(base, spacing, options_);
+      drop_atoms_in_regions(plain, regions_);
       drop_border_atoms(plain, rows, cols, border_px_);
       const double kept = plain.empty() ? 1.0 : static_cast<double>(atoms.size()) / static_cast<double>(plain.size());
       if (kept < 1.0 - max_loss_) {
@@ -108,6 +118,9 @@ class DcnnAtomFinder final : public AtomFinder {
   std::string denoise_ = kDefaultDenoise;
   double border_px_ = 0;
   double max_loss_ = 0.3;
+  std::string mask_ = "auto";
+  double clip_percent_ = 0;
+  RegionMap regions_;
   std::vector<std::string> notes_;
   Parameters provenance_;
   std::unique_ptr<AtomNet> net_;
@@ -134,6 +147,12 @@ const Schema& dcnn_finder_schema() {
              "reject denoise/ELIT (with a note) when they lose more than this fraction of the atoms found without them")
         .at_least(0)
         .at_most(1);
+    s.choice("mask", {"auto", "none"}, "auto",
+             "auto: find the regions that are not lattice (contamination, vacuum), report them, find no atoms "
+             "there, estimate the spacing and normalise on the lattice only (docs/dcnn.md); none: the whole image");
+    s.number("clip_percent", 0.0, "mask=auto: clip the image to these percentiles of the lattice pixels (0 = no clip)")
+        .at_least(0)
+        .below(50);
     return s;
   }();
   return s;

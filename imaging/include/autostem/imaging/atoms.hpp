@@ -8,6 +8,7 @@
 #include <autostem/core/types.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <vector>
 
@@ -84,6 +85,67 @@ std::vector<Atom> find_atoms_log(const ImageArray& image, const LogPeakOptions& 
 /// of their nearest-neighbour distances is returned. Throws std::invalid_argument on an empty or
 /// too small image or non-finite values, std::runtime_error when no periodicity is found.
 double estimate_atom_spacing_px(const ImageArray& image);
+
+/// What a pixel of an atomic-resolution image shows (issue 15): codes of a RegionMap and of the
+/// regions file `autostem atoms` writes (docs/atoms.md "Regions that are not lattice").
+enum class RegionKind : std::uint8_t {
+  lattice = 0,  ///< the crystal: atoms are looked for here
+  bright = 1,   ///< local mean far above the lattice's (bright amorphous contamination, saturation)
+  dark = 2,     ///< local mean far below the lattice's (vacuum, a hole)
+  flat = 3,     ///< neither, but without the lattice's local contrast (e.g. featureless film)
+};
+
+/// (rows, cols) map of RegionKind codes, row-major like ImageArray.
+using RegionMap = Eigen::Array<std::uint8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// Options of find_lattice_region(). The three thresholds are in units of d, the median over the
+/// lattice of the local r.m.s. contrast (below); they were chosen on the G-Si-2nm-derived blob and
+/// vacuum images and on lattice phantoms with a disc and a vacuum strip (docs/atoms.md), never on
+/// the labelled images' F1.
+struct LatticeRegionOptions {
+  double spacing_px = 0;       ///< atom spacing (px) if known; 0 = estimated on the lattice region
+  double bright_z = 1.5;       ///< bright: local mean > lattice median of it + bright_z × d
+  double dark_z = 1.5;         ///< dark: local mean < lattice median of it − dark_z × d
+  double flat_fraction = 0.3;  ///< flat: local r.m.s. contrast < flat_fraction × d
+  double clip_percent = 0;     ///< the normalised image is clipped to the lattice's
+                               ///< [clip_percent, 100 − clip_percent] percentiles (0 = no clip)
+};
+
+/// The lattice part of an image and the image as a finder should see it (issue 15).
+struct LatticeRegion {
+  RegionMap kind;              ///< (rows, cols) RegionKind codes
+  double spacing_px = 0;       ///< atom spacing (px) estimated on the lattice region only (or the
+                               ///< given one); 0 when no lattice periodicity was found
+  double lattice_fraction = 0; ///< share of the pixels that are lattice, [0, 1]
+  /// (rows, cols) robustly normalised image: (x − m) / (p99 − p1) with m, p1, p99 the median and
+  /// percentiles of the lattice pixels (optionally clipped, clip_percent); pixels that are not
+  /// lattice are set to the lattice pixels' mean of it, so that neither a saturated blob nor vacuum
+  /// enters a later mean/std normalisation, an autocorrelation or a relative threshold. Exactly
+  /// equivariant: a gain a > 0 and an offset b applied to the input change it only by rounding.
+  ImageArray image;
+};
+
+/// Finds the regions of an atomic-resolution image (rows, cols; each side ≥ 16 px) that are not
+/// lattice, estimates the atom spacing on the lattice only, and normalises the image robustly.
+/// Steps: (1) z = (x − median) / (1.4826 MAD) (unit-free); (2) a lattice scale L: the median of
+/// the autocorrelation scales (estimate_atom_spacing_px's stage 1) of tiles of side
+/// max(96, min(rows, cols)/4) px, so that a blob or vacuum in some tiles does not decide it
+/// (options.spacing_px when given); (3) local mean and local r.m.s. contrast
+/// sqrt(G_σ ∗ (z − G_σ ∗ z)²) at σ = L and σ = L/2; a pixel is bright/dark/flat (thresholds in
+/// LatticeRegionOptions, relative to the medians over the lattice pixels, three iterations) when
+/// both scales agree — the coarse scale decides, the fine one keeps the boundary within ≈ L/2 of
+/// the region; non-lattice components smaller than L² px are returned to the lattice; (4) the
+/// normalised image (LatticeRegion::image); (5) the spacing: estimate_atom_spacing_px's stage 2
+/// on that image, at the median autocorrelation scale of the tiles that are ≥ 3/4 lattice (L if
+/// none), counting only LoG peaks ≈ L/2 or more from a non-lattice region — provided that the
+/// lattice part shows a periodicity (stage 1 of estimate_atom_spacing_px on such a tile or all). A constant image or one with no periodicity gives spacing_px = 0 and every pixel
+/// `flat`. Throws std::invalid_argument on an empty or too small image, non-finite values or
+/// options out of range (thresholds ≤ 0, clip_percent outside [0, 50), spacing_px < 0).
+LatticeRegion find_lattice_region(const ImageArray& image, const LatticeRegionOptions& options = {});
+
+/// True when `position` (px, pixel centres at integers) lies on a pixel of `map` that is not
+/// lattice; positions outside the map are not. An empty map marks nothing.
+bool in_non_lattice_region(const RegionMap& map, const Position& position);
 
 /// Splits atoms into a bright and a dim class by their intensity (the image smoothed by
 /// sigma_px, sampled bilinearly at each atom) with Otsu's threshold over those intensities;

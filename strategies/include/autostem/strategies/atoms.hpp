@@ -39,6 +39,10 @@ class AtomFinder {
   /// What the last find() decided that the user should know, one sentence each (e.g. an option
   /// rejected because it lost atoms, issue 15); empty when nothing needs saying.
   virtual std::vector<std::string> notes() const { return {}; }
+  /// The regions of the last find() (find_lattice_region, core/atoms.hpp; issue 15): a (rows,
+  /// cols) RegionKind map of survey.data; no atom is reported on a pixel that is not lattice.
+  /// Empty when the finder did not compute one (mask=none).
+  virtual RegionMap regions() const { return {}; }
 };
 
 /// Builds a finder from its parameters; throws std::invalid_argument on bad parameters.
@@ -76,6 +80,7 @@ class LogAtomFinder final : public AtomFinder {
   std::string name() const override { return "log"; }
   Parameters parameters() const override;
   std::vector<Atom> find(const Image& survey) override;
+  RegionMap regions() const override { return regions_; }
 
  private:
   Parameters provenance_;
@@ -84,6 +89,9 @@ class LogAtomFinder final : public AtomFinder {
   double outlier_z_ = 5.0;
   std::string denoise_;
   double border_px_ = 0.0;
+  std::string mask_ = "auto";
+  double clip_percent_ = 0.0;
+  RegionMap regions_;
 };
 
 /// Shared preprocessing of the atom finders (issue 9): parses the "denoise" parameter value
@@ -95,6 +103,27 @@ std::string parse_denoise(const std::string& value, const std::string& who);
 /// Throws std::invalid_argument on an unknown method; std::runtime_error when the image shows no
 /// lattice periodicity (from estimate_atom_spacing_px).
 ImageArray denoise_survey(const ImageArray& image, const std::string& method, double spacing_px);
+
+/// The survey as a finder sees it after the shared robust preprocessing (issue 15).
+struct PreparedSurvey {
+  ImageArray image;     ///< (rows, cols): the survey (mask=none) or LatticeRegion::image (auto)
+  double spacing_px = 0;///< atom spacing (px): given, or estimated (on the lattice only for
+                        ///< auto); 0 = no lattice periodicity (the finder returns no atoms)
+  RegionMap regions;    ///< (rows, cols) RegionKind map for auto; empty for none
+};
+
+/// Shared preprocessing of the finders: mask "auto" runs find_lattice_region(image, {spacing_px,
+/// clip_percent}) — non-lattice regions detected, the spacing estimated on the lattice only, the
+/// image robustly normalised and its non-lattice pixels set to the lattice mean; "none" keeps
+/// the image and estimates the spacing on all of it (estimate_atom_spacing_px; issue 9
+/// behaviour). spacing_px > 0: that spacing (px) is used. Throws std::invalid_argument on an
+/// unknown mask value or bad input (from find_lattice_region).
+PreparedSurvey prepare_survey(const ImageArray& image, const std::string& mask, double spacing_px,
+                              double clip_percent = 0.0);
+
+/// Removes the atoms that lie on a non-lattice pixel of regions (in_non_lattice_region); an empty
+/// map removes none.
+void drop_atoms_in_regions(std::vector<Atom>& atoms, const RegionMap& regions);
 
 /// Removes atoms closer than border_px (px, ≥ 0; 0 keeps all) to the edge of a (rows, cols) image.
 void drop_border_atoms(std::vector<Atom>& atoms, std::size_t rows, std::size_t cols, double border_px);
@@ -170,8 +199,12 @@ std::unique_ptr<Strategy> make_atom_plan_strategy(const std::string& strategy_na
 /// Indices of the atoms that AtomPlanStrategy's target=defects selects (see there), and in
 /// vacancy_sites the vacancy sites voted for by atoms missing one neighbour. spacing_px ≤ 0: the median
 /// nearest-neighbour distance of the atoms. rows, cols: the field (for the border rule).
+/// regions (optional, (rows, cols) RegionKind map): atoms within 1 spacing of a non-lattice pixel
+/// are not judged, neither by their neighbour count (cut off by contamination or vacuum, issue 15)
+/// nor by a rare class (a bright halo); no vacancy site is planned within 0.5 spacing of one.
 std::vector<std::size_t> defect_atoms(std::span<const Atom> atoms, std::size_t rows, std::size_t cols,
                                       double neighbour_factor, double spacing_px,
-                                      std::vector<Position>* vacancy_sites = nullptr);
+                                      std::vector<Position>* vacancy_sites = nullptr,
+                                      const RegionMap* regions = nullptr);
 
 }  // namespace autostem::strategies

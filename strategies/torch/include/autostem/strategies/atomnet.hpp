@@ -161,15 +161,19 @@ void refine_atoms_centroid(const ImageArray& image, std::vector<Atom>& atoms, do
 
 class AtomFinder;  // strategies/atoms.hpp
 
-/// The "dcnn" atom finder: AtomNet::load(model) once, then per survey: spacing (given or
-/// estimate_atom_spacing_px; no periodicity → no atoms), optional ELIT fine-tuning of a copy on
-/// the survey (elit_rounds > 0), find_atoms(). Parameters (text; defaults in brackets):
+/// The "dcnn" atom finder: AtomNet::load(model) once, then per survey: the shared preprocessing
+/// prepare_survey (strategies/atoms.hpp; mask=auto: find_lattice_region — regions that are not
+/// lattice reported by regions() and given no atoms, spacing estimated on the lattice only, the
+/// image normalised on the lattice; no periodicity → no atoms), optional ELIT fine-tuning of a
+/// copy on the survey (elit_rounds > 0), find_atoms(). Parameters (text; defaults in brackets):
 /// model [default_atomnet_directory(kind)], kind [graphene] (graphene | perovskite), ensemble [0 =
 /// all], threshold [0.5], spacing_px [0 = estimate], elit_rounds [0], elit_iterations [60],
 /// classify [network] (network: argmax of the ensemble's class maps; otsu: positions from the
 /// network, class by split_atoms_by_intensity, 0 = bright, 1 = dim — e.g. A/B-site in HAADF),
 /// denoise [none] (bragg: the network sees bragg_filter(survey), core/bragg.hpp; not the default,
-/// it fills vacancies — docs/atoms.md "Bragg filter"), border_px [0] (drop atoms closer to the edge).
+/// it fills vacancies — docs/atoms.md "Bragg filter"), border_px [0] (drop atoms closer to the edge),
+/// max_loss [0.3], mask [auto] (auto | none: the whole image as it is, issue 9 behaviour),
+/// clip_percent [0] (mask=auto: clip to the lattice's [p, 100 − p] percentiles).
 /// Throws std::invalid_argument on an unknown key or bad value, std::runtime_error (from
 /// AtomNet::load) for a model directory that is missing or does not match.
 std::unique_ptr<AtomFinder> make_dcnn_atom_finder(const Parameters& params);
