@@ -5,6 +5,7 @@
 
 #include "cli.hpp"
 
+#include <autostem/core/statistics.hpp>
 #include <autostem/datasets/ground_truth.hpp>
 #include <autostem/datasets/hspy.hpp>
 #include <autostem/datasets/signal.hpp>
@@ -67,15 +68,6 @@ std::array<std::size_t, 4> parse_region(const std::string& text, std::size_t row
     throw UsageError("--reference '" + text + "': an empty region or beyond the " + std::to_string(rows) + "x" +
                      std::to_string(cols) + " scan (ROW0 < ROW1 <= rows, COL0 < COL1 <= cols)");
   return v;
-}
-
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto i = static_cast<std::size_t>(pos);
-  const double f = pos - static_cast<double>(i);
-  return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
 }
 
 datasets::Signal map_signal(const ImageArray& m, const FourDStem& d, const std::string& title,
@@ -186,7 +178,9 @@ int cmd_strain(const std::vector<std::string>& args) {
     std::vector<double> v;
     for (Eigen::Index i = 0; i < c.map->size(); ++i)
       if (std::isfinite(c.map->data()[i])) v.push_back(c.map->data()[i]);
-    j["maps"][c.name] = {{"median", percentile(v, 0.5)}, {"p5", percentile(v, 0.05)}, {"p95", percentile(v, 0.95)},
+    // Over the fitted patterns; NaN when none was fitted (autostem::percentile gives 0 there).
+    const auto pct = [&](double p) { return v.empty() ? std::nan("") : percentile(v, p); };
+    j["maps"][c.name] = {{"median", pct(50)}, {"p5", pct(5)}, {"p95", pct(95)},
                          {"spec", std::string(c.name) + tail}};
   }
   if (vm.count("out")) {

@@ -6,6 +6,7 @@
 #include <autostem/datasets/phantoms.hpp>
 #include <autostem/datasets/signal.hpp>
 
+#include "../support/atom_labels.hpp"
 #include "../support/test_data.hpp"
 
 #include <gtest/gtest.h>
@@ -21,31 +22,8 @@
 namespace {
 
 using namespace autostem;
-
-ImageArray to_image(const datasets::Signal& s) {
-  const auto shape = s.shape();
-  if (shape.size() != 2) throw std::runtime_error("not a 2-D signal");
-  ImageArray a(static_cast<Eigen::Index>(shape[0]), static_cast<Eigen::Index>(shape[1]));
-  const auto v = s.to_double();
-  for (std::size_t i = 0; i < v.size(); ++i) a.data()[i] = v[i];
-  return a;
-}
-
-std::vector<Position> read_atoms_csv(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::string line;
-  std::getline(in, line);  // header row_px,col_px,class
-  std::vector<Position> out;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::stringstream ss(line);
-    std::string a, b;
-    std::getline(ss, a, ',');
-    std::getline(ss, b, ',');
-    out.push_back({std::stod(a), std::stod(b)});
-  }
-  return out;
-}
+using autostem::testing::read_atoms_csv;
+using autostem::testing::to_image;
 
 std::vector<Position> positions(const std::vector<Atom>& atoms) {
   std::vector<Position> p;

@@ -11,6 +11,7 @@
 #include <autostem/strategies/registry.hpp>
 #include <autostem/strategies/torch.hpp>
 
+#include <atom_labels.hpp>
 #include <test_data.hpp>
 
 #include <gtest/gtest.h>
@@ -156,30 +157,8 @@ TEST(AtomNetUnseen, ValidationPhantoms) {
 }
 
 namespace {
-ImageArray read_image(const std::filesystem::path& p) {
-  const auto s = datasets::read_npy(p);
-  const auto shape = s.shape();
-  if (shape.size() != 2) throw std::invalid_argument("expected a 2-D image");
-  ImageArray a(static_cast<Eigen::Index>(shape[0]), static_cast<Eigen::Index>(shape[1]));
-  const auto v = s.to_double();
-  std::copy(v.begin(), v.end(), a.data());
-  return a;
-}
-
-std::vector<Position> read_atoms_csv(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::string line;
-  std::getline(in, line);  // row_px,col_px,class
-  std::vector<Position> out;
-  while (std::getline(in, line)) {
-    std::stringstream ss(line);
-    double r = 0, c = 0;
-    char comma = 0;
-    ss >> r >> comma >> c;
-    out.push_back({r, c});
-  }
-  return out;
-}
+using autostem::testing::read_atoms_csv;
+ImageArray read_image(const std::filesystem::path& p) { return autostem::testing::to_image(datasets::read_npy(p)); }
 }  // namespace
 
 // Evaluation only (nothing is chosen on these images): F1 at 3 px on the two labelled graphene
