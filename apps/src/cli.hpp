@@ -39,6 +39,8 @@ int cmd_dm_server(const std::vector<std::string>& args);
 int cmd_atoms(const std::vector<std::string>& args);
 /// autostem strain FILE: NBED strain maps and the strain_* scalarizers' reference basis (issue 19).
 int cmd_strain(const std::vector<std::string>& args);
+/// autostem dpc FILE: CoM (DPC) maps in the scan frame, the scan rotation and flip, iDPC (issue 19).
+int cmd_dpc(const std::vector<std::string>& args);
 /// autostem strategies (cmd_strategies.cpp): every strategy's parameters, from the schemas.
 int cmd_strategies(const std::vector<std::string>& args);
 

@@ -9,6 +9,7 @@
 #include <autostem/datasets/ground_truth.hpp>
 #include <autostem/datasets/hspy.hpp>
 #include <autostem/datasets/signal.hpp>
+#include <autostem/imaging/diffraction.hpp>
 #include <autostem/imaging/strain.hpp>
 
 #include <nlohmann/json.hpp>
@@ -28,24 +29,6 @@
 namespace autostem::cli {
 
 namespace {
-
-/// Radius (detector px) of the central (undiffracted) disc of the mean pattern: the pixels at or
-/// above half its maximum, as an equal-area circle, √(N/π). The first-order discs of an NBED
-/// pattern are far weaker than the central one (≈ 10⁻⁴ of it for graphene), so they are not
-/// counted. Throws std::invalid_argument on a pattern with no positive value.
-double central_disc_radius_px(const FourDStem& d) {
-  const std::size_t n = d.ky() * d.kx();
-  std::vector<double> mean(n, 0.0);
-  for (std::size_t r = 0; r < d.rows(); ++r)
-    for (std::size_t c = 0; c < d.cols(); ++c) {
-      const auto p = d.pattern(r, c);
-      for (std::size_t i = 0; i < n; ++i) mean[i] += p[i];
-    }
-  const double peak = *std::max_element(mean.begin(), mean.end());
-  if (!(peak > 0.0)) throw std::invalid_argument("the mean pattern has no positive counts: no central disc to size");
-  const auto count = std::count_if(mean.begin(), mean.end(), [&](double v) { return v >= 0.5 * peak; });
-  return std::sqrt(static_cast<double>(count) / std::numbers::pi);
-}
 
 /// "R0:R1:C0:C1" → scan rows [R0, R1) and columns [C0, C1). Throws UsageError.
 std::array<std::size_t, 4> parse_region(const std::string& text, std::size_t rows, std::size_t cols) {
@@ -102,6 +85,9 @@ int cmd_strain(const std::vector<std::string>& args) {
       ("min-intensity", po::value<double>()->default_value(5e-5),
        "keep discs whose correlation is at least this fraction of the strongest's (the central "
        "disc, usually; single-layer graphene's {100} discs carry ≈ 2e-4 of it at 80 kV)")
+      ("scan-rotation", po::value<std::string>(),
+       "DEG[:flip]: the detector's rotation (and mirror) relative to the scan, as autostem dpc prints it; "
+       "the strain is then along the scan axes (default: along the detector axes)")
       ("out", po::value<std::string>(),
        "directory for the maps as HyperSpy files: strain_xx/yy/xy.hspy (dimensionless) and "
        "strain_rot.hspy (rad)")
@@ -110,7 +96,7 @@ int cmd_strain(const std::vector<std::string>& args) {
   pos.add("file", 1);
   po::variables_map vm;
   if (parse(args, o, vm,
-            "usage: autostem strain FILE [--disc-radius R] [--reference R0:R1:C0:C1] [--out DIR]\n"
+            "usage: autostem strain FILE [--disc-radius R] [--reference R0:R1:C0:C1] [--scan-rotation DEG[:flip]] [--out DIR]\n"
             "Strain maps of an NBED 4D-STEM data set (docs/4dstem.md \"Strain\") and the reference\n"
             "basis for the strain_xx|yy|xy|rot:R:G1Y:G1X:G2Y:G2X scalarizers of run and bench.\n"
             "  autostem strain scan.mib --reference 0:8:0:8 --out maps",
@@ -126,7 +112,7 @@ int cmd_strain(const std::vector<std::string>& args) {
   const bool json = vm["json"].as<bool>();
 
   const bool radius_given = vm.count("disc-radius") > 0;
-  const double R = radius_given ? vm["disc-radius"].as<double>() : central_disc_radius_px(d);
+  const double R = radius_given ? vm["disc-radius"].as<double>() : bright_field_disc_radius_px(d);
   if (!(R > 0.0)) throw UsageError("--disc-radius must be > 0 px");
   std::array<std::size_t, 4> reg{0, d.rows(), 0, d.cols()};
   if (vm.count("reference")) reg = parse_region(vm["reference"].as<std::string>(), d.rows(), d.cols());
@@ -142,9 +128,17 @@ int cmd_strain(const std::vector<std::string>& args) {
   if (!json)
     std::fprintf(stderr, "autostem strain: fitting the lattice of %zu patterns (%zux%zu detector px)...\n",
                  d.rows() * d.cols(), d.ky(), d.kx());
+  std::optional<ScanRotation> scan_rot;
+  if (vm.count("scan-rotation")) {
+    try {
+      scan_rot = parse_scan_rotation(vm["scan-rotation"].as<std::string>());
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--scan-rotation: ") + e.what());
+    }
+  }
   StrainMaps maps;
   try {
-    maps = strain_map(d, opt, region);
+    maps = strain_map(d, opt, region, scan_rot.value_or(ScanRotation{}));
   } catch (const std::invalid_argument& e) {
     char hint[160];
     std::snprintf(hint, sizeof hint, " (disc radius %.3f px %s; strain needs separated Bragg discs, NBED: check "
@@ -164,6 +158,8 @@ int cmd_strain(const std::vector<std::string>& args) {
   for (Eigen::Index i = 0; i < maps.exx.size(); ++i) fitted += std::isfinite(maps.exx.data()[i]) ? 1 : 0;
   char tail[200];
   std::snprintf(tail, sizeof tail, ":%.6g:%.6g:%.6g:%.6g:%.6g", R, ref.g1_row, ref.g1_col, ref.g2_row, ref.g2_col);
+  std::string spec_tail = tail;
+  if (scan_rot) spec_tail += ":" + format_scan_rotation(*scan_rot);
 
   nlohmann::json j = {{"file", file.string()},
                       {"scan", {d.rows(), d.cols()}},
@@ -173,7 +169,8 @@ int cmd_strain(const std::vector<std::string>& args) {
                       {"reference_region", {reg[0], reg[1], reg[2], reg[3]}},
                       {"reference", {{"g1_px", {ref.g1_row, ref.g1_col}}, {"g2_px", {ref.g2_row, ref.g2_col}},
                                      {"origin_px", {ref.origin_row, ref.origin_col}}}},
-                      {"fitted_patterns", fitted}};
+                      {"fitted_patterns", fitted},
+                      {"axes", scan_rot ? "scan (rotation " + format_scan_rotation(*scan_rot) + ")" : "detector"}};
   for (const auto& c : comps) {
     std::vector<double> v;
     for (Eigen::Index i = 0; i < c.map->size(); ++i)
@@ -181,7 +178,7 @@ int cmd_strain(const std::vector<std::string>& args) {
     // Over the fitted patterns; NaN when none was fitted (autostem::percentile gives 0 there).
     const auto pct = [&](double p) { return v.empty() ? std::nan("") : percentile(v, p); };
     j["maps"][c.name] = {{"median", pct(50)}, {"p5", pct(5)}, {"p95", pct(95)},
-                         {"spec", std::string(c.name) + tail}};
+                         {"spec", std::string(c.name) + spec_tail}};
   }
   if (vm.count("out")) {
     const std::filesystem::path dir = vm["out"].as<std::string>();
@@ -210,7 +207,11 @@ int cmd_strain(const std::vector<std::string>& args) {
                 k * s["p5"].get<double>(), k == 1 ? " " : "%", k * s["p95"].get<double>(), k == 1 ? " " : "%",
                 s["spec"].get<std::string>().c_str());
   }
-  std::printf("  (strain in %%, rotation in rad; x = detector columns, y = rows)\n");
+  if (scan_rot)
+    std::printf("  (strain in %%, rotation in rad; x = scan columns, y = scan rows: detector turned by %s)\n",
+                format_scan_rotation(*scan_rot).c_str());
+  else
+    std::printf("  (strain in %%, rotation in rad; x = detector columns, y = rows; --scan-rotation for the scan axes)\n");
   if (vm.count("out")) std::printf("wrote %s/strain_{xx,yy,xy,rot}.hspy\n", vm["out"].as<std::string>().c_str());
   return 0;
 }

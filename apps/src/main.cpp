@@ -42,6 +42,7 @@ const char* kUsage =
     "  train-atoms  train the dcnn atom-finding ensemble on the lattice phantom (models/atoms)\n"
 #endif
     "  strain     NBED 4D-STEM strain maps and the reference basis of the strain_* scalarizers\n"
+    "  dpc        4D-STEM centre-of-mass (DPC) maps, the detector's scan rotation and flip, iDPC\n"
     "  strategies list every acquisition strategy and its parameters (--markdown: docs table)\n"
     "  info       describe a data file: kind, shape with axis names, dtype, calibrations\n"
     "  profiles   list the built-in timing profiles and their parameters\n"
@@ -81,11 +82,12 @@ int main(int argc, char** argv) {
     if (sub == "atoms") return autostem::cli::cmd_atoms(args);
     if (sub == "strategies") return autostem::cli::cmd_strategies(args);
     if (sub == "strain") return autostem::cli::cmd_strain(args);
+    if (sub == "dpc") return autostem::cli::cmd_dpc(args);
 #ifdef AUTOSTEM_HAVE_TORCH
     if (sub == "train-atoms") return autostem::cli::cmd_train_atoms(args);
 #endif
     std::cerr << "autostem: unknown subcommand '" << sub
-              << "'; valid: run, bench, report, convert, estimate, reconstruct, info, profiles, dm-server, atoms, strain, strategies (autostem --help)\n";
+              << "'; valid: run, bench, report, convert, estimate, reconstruct, info, profiles, dm-server, atoms, strain, dpc, strategies (autostem --help)\n";
     return 2;
   } catch (const autostem::cli::UsageError& e) {
     std::cerr << "autostem " << sub << ": " << e.what() << " (autostem " << sub << " --help)\n";

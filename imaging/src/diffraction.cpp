@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <numbers>
 #include <sstream>
@@ -252,6 +254,23 @@ ImageArray scalarize(const FourDStem& data, const Scalarizer& scalarizer) {
 }
 
 // ---------------------------------------------------------------------------------------------
+double bright_field_disc_radius_px(const FourDStem& d) {
+  const std::size_t n = d.ky() * d.kx();
+  if (d.rows() * d.cols() == 0 || n == 0)
+    throw std::invalid_argument("bright_field_disc_radius_px: an empty scan or pattern");
+  std::vector<double> mean(n, 0.0);
+  for (std::size_t r = 0; r < d.rows(); ++r)
+    for (std::size_t c = 0; c < d.cols(); ++c) {
+      const auto p = d.pattern(r, c);
+      for (std::size_t i = 0; i < n; ++i) mean[i] += p[i];
+    }
+  const double peak = *std::max_element(mean.begin(), mean.end());
+  if (!(peak > 0.0))
+    throw std::invalid_argument("the mean pattern has no positive counts: no central disc to size");
+  const auto count = std::count_if(mean.begin(), mean.end(), [&](double v) { return v >= 0.5 * peak; });
+  return std::sqrt(static_cast<double>(count) / std::numbers::pi);
+}
+
 void apply_scan_rotation(const ScanRotation& rot, const ImageArray& com_x, const ImageArray& com_y,
                          ImageArray& out_x, ImageArray& out_y) {
   const double c = std::cos(rot.rotation_rad), s = std::sin(rot.rotation_rad);
@@ -310,6 +329,101 @@ ScanRotation find_scan_rotation(const ImageArray& com_x, const ImageArray& com_y
   const double k = curl_rms(com_x, com_y, th, best.flip);
   if (k <= best.curl_rms) best = {std::fmod(th + pi, pi), best.flip, k};
   return best;
+}
+
+void rotate_to_scan_frame(const ScanRotation& r, double& x, double& y) {
+  const double c = std::cos(r.rotation_rad), s = std::sin(r.rotation_rad);
+  const double xt = r.flip ? -x : x;
+  const double yt = y;
+  x = c * xt - s * yt;
+  y = s * xt + c * yt;
+}
+
+ScanRotation resolve_half_turn(const ScanRotation& r, const ImageArray& com_x, const ImageArray& com_y,
+                               const ImageArray& atoms_bright) {
+  const Eigen::Index R = com_x.rows(), C = com_x.cols();
+  if (com_y.rows() != R || com_y.cols() != C || atoms_bright.rows() != R || atoms_bright.cols() != C || R < 3 ||
+      C < 3)
+    throw std::invalid_argument("resolve_half_turn: CoM maps of " + std::to_string(R) + "×" + std::to_string(C) +
+                                " and " + std::to_string(com_y.rows()) + "×" + std::to_string(com_y.cols()) +
+                                ", image " + std::to_string(atoms_bright.rows()) + "×" +
+                                std::to_string(atoms_bright.cols()) + "; expected one shape ≥ 3×3");
+  ImageArray fx, fy;
+  apply_scan_rotation(r, com_x, com_y, fx, fy);
+  // Pearson correlation of div(f) and the image over the interior pixels.
+  double sd = 0, si = 0, sdd = 0, sii = 0, sdi = 0;
+  double n = 0;
+  for (Eigen::Index i = 1; i + 1 < R; ++i)
+    for (Eigen::Index j = 1; j + 1 < C; ++j) {
+      const double d = (fx(i, j + 1) - fx(i, j - 1)) / 2.0 + (fy(i + 1, j) - fy(i - 1, j)) / 2.0;
+      const double a = atoms_bright(i, j);
+      sd += d, si += a, sdd += d * d, sii += a * a, sdi += d * a, n += 1;
+    }
+  const double cov = sdi / n - (sd / n) * (si / n);
+  const double var = (sdd / n - (sd / n) * (sd / n)) * (sii / n - (si / n) * (si / n));
+  const double corr = cov / std::sqrt(var);
+  if (!std::isfinite(corr) || corr <= 0) return r;
+  ScanRotation out = r;
+  out.rotation_rad = std::fmod(r.rotation_rad + std::numbers::pi, 2 * std::numbers::pi);
+  return out;
+}
+
+ImageArray integrate_com(const ImageArray& com_x, const ImageArray& com_y) {
+  const Eigen::Index R = com_x.rows(), C = com_x.cols();
+  if (com_y.rows() != R || com_y.cols() != C || R == 0 || C == 0)
+    throw std::invalid_argument("integrate_com: CoM maps of " + std::to_string(R) + "×" + std::to_string(C) +
+                                " and " + std::to_string(com_y.rows()) + "×" + std::to_string(com_y.cols()) +
+                                "; expected one non-empty shape");
+  // Even extension: x is odd under the column mirror (a gradient's x component flips sign),
+  // even under the row mirror; y the other way round.
+  const std::size_t R2 = 2 * static_cast<std::size_t>(R), C2 = 2 * static_cast<std::size_t>(C);
+  std::vector<std::complex<double>> fx(R2 * C2), fy(R2 * C2);
+  for (std::size_t r = 0; r < R2; ++r)
+    for (std::size_t c = 0; c < C2; ++c) {
+      const bool mr = r >= static_cast<std::size_t>(R), mc = c >= static_cast<std::size_t>(C);
+      const auto sr = static_cast<Eigen::Index>(mr ? R2 - 1 - r : r);
+      const auto sc = static_cast<Eigen::Index>(mc ? C2 - 1 - c : c);
+      fx[r * C2 + c] = (mc ? -1.0 : 1.0) * com_x(sr, sc);
+      fy[r * C2 + c] = (mr ? -1.0 : 1.0) * com_y(sr, sc);
+    }
+  imaging::detail::fft2(fx.data(), R2, C2, false);
+  imaging::detail::fft2(fy.data(), R2, C2, false);
+  constexpr double pi = std::numbers::pi;
+  const std::complex<double> I(0.0, 1.0);
+  for (std::size_t r = 0; r < R2; ++r) {
+    const double ky = (r < (R2 + 1) / 2 ? double(r) : double(r) - double(R2)) / double(R2);
+    for (std::size_t c = 0; c < C2; ++c) {
+      const double kx = (c < (C2 + 1) / 2 ? double(c) : double(c) - double(C2)) / double(C2);
+      const double k2 = kx * kx + ky * ky;
+      // ∂/∂x ↔ 2πi kx: F[f] = (kx F[x] + ky F[y]) / (2πi |k|²).
+      fx[r * C2 + c] = k2 > 0 ? (kx * fx[r * C2 + c] + ky * fy[r * C2 + c]) / (2.0 * pi * I * k2)
+                              : std::complex<double>(0.0, 0.0);
+    }
+  }
+  imaging::detail::fft2(fx.data(), R2, C2, true);
+  ImageArray out(R, C);
+  for (Eigen::Index r = 0; r < R; ++r)
+    for (Eigen::Index c = 0; c < C; ++c) out(r, c) = fx[static_cast<std::size_t>(r) * C2 + static_cast<std::size_t>(c)].real();
+  out -= out.mean();
+  return out;
+}
+
+ScanRotation parse_scan_rotation(const std::string& text) {
+  const auto fields = detail::split_spec(text);
+  const std::string usage =
+      "scan rotation '" + text + "': expected DEG or DEG:flip (degrees, as autostem dpc prints it)";
+  if (fields.size() > 2 || (fields.size() == 2 && fields[1] != "flip")) throw std::invalid_argument(usage);
+  const char* b = fields[0].c_str();
+  char* e = nullptr;
+  const double deg = std::strtod(b, &e);
+  if (fields[0].empty() || e == b || *e != '\0' || !std::isfinite(deg)) throw std::invalid_argument(usage);
+  return {deg * std::numbers::pi / 180.0, fields.size() == 2, 0.0};
+}
+
+std::string format_scan_rotation(const ScanRotation& r) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4f%s", r.rotation_rad * 180.0 / std::numbers::pi, r.flip ? ":flip" : "");
+  return buf;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -297,6 +297,13 @@ DiffractionLattice fit_lattice(const std::vector<BraggDisc>& discs, const Diffra
   return out;
 }
 
+DiffractionLattice to_scan_frame(const DiffractionLattice& lattice, const ScanRotation& rotation) {
+  DiffractionLattice out = lattice;
+  rotate_to_scan_frame(rotation, out.g1_col, out.g1_row);
+  rotate_to_scan_frame(rotation, out.g2_col, out.g2_row);
+  return out;
+}
+
 StrainTensor lattice_strain(const DiffractionLattice& m, const DiffractionLattice& ref) {
   if (!m.ok || !ref.ok) return {kNaN, kNaN, kNaN, kNaN};
   // Rows of M are g1ᵀ, g2ᵀ in (x, y) = (col, row); D = M_meas⁻¹ M_ref.
@@ -361,7 +368,8 @@ DiffractionLattice reference_lattice(const std::vector<DiffractionLattice>& latt
 namespace {
 
 StrainMaps maps_from(const FourDStem& data, const std::vector<DiffractionLattice>& lattices,
-                     const DiffractionLattice& reference) {
+                     const DiffractionLattice& reference, const ScanRotation& rot) {
+  const DiffractionLattice ref_scan = to_scan_frame(reference, rot);
   const auto R = static_cast<Eigen::Index>(data.rows()), C = static_cast<Eigen::Index>(data.cols());
   StrainMaps m;
   m.exx.resize(R, C);
@@ -370,7 +378,7 @@ StrainMaps maps_from(const FourDStem& data, const std::vector<DiffractionLattice
   m.rotation_rad.resize(R, C);
   for (Eigen::Index r = 0; r < R; ++r)
     for (Eigen::Index c = 0; c < C; ++c) {
-      const auto e = lattice_strain(lattices[static_cast<std::size_t>(r * C + c)], reference);
+      const auto e = lattice_strain(to_scan_frame(lattices[static_cast<std::size_t>(r * C + c)], rot), ref_scan);
       m.exx(r, c) = e.exx;
       m.eyy(r, c) = e.eyy;
       m.exy(r, c) = e.exy;
@@ -383,7 +391,7 @@ StrainMaps maps_from(const FourDStem& data, const std::vector<DiffractionLattice
 }  // namespace
 
 StrainMaps strain_map(const FourDStem& data, const DiscDetectionOptions& options,
-                      std::span<const std::uint8_t> region) {
+                      std::span<const std::uint8_t> region, const ScanRotation& scan_rotation) {
   const std::size_t n = data.rows() * data.cols(), np = data.ky() * data.kx();
   if (region.size() != n)
     throw std::invalid_argument("strain_map: region has " + std::to_string(region.size()) + " entries; the scan has " +
@@ -406,17 +414,18 @@ StrainMaps strain_map(const FourDStem& data, const DiscDetectionOptions& options
   DiffractionLattice basis = fit_lattice(discs, guess);
   if (!basis.ok) basis = guess;
   const auto lattices = fit_lattice_map(data, options, basis);
-  return maps_from(data, lattices, reference_lattice(lattices, region));
+  return maps_from(data, lattices, reference_lattice(lattices, region), scan_rotation);
 }
 
 StrainMaps strain_map(const FourDStem& data, const DiscDetectionOptions& options,
-                      const DiffractionLattice& reference) {
-  return maps_from(data, fit_lattice_map(data, options, reference), reference);
+                      const DiffractionLattice& reference, const ScanRotation& scan_rotation) {
+  return maps_from(data, fit_lattice_map(data, options, reference), reference, scan_rotation);
 }
 
 // ---------------------------------------------------------------------------------------------
-StrainScalarizer::StrainScalarizer(Component c, double disc_radius_px, const DiffractionLattice& reference)
-    : c_(c), reference_(reference) {
+StrainScalarizer::StrainScalarizer(Component c, double disc_radius_px, const DiffractionLattice& reference,
+                                   std::optional<ScanRotation> scan_rotation)
+    : c_(c), reference_(reference), scan_rotation_(scan_rotation) {
   if (!(disc_radius_px > 0) || !std::isfinite(disc_radius_px))
     throw std::invalid_argument(name() + ": disc radius " + std::to_string(disc_radius_px) + " px; expected > 0");
   options_.disc_radius_px = disc_radius_px;
@@ -438,12 +447,14 @@ std::string StrainScalarizer::spec() const {
   o.precision(10);
   o << name() << ':' << options_.disc_radius_px << ':' << reference_.g1_row << ':' << reference_.g1_col << ':'
     << reference_.g2_row << ':' << reference_.g2_col;
+  if (scan_rotation_) o << ':' << format_scan_rotation(*scan_rotation_);
   return o.str();
 }
 
 double StrainScalarizer::evaluate_pattern(std::span<const float> p, std::size_t ky, std::size_t kx) const {
   const auto L = fit_lattice(detect_discs(p, ky, kx, options_), reference_);
-  const auto e = lattice_strain(L, reference_);
+  const auto e = scan_rotation_ ? lattice_strain(to_scan_frame(L, *scan_rotation_), to_scan_frame(reference_, *scan_rotation_))
+                                : lattice_strain(L, reference_);
   switch (c_) {
     case Component::exx: return e.exx;
     case Component::eyy: return e.eyy;
@@ -470,6 +481,10 @@ const std::vector<ScalarizerForm>& strain_scalarizer_forms() {
       {"strain_xy:R:G1Y:G1X:G2Y:G2X", "diffraction pattern: shear strain εxy (tensor, = γ/2), as strain_xx",
        "dimensionless"},
       {"strain_rot:R:G1Y:G1X:G2Y:G2X", "diffraction pattern: lattice rotation (+x towards +y), as strain_xx", "rad"},
+      {"strain_xx:R:G1Y:G1X:G2Y:G2X:DEG[:flip]",
+       "as strain_xx|yy|xy|rot, along the scan axes: the detector is rotated by DEG degrees (mirrored first with "
+       "flip) relative to the scan, as autostem dpc prints it",
+       "dimensionless"},
   };
   return forms;
 }
@@ -483,10 +498,19 @@ std::unique_ptr<Scalarizer> make_strain_scalarizer(const std::string& spec) {
   else if (f[0] == "strain_xy") c = C::exy;
   else if (f[0] == "strain_rot") c = C::rotation;
   else return nullptr;
-  if (f.size() != 6)
+  if (f.size() < 6 || f.size() > 8)
     throw std::invalid_argument("scalarizer '" + spec + "': " + f[0] + " takes " + f[0] +
-                                ":R:G1Y:G1X:G2Y:G2X (disc radius and the reference basis in detector px); got " +
+                                ":R:G1Y:G1X:G2Y:G2X[:DEG[:flip]] (disc radius and the reference basis in detector "
+                                "px; the scan rotation in degrees); got " +
                                 std::to_string(f.size() - 1) + " fields after the name");
+  std::optional<ScanRotation> rot;
+  if (f.size() > 6) {
+    try {
+      rot = parse_scan_rotation(f[6] + (f.size() == 8 ? ":" + f[7] : std::string()));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument("scalarizer '" + spec + "': " + e.what());
+    }
+  }
   double v[5];
   for (std::size_t i = 1; i < 6; ++i) v[i - 1] = detail::spec_number(spec, f[i], i);
   DiffractionLattice ref;
@@ -495,7 +519,7 @@ std::unique_ptr<Scalarizer> make_strain_scalarizer(const std::string& spec) {
   ref.g2_row = v[3];
   ref.g2_col = v[4];
   try {
-    return std::make_unique<StrainScalarizer>(c, v[0], ref);
+    return std::make_unique<StrainScalarizer>(c, v[0], ref, rot);
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument("scalarizer '" + spec + "': " + e.what());
   }

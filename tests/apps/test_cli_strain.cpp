@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -108,5 +109,105 @@ TEST(CliStrain, ReferenceBasisAndStrainOfAnNbedScan) {
   const auto bad = run_cli("strain '" + file.string() + "' --reference 0:20:0:12");
   EXPECT_EQ(bad.status, 2) << bad.out;
   EXPECT_NE(bad.out.find("beyond the 12x12 scan"), std::string::npos) << bad.out;
+  fs::remove_all(dir);
+}
+
+namespace {
+
+// The same data seen by a detector whose axes are swapped (transposed patterns): detector x =
+// scan y and detector y = scan x, i.e. the scan rotation 270° with the detector x mirrored.
+autostem::FourDStem transposed(const autostem::FourDStem& d) {
+  autostem::FourDStem t = d;
+  for (std::size_t r = 0; r < d.rows(); ++r)
+    for (std::size_t c = 0; c < d.cols(); ++c) {
+      const auto src = d.pattern(r, c);
+      auto dst = t.pattern(r, c);
+      for (std::size_t i = 0; i < d.ky(); ++i)
+        for (std::size_t j = 0; j < d.kx(); ++j) dst[i * d.kx() + j] = src[j * d.kx() + i];
+    }
+  return t;
+}
+
+double json_angle_error_deg(double got, double want) {
+  const double e = std::fmod(std::abs(got - want), 360.0);
+  return std::min(e, 360.0 - e);
+}
+
+}  // namespace
+
+// A strain along the scan's x shows as εyy on a transposed detector; --scan-rotation 270:flip
+// (what autostem dpc finds for such a detector) puts it back along x, and the printed specs carry
+// the rotation.
+TEST(CliStrain, ScanRotationTurnsTheStrainToTheScanAxes) {
+  const auto gt = strained_phantom();
+  const fs::path dir = temp_dir() / "rot";
+  fs::create_directories(dir);
+  const fs::path file = dir / "nbed_t.hspy";
+  write_4d(file, transposed(*gt.four_d));
+  const auto p95 = [](const nlohmann::json& j, const char* m) { return j["maps"][m]["p95"].get<double>(); };
+  const auto raw = run_cli("strain '" + file.string() + "' --reference 0:2:0:12 --json");
+  ASSERT_EQ(raw.status, 0) << raw.out;
+  const auto jr = nlohmann::json::parse(raw.out.substr(raw.out.rfind('{', raw.out.find("\"file\""))));
+  EXPECT_NEAR(p95(jr, "strain_yy"), 0.01, 0.002) << raw.out;
+  EXPECT_NEAR(p95(jr, "strain_xx"), 0.0, 0.002) << raw.out;
+  const auto fixed = run_cli("strain '" + file.string() + "' --reference 0:2:0:12 --scan-rotation 270:flip --json");
+  ASSERT_EQ(fixed.status, 0) << fixed.out;
+  const auto jf = nlohmann::json::parse(fixed.out.substr(fixed.out.rfind('{', fixed.out.find("\"file\""))));
+  EXPECT_NEAR(p95(jf, "strain_xx"), 0.01, 0.002) << fixed.out;
+  EXPECT_NEAR(p95(jf, "strain_yy"), 0.0, 0.002) << fixed.out;
+  // The spec with the rotation gives the scan-frame strain of one pattern.
+  const std::string spec = jf["maps"]["strain_xx"]["spec"];
+  EXPECT_NE(spec.find(":270.0000:flip"), std::string::npos) << spec;
+  const auto t = transposed(*gt.four_d);
+  double centre = 0;
+  for (std::size_t r0 : {5, 6})
+    for (std::size_t c0 : {5, 6}) centre += autostem::make_scalarizer(spec, {})->evaluate(t.pattern(r0, c0), t.ky(), t.kx()) / 4;
+  EXPECT_NEAR(centre, 0.01, 0.002) << spec;
+  const auto bad = run_cli("strain '" + file.string() + "' --scan-rotation 30:mirror");
+  EXPECT_EQ(bad.status, 2) << bad.out;
+  EXPECT_NE(bad.out.find("DEG or DEG:flip"), std::string::npos) << bad.out;
+  fs::remove_all(dir);
+}
+
+// autostem dpc on atomic-resolution DPC data (graphene, α = 25 mrad): the detector's own axes give
+// 0° and no flip; a transposed detector gives 270° with flip; the maps are written as .hspy.
+TEST(CliDpc, ScanRotationOfAGrapheneScanAndItsTransposedDetector) {
+  as::FourDPhantomConfig cfg;
+  cfg.alpha_mrad = 25.0;
+  cfg.detector_px = 64;
+  cfg.scan_rows = cfg.scan_cols = 16;
+  cfg.scan_step_px = 2;
+  const double W = double(15 * 2 + 64) * 0.1;
+  const auto gt = as::make_fourd_phantom(as::graphene(W, W, 7.0), cfg);
+  const fs::path dir = temp_dir() / "dpc";
+  fs::create_directories(dir);
+  write_4d(dir / "own.hspy", *gt.four_d);
+  write_4d(dir / "swapped.hspy", transposed(*gt.four_d));
+  const auto parse_json = [](const std::string& out) {
+    return nlohmann::json::parse(out.substr(out.rfind('{', out.find("\"file\""))));
+  };
+  const auto own = run_cli("dpc '" + (dir / "own.hspy").string() + "' --json --out '" + (dir / "maps").string() + "'");
+  ASSERT_EQ(own.status, 0) << own.out;
+  const auto jo = parse_json(own.out);
+  EXPECT_FALSE(jo["flip"].get<bool>()) << own.out;
+  EXPECT_LT(json_angle_error_deg(jo["rotation_deg"].get<double>(), 0.0), 0.5) << own.out;
+  for (const char* m : {"com_x", "com_y", "com_mag", "icom", "adf"})
+    EXPECT_TRUE(fs::exists(dir / "maps" / (std::string(m) + ".hspy"))) << m;
+  const auto sw = run_cli("dpc '" + (dir / "swapped.hspy").string() + "' --json");
+  ASSERT_EQ(sw.status, 0) << sw.out;
+  const auto js = parse_json(sw.out);
+  EXPECT_TRUE(js["flip"].get<bool>()) << sw.out;
+  EXPECT_LT(json_angle_error_deg(js["rotation_deg"].get<double>(), 270.0), 0.5) << sw.out;
+  EXPECT_LT(js["curl_rms_scan_axes"].get<double>(), 0.2 * js["curl_rms_detector_axes"].get<double>()) << sw.out;
+  // Text output names the option for strain; a malformed rotation is refused.
+  const auto text = run_cli("dpc '" + (dir / "swapped.hspy").string() + "'");
+  ASSERT_EQ(text.status, 0) << text.out;
+  const auto at = text.out.find("--scan-rotation ");
+  ASSERT_NE(at, std::string::npos) << text.out;
+  const std::string given = text.out.substr(at + 16, text.out.find('\n', at) - at - 16);
+  EXPECT_LT(json_angle_error_deg(std::stod(given), 270.0), 0.5) << given;
+  EXPECT_NE(given.find(":flip"), std::string::npos) << given;
+  const auto bad = run_cli("dpc '" + (dir / "own.hspy").string() + "' --rotation sideways");
+  EXPECT_EQ(bad.status, 2) << bad.out;
   fs::remove_all(dir);
 }

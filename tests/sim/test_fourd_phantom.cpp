@@ -326,3 +326,110 @@ TEST(DetectorProfile, TimesTheSimulatedInstrumentsPatterns) {
   no_patterns.four_d.reset();
   EXPECT_THROW(as::SimulatedInstrument(no_patterns, sc), std::invalid_argument);
 }
+
+namespace {
+
+// CoM (default centre, every pixel) and virtual ADF (beyond 1.25 × the bright-field disc) maps of a
+// 16 × 16 scan at 0.2 Å over graphene, 80 kV, α = 25 mrad (overlapping discs, atomic-scale DPC).
+struct ComMaps {
+  autostem::ImageArray x, y, adf;
+};
+
+ComMaps graphene_com_maps() {
+  as::FourDPhantomConfig cfg;
+  cfg.alpha_mrad = 25.0;
+  cfg.detector_px = 64;
+  cfg.scan_rows = cfg.scan_cols = 16;
+  cfg.scan_step_px = 2;
+  const double W = double(15 * 2 + 64) * 0.1;
+  const auto gt = as::make_fourd_phantom(as::graphene(W, W, 7.0), cfg);
+  const auto& d = *gt.four_d;
+  autostem::PatternMask adf;
+  adf.r_in_px = 1.25 * autostem::bright_field_disc_radius_px(d);
+  ComMaps m{autostem::ImageArray(16, 16), autostem::ImageArray(16, 16), autostem::ImageArray(16, 16)};
+  for (Eigen::Index r = 0; r < 16; ++r)
+    for (Eigen::Index c = 0; c < 16; ++c) {
+      const auto p = d.pattern(std::size_t(r), std::size_t(c));
+      const auto com = autostem::centre_of_mass(p, 64, 64);
+      m.x(r, c) = com.x_px;
+      m.y(r, c) = com.y_px;
+      m.adf(r, c) = autostem::virtual_detector(p, 64, 64, adf);
+    }
+  return m;
+}
+
+double correlation(const autostem::ImageArray& a, const autostem::ImageArray& b) {
+  const autostem::ImageArray da = a - a.mean(), db = b - b.mean();
+  return (da * db).sum() / std::sqrt(da.square().sum() * db.square().sum());
+}
+
+}  // namespace
+
+// The curl fixes the scan rotation modulo 180°; the weak-phase physics (CoM towards the atoms, so
+// a negative divergence where the ADF is bright) fixes the half-turn. Detector readings are made by
+// turning the phantom's CoM field by −θ (and mirroring x), the inverse of the correction.
+TEST(FourDPhantom, ScanRotationAndHalfTurnOfAGrapheneComField) {
+  const auto m = graphene_com_maps();
+  const auto angle_error_deg = [](double a, double b) {
+    double e = std::fmod(std::abs(a - b), 2 * std::numbers::pi);
+    return std::min(e, 2 * std::numbers::pi - e) * 180.0 / std::numbers::pi;
+  };
+  // The phantom's own axes: no rotation, and the half-turn rule keeps 0°, not 180°.
+  const auto own = autostem::resolve_half_turn(autostem::find_scan_rotation(m.x, m.y), m.x, m.y, m.adf);
+  EXPECT_FALSE(own.flip);
+  EXPECT_LT(angle_error_deg(own.rotation_rad, 0.0), 0.5);
+  for (const double deg : {35.0, 200.0, 290.0})
+    for (const bool flip : {false, true}) {
+      SCOPED_TRACE(std::to_string(deg) + (flip ? " flipped" : ""));
+      const double th = deg * std::numbers::pi / 180.0;
+      autostem::ImageArray mx = std::cos(th) * m.x + std::sin(th) * m.y;
+      const autostem::ImageArray my = -std::sin(th) * m.x + std::cos(th) * m.y;
+      if (flip) mx = -mx;
+      const auto rot = autostem::resolve_half_turn(autostem::find_scan_rotation(mx, my), mx, my, m.adf);
+      EXPECT_EQ(rot.flip, flip);
+      EXPECT_LT(angle_error_deg(rot.rotation_rad, th), 0.5);
+      // The corrected field is the phantom's.
+      autostem::ImageArray fx, fy;
+      autostem::apply_scan_rotation(rot, mx, my, fx, fy);
+      EXPECT_LT((fx - m.x).abs().maxCoeff(), 0.02 * m.x.abs().maxCoeff());
+    }
+  // The integrated CoM of the right field is bright on the atoms, like the ADF.
+  EXPECT_GT(correlation(autostem::integrate_com(m.x, m.y), m.adf), 0.8);
+  EXPECT_LT(correlation(autostem::integrate_com(-m.x, -m.y), m.adf), -0.8);
+}
+
+// Fourier integration of an exact gradient returns the function (up to its mean).
+TEST(FourDPhantom, IntegratedComOfAGradientFieldIsItsPotential) {
+  const Eigen::Index R = 40, C = 52;
+  autostem::ImageArray f(R, C), gx(R, C), gy(R, C);
+  for (Eigen::Index r = 0; r < R; ++r)
+    for (Eigen::Index c = 0; c < C; ++c) {
+      const double dy = double(r) - 17.0, dx = double(c) - 30.0, s2 = 2 * 5.0 * 5.0;
+      const double v = std::exp(-(dx * dx + dy * dy) / s2);
+      f(r, c) = v + 0.02 * double(c);  // a ramp: a uniform field, as a tilted specimen gives
+      gx(r, c) = -2 * dx / s2 * v + 0.02;
+      gy(r, c) = -2 * dy / s2 * v;
+    }
+  const autostem::ImageArray got = autostem::integrate_com(gx, gy);
+  const autostem::ImageArray want = f - f.mean();
+  EXPECT_GT(correlation(got, want), 0.995);
+  EXPECT_LT((got - want).abs().maxCoeff(), 0.08 * (want.maxCoeff() - want.minCoeff()));
+  EXPECT_THROW((void)autostem::integrate_com(autostem::ImageArray(3, 3), autostem::ImageArray(3, 4)),
+               std::invalid_argument);
+  EXPECT_THROW((void)autostem::resolve_half_turn({}, gx, gy, autostem::ImageArray(2, 2)), std::invalid_argument);
+}
+
+TEST(FourDPhantom, ScanRotationTextRoundTrips) {
+  const auto r = autostem::parse_scan_rotation("270:flip");
+  EXPECT_NEAR(r.rotation_rad, 1.5 * std::numbers::pi, 1e-12);
+  EXPECT_TRUE(r.flip);
+  EXPECT_EQ(autostem::format_scan_rotation(r), "270.0000:flip");
+  EXPECT_FALSE(autostem::parse_scan_rotation("-12.5").flip);
+  for (const char* bad : {"", "abc", "12:mirror", "1:flip:2", "nan"})
+    EXPECT_THROW((void)autostem::parse_scan_rotation(bad), std::invalid_argument) << bad;
+  // A detector vector turned to the scan frame: 270° + flip swaps x and y.
+  double x = 1.0, y = 2.0;
+  autostem::rotate_to_scan_frame(r, x, y);
+  EXPECT_NEAR(x, 2.0, 1e-12);
+  EXPECT_NEAR(y, 1.0, 1e-12);
+}

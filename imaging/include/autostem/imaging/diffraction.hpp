@@ -99,6 +99,13 @@ const std::vector<ScalarizerForm>& pattern_scalarizer_forms();
 /// target property. Throws std::invalid_argument from the scalarizer (e.g. a spectrum scalarizer).
 ImageArray scalarize(const FourDStem& data, const Scalarizer& scalarizer);
 
+/// Radius (detector px) of the central (undiffracted, bright-field) disc of the scan's mean
+/// pattern: the pixels at or above half its maximum, as an equal-area circle, √(N/π). Bragg discs
+/// of a thin specimen are far weaker than the central one (≈ 10⁻⁴ of it for graphene's {100} at
+/// 80 kV), so they are not counted. Throws std::invalid_argument on an empty scan or a mean
+/// pattern with no positive value.
+double bright_field_disc_radius_px(const FourDStem& data);
+
 /// Scan rotation and flip of a CoM field: the detector axes are rotated by `rotation_rad` (and,
 /// with `flip`, the detector x axis mirrored first) relative to the scan axes.
 struct ScanRotation {
@@ -120,6 +127,42 @@ ScanRotation find_scan_rotation(const ImageArray& com_x, const ImageArray& com_y
 /// The corrected CoM field of a rotation: (x', y') as in find_scan_rotation.
 void apply_scan_rotation(const ScanRotation& r, const ImageArray& com_x, const ImageArray& com_y,
                          ImageArray& out_x, ImageArray& out_y);
+
+/// One detector-frame vector (x = columns, y = rows, px) in the scan frame: the transform of
+/// apply_scan_rotation, x' = cos θ·x̃ − sin θ·y, y' = sin θ·x̃ + cos θ·y, x̃ = ±x. Throws nothing.
+void rotate_to_scan_frame(const ScanRotation& r, double& x, double& y);
+
+/// Settles the half-turn that the curl cannot see (θ or θ + π) from the physics of a thin
+/// specimen: the CoM shift is proportional to the gradient of the projected potential's phase
+/// (⟨k⟩ = ∇φ/2π for a weak phase object; Müller et al., Nat. Commun. 5 (2014) 5653; Lazić et al.,
+/// Ultramicroscopy 160 (2016) 265), which points towards the atoms, so the corrected field's
+/// divergence ∇²φ/2π is negative on the atoms, where an annular dark-field image (`atoms_bright`,
+/// same shape as the maps, e.g. a virtual ADF of the same scan) is bright. Returns r, or r with
+/// θ + π (wrapped to [0, 2π)), whichever makes the Pearson correlation of divergence (central
+/// differences, interior pixels) and atoms_bright negative; r unchanged when the correlation is
+/// not finite (flat maps). Thick or strongly dynamical specimens can break the weak-phase rule:
+/// give the rotation by hand then. Throws std::invalid_argument when the three maps differ in
+/// shape or are smaller than 3×3.
+ScanRotation resolve_half_turn(const ScanRotation& r, const ImageArray& com_x, const ImageArray& com_y,
+                               const ImageArray& atoms_bright);
+
+/// Integrated centre of mass (iCoM, "iDPC"): the scalar map f whose gradient is closest (least
+/// squares) to the CoM field in the scan frame, ∇f ≈ (com_x, com_y), solved by Fourier
+/// integration f = F⁻¹[(k_x F[x] + k_y F[y]) / (2πi |k|²)] with the mean set to 0 (Lazić, Bosch &
+/// Lazar, Ultramicroscopy 160 (2016) 265, eq. 11; py4DSTEM's `get_phase_from_CoM`). The maps are
+/// mirrored to 2R × 2C first (even extension) so the field's non-periodic edges do not wrap
+/// around. Units: CoM px × scan px; for a thin specimen f ∝ the projected potential (bright on
+/// the atoms when the rotation's half-turn is right). Throws std::invalid_argument when the maps
+/// differ in shape or one is empty.
+ImageArray integrate_com(const ImageArray& com_x, const ImageArray& com_y);
+
+/// Parses a scan rotation given by hand: "DEG" or "DEG:flip" (degrees, any finite value; flip =
+/// the detector x axis mirrored first), as autostem dpc prints it. Throws std::invalid_argument
+/// naming the text otherwise.
+ScanRotation parse_scan_rotation(const std::string& text);
+
+/// "DEG" or "DEG:flip" of a rotation (θ in degrees, 4 decimals): parse_scan_rotation's input.
+std::string format_scan_rotation(const ScanRotation& r);
 
 /// Relativistic electron wavelength (Å) at an accelerating voltage (kV):
 /// λ = h / √(2 m₀ e V (1 + e V / (2 m₀ c²))) = 12.2643 / √(V (1 + 0.978476e−6 V)) Å, V in volts

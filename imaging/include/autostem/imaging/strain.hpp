@@ -28,6 +28,9 @@
 //   strain_xx:R:G1Y:G1X:G2Y:G2X     εxx of the pattern's lattice against the reference basis
 //   strain_yy:…, strain_xy:…        εyy, εxy (dimensionless, 0.01 = 1 %)
 //   strain_rot:…                    lattice rotation θ (rad)
+//   strain_…:R:G1Y:G1X:G2Y:G2X:DEG[:flip]   the same in the scan frame: the detector is rotated
+//                                   by DEG (and mirrored with flip) relative to the scan, as
+//                                   `autostem dpc` finds it (ScanRotation, diffraction.hpp)
 // R: disc (probe) radius in detector px (convergence semi-angle / mrad per px); G1Y:G1X and
 // G2Y:G2X: the reference reciprocal basis vectors in detector px (row, col), e.g. the g1, g2 of
 // reference_lattice() over an unstrained region, as `autostem strain FILE --reference …` prints
@@ -35,12 +38,14 @@
 // than 3 indexed discs, collinear discs) gives NaN.
 
 #include <autostem/core/types.hpp>
+#include <autostem/imaging/diffraction.hpp>
 #include <autostem/imaging/scalarizer.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -114,6 +119,11 @@ DiffractionLattice guess_lattice(const std::vector<BraggDisc>& discs);
 DiffractionLattice fit_lattice(const std::vector<BraggDisc>& discs, const DiffractionLattice& basis,
                                double tolerance = 0.25);
 
+/// The lattice's basis vectors g1, g2 in the scan frame: each rotated by rotate_to_scan_frame
+/// (diffraction.hpp). The origin, a detector position, is unchanged. The strain of two lattices
+/// both in the scan frame is the strain along the scan's x (columns) and y (rows). Throws nothing.
+DiffractionLattice to_scan_frame(const DiffractionLattice& lattice, const ScanRotation& rotation);
+
 /// Strain of a lattice relative to a reference (see the convention at the top of this header).
 /// NaN components when either lattice is not ok. Throws nothing.
 struct StrainTensor {
@@ -136,7 +146,7 @@ DiffractionLattice reference_lattice(const std::vector<DiffractionLattice>& latt
                                      std::span<const std::uint8_t> region);
 
 /// Strain maps (rows, cols) of a 4D data set relative to a reference lattice (NaN where a fit
-/// failed), and the reference used.
+/// failed), and the reference used (in detector px: what the strain_* specs take).
 struct StrainMaps {
   ImageArray exx, eyy, exy, rotation_rad;
   DiffractionLattice reference;
@@ -146,21 +156,26 @@ struct StrainMaps {
 /// the region; the reference is reference_lattice over the region; every pattern's fitted
 /// lattice is compared with it. region: row-major rows·cols, non-zero = unstrained reference.
 /// Throws as fit_lattice_map / reference_lattice, and std::invalid_argument when the region's
-/// mean pattern gives no lattice.
+/// mean pattern gives no lattice. scan_rotation: the detector's rotation (and flip) relative to
+/// the scan (find_scan_rotation, or given); the strain is then along the scan axes (the lattices
+/// are fitted in detector px and turned by to_scan_frame); the default (0°, no flip) keeps the
+/// detector axes.
 StrainMaps strain_map(const FourDStem& data, const DiscDetectionOptions& options,
-                      std::span<const std::uint8_t> region);
+                      std::span<const std::uint8_t> region, const ScanRotation& scan_rotation = {});
 
-/// As above with a given reference lattice (basis for indexing and reference at once).
+/// As above with a given reference lattice (detector px; basis for indexing and reference at once).
 StrainMaps strain_map(const FourDStem& data, const DiscDetectionOptions& options,
-                      const DiffractionLattice& reference);
+                      const DiffractionLattice& reference, const ScanRotation& scan_rotation = {});
 
 /// The strain scalarizers strain_xx|strain_yy|strain_xy|strain_rot (syntax at the top).
 class StrainScalarizer final : public Scalarizer {
  public:
   enum class Component { exx, eyy, exy, rotation };
-  /// Throws std::invalid_argument when R ≤ 0, or the reference vectors are not finite or are
-  /// collinear.
-  StrainScalarizer(Component c, double disc_radius_px, const DiffractionLattice& reference);
+  /// reference in detector px; scan_rotation turns both lattices to the scan frame before the
+  /// strain (default: detector axes). Throws std::invalid_argument when R ≤ 0, or the reference
+  /// vectors are not finite or are collinear.
+  StrainScalarizer(Component c, double disc_radius_px, const DiffractionLattice& reference,
+                   std::optional<ScanRotation> scan_rotation = std::nullopt);
   std::string name() const override;
   std::string spec() const override;
   std::string units() const override { return c_ == Component::rotation ? "rad" : ""; }
@@ -175,6 +190,7 @@ class StrainScalarizer final : public Scalarizer {
   Component c_;
   DiscDetectionOptions options_;
   DiffractionLattice reference_;
+  std::optional<ScanRotation> scan_rotation_;
 };
 
 /// Builds a strain scalarizer from a spec, or nullptr when the name is not strain_*. Throws
