@@ -111,6 +111,14 @@ std::string spec_for_whole_axis(const EnergyAxis& a) {
 
 bool is_fourd_phantom(const std::string& name) { return name.rfind("fourd-", 0) == 0; }
 
+namespace {
+constexpr std::size_t kFourDBenchDetectorPx = 64;
+}  // namespace
+
+double fourd_phantom_bytes_per_pixel() {
+  return 2048.0 + 4.0 * double(kFourDBenchDetectorPx * kFourDBenchDetectorPx);
+}
+
 std::vector<std::string> fourd_phantom_names() { return {"fourd-tbg", "fourd-graphene"}; }
 
 FourDBenchOptions parse_fourd_bench_options(const std::string& name, const std::string& options) {
@@ -176,7 +184,7 @@ GroundTruth make_fourd_bench_phantom(const std::string& name, std::uint64_t seed
   sim::FourDPhantomConfig cfg;
   cfg.scan_rows = rows;
   cfg.scan_cols = cols;
-  cfg.detector_px = 64;
+  cfg.detector_px = kFourDBenchDetectorPx;
   cfg.scan_step_px = static_cast<std::size_t>(std::lround(o.step_A / cfg.pixel_A));
   // Expected counts at the recorded dose; the simulated instrument draws the counting noise of
   // each measured pattern (at this dose unless --current / --exposure say otherwise).

@@ -151,6 +151,11 @@ int cmd_bench(const std::vector<std::string>& args, std::vector<RunResult>* resu
 /// layer 2 translated by a random point of the graphene cell (the AA sites anywhere);
 /// "fourd-graphene": graphene with a 2 % strained disc placed from the seed.
 bool is_fourd_phantom(const std::string& name);
+/// Memory of a 4D bench phantom per scan pixel (bytes): its float32 64 × 64 pattern (16 KiB) plus
+/// the 2 KiB of maps every phantom has. Measured: `autostem bench --phantom fourd-tbg:RxC
+/// --strategies random --seeds 1 --threads 1` peak resident memory 236 MB at 64² and 433 MB at
+/// 128², i.e. 16.0 KiB per pixel (docs/4dstem.md).
+double fourd_phantom_bytes_per_pixel();
 std::vector<std::string> fourd_phantom_names();
 
 /// The KEY=VALUE options of a 4D bench phantom.

@@ -96,10 +96,13 @@ void check_memory(const std::string& what, double bytes, const std::string& deta
   throw UsageError(o.str());
 }
 
-void check_phantom_memory(std::size_t rows, std::size_t cols) {
+void check_phantom_memory(std::size_t rows, std::size_t cols, double bytes_per_pixel) {
+  std::ostringstream detail;
+  detail.precision(3);
+  detail << "≈ " << bytes_per_pixel / 1024.0 << " KiB per pixel for its "
+         << (bytes_per_pixel > 2048.0 ? "diffraction patterns" : "spectra") << " and maps";
   check_memory("a " + std::to_string(rows) + "x" + std::to_string(cols) + " phantom",
-               2048.0 * static_cast<double>(rows) * static_cast<double>(cols) + 200e6,
-               "≈ 2 KiB per pixel for its spectra and maps");
+               bytes_per_pixel * static_cast<double>(rows) * static_cast<double>(cols) + 200e6, detail.str());
 }
 
 std::string format_duration(double s) {

@@ -63,8 +63,9 @@ void check_numbers(const po::parsed_options& parsed, const po::options_descripti
 void check_memory(const std::string& what, double bytes, const std::string& detail);
 
 /// check_memory for a built-in phantom of rows × cols pixels: ≈ 2 KiB per pixel (measured: the
-/// nanowire phantom's peak resident memory grew 1.7 KiB per pixel from 256² to 512²).
-void check_phantom_memory(std::size_t rows, std::size_t cols);
+/// nanowire phantom's peak resident memory grew 1.7 KiB per pixel from 256² to 512²), or
+/// bytes_per_pixel when given (a 4D phantom: its patterns, see fourd_phantom_bytes_per_pixel).
+void check_phantom_memory(std::size_t rows, std::size_t cols, double bytes_per_pixel = 2048.0);
 
 /// Human-readable duration: "4.1 s", "9 min 41 s", "1 h 20 min".
 std::string format_duration(double seconds);

@@ -125,7 +125,11 @@ std::vector<BenchDataset> bench_datasets(const po::variables_map& vm) {
           throw UsageError(std::string("--phantom '") + p + "': " + e.what());
         }
       }
-      check_phantom_memory(d.rows, d.cols);
+      // A 4D phantom holds every pattern (16 KiB per pixel at 64² detector px).
+      if (is_fourd_phantom(d.phantom))
+        check_phantom_memory(d.rows, d.cols, fourd_phantom_bytes_per_pixel());
+      else
+        check_phantom_memory(d.rows, d.cols);
       d.label = d.phantom + "_" + std::to_string(d.rows) + "x" + std::to_string(d.cols);
       if (!d.options.empty()) {
         std::string o = d.options;

@@ -194,6 +194,9 @@ TEST(Cli, ImpossibleSizesCountsAndNumbersAreRefusedBeforeAnyWork) {
   for (const Case& c : {
            Case{"run --phantom nanowire --phantom-shape 20000x20000" + o, "GiB of memory"},
            Case{"bench --phantom nanowire:20000x20000 --out '" + temp_file("b").string() + "'", "GiB of memory"},
+           // A 4D phantom is estimated from its patterns (16 KiB per pixel), not the spectra's 2 KiB.
+           Case{"bench --phantom fourd-tbg:4000x4000 --scalarizer com_mag --out '" + temp_file("b").string() + "'",
+                "KiB per pixel for its diffraction patterns"},
            Case{"reconstruct '" + samples.string() + "' --shape 20000x20000 --out '" + temp_file("m.npy").string() + "'",
                 "GiB of memory"},
            Case{"run --phantom nanowire --phantom-shape -5x20" + o, "-5x20"},
