@@ -71,7 +71,7 @@ void add_model_options(po::options_description& o, bool scalarizer) {
   o.add_options()
       ("acquisition", po::value<std::string>(),
        "acquisition function of model strategies (dkl, gp): ei | ucb:BETA | pi | maxvar | thompson")
-      ("patch", po::value<std::size_t>(), "dkl: survey patch size in px (default 8)")
+      ("patch", po::value<std::size_t>(), "dkl: survey patch size in px (default: auto, docs/dkl.md)")
       ("train-iters", po::value<std::size_t>(),
        "dkl, gp: Adam iterations per (warm-started) retraining (default 100)")
       ("retrain-every", po::value<std::size_t>(),

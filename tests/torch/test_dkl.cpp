@@ -107,6 +107,65 @@ TEST(Patches, BadInput) {
   EXPECT_THROW(strategies::extract_patches(nan, 3, 1), std::invalid_argument);
 }
 
+/// Gaussian blobs of width sigma (px) on a square grid of the given spacing, n × n.
+ImageArray blob_grid(std::size_t n, double spacing, double sigma) {
+  ImageArray img = ImageArray::Zero(Eigen::Index(n), Eigen::Index(n));
+  for (double cy = spacing / 2; cy < double(n); cy += spacing)
+    for (double cx = spacing / 2; cx < double(n); cx += spacing)
+      for (Eigen::Index r = 0; r < img.rows(); ++r)
+        for (Eigen::Index c = 0; c < img.cols(); ++c)
+          img(r, c) += std::exp(-((double(r) - cy) * (double(r) - cy) + (double(c) - cx) * (double(c) - cx)) /
+                                (2 * sigma * sigma));
+  return img;
+}
+
+TEST(Patches, AutocorrelationHalfWidthOfGaussianBlobs) {
+  // Blobs of width σ on a grid of spacing L = 8σ (nearly isolated): the autocorrelation of the
+  // mean-free image is (exp(−r²/4σ²) − q)/(1 − q), q = 4πσ²/L² (the mean's share), so it is ½ at
+  // r = 2σ·√(−ln((1 + q)/2)). The integer rings and the linear interpolation cost < 3 %.
+  for (double sigma : {2.0, 3.0, 4.0}) {
+    const double L = 8 * sigma, q = 4 * std::acos(-1.0) * sigma * sigma / (L * L);
+    const double expected = 2 * sigma * std::sqrt(-std::log((1 + q) / 2));
+    const double got = strategies::autocorrelation_half_width(blob_grid(128, L, sigma), 12.0);
+    EXPECT_NEAR(got, expected, 0.03 * expected) << "sigma " << sigma;
+  }
+  // Scale-free: the same survey on a twice finer grid (each pixel → 2 × 2) has twice the length.
+  const ImageArray coarse = particle_survey(48, 48, 40, 5);
+  ImageArray fine(96, 96);
+  for (Eigen::Index r = 0; r < fine.rows(); ++r)
+    for (Eigen::Index c = 0; c < fine.cols(); ++c) fine(r, c) = coarse(r / 2, c / 2);
+  const double h1 = strategies::autocorrelation_half_width(coarse), h2 = strategies::autocorrelation_half_width(fine);
+  EXPECT_NEAR(h2 / h1, 2.0, 0.15) << h1 << " " << h2;
+  // Intensity scale and offset do not matter (the survey is standardised).
+  EXPECT_DOUBLE_EQ(strategies::autocorrelation_half_width(coarse * 7.0 + 3.0), h1);
+  // Still above ½ at the cap: the cap is returned (a lower bound).
+  EXPECT_EQ(strategies::autocorrelation_half_width(blob_grid(64, 64, 12.0), 3.0), 3.0);
+  // A constant survey has no length; bad input throws.
+  EXPECT_EQ(strategies::autocorrelation_half_width(ImageArray::Constant(8, 8, 2.0)), 0.0);
+  ImageArray nan = coarse;
+  nan(3, 3) = std::nan("");
+  EXPECT_THROW(strategies::autocorrelation_half_width(nan), std::invalid_argument);
+  EXPECT_THROW(strategies::autocorrelation_half_width(ImageArray(0, 0)), std::invalid_argument);
+  EXPECT_THROW(strategies::autocorrelation_half_width(coarse, 0.5), std::invalid_argument);
+}
+
+TEST(Patches, AutoPatchOfKnownSurveys) {
+  // 3.5 half-widths rounded to 4, 8, 12, 16 (docs/dkl.md "patch=auto"). Atom columns (σ 0.5 px,
+  // 4 px apart, like the 0.4 Å TBG survey): 4. Particles of σ 1.5 px (ℓ ≈ 2.2 px, like the
+  // 64×64 nanoparticles phantom): 8. σ 2.5 px (ℓ ≈ 3.6): 12. σ 4 px (ℓ ≈ 5.7): 16, the cap.
+  const std::vector<std::pair<ImageArray, std::size_t>> cases = {
+      {blob_grid(64, 4, 0.5), 4}, {blob_grid(96, 16, 1.5), 8}, {blob_grid(96, 20, 2.5), 12}, {blob_grid(128, 32, 4.0), 16}};
+  for (const auto& [img, patch] : cases) {
+    const auto a = strategies::auto_patch_size(img);
+    EXPECT_EQ(a.patch, patch) << "half-width " << a.half_width_px;
+    EXPECT_NEAR(double(a.patch), 4 * std::clamp(std::round(3.5 * a.half_width_px / 4), 1.0, 4.0), 0.0);
+  }
+  // Never larger than the survey; a constant survey gets 8 (it falls back to coordinates).
+  EXPECT_EQ(strategies::auto_patch_size(blob_grid(10, 10, 4.0)).patch, 10u);
+  EXPECT_EQ(strategies::auto_patch_size(ImageArray::Constant(16, 16, 1.0)).patch, 8u);
+  EXPECT_EQ(strategies::auto_patch_size(ImageArray::Constant(5, 7, 1.0)).patch, 5u);
+}
+
 struct Split {
   std::vector<std::size_t> train, test;
 };
@@ -626,7 +685,10 @@ TEST(DklStrategy, RegularisationParametersAreValidated) {
   EXPECT_THROW(strategies::make_gp_strategy({{"pca", "4"}}), std::invalid_argument);
   // The defaults of docs/dkl.md (chosen on tuning seeds): 8×8 patches, 16 principal components.
   const auto defaults = strategies::make_dkl_strategy({})->parameters();
-  EXPECT_EQ(defaults.at("patch"), "8");
+  EXPECT_EQ(defaults.at("patch"), "auto");  // 8 on the nanoparticles phantom (AutoPatchOfKnownSurveys)
+  EXPECT_EQ(strategies::make_dkl_strategy({{"patch", "12"}})->parameters().at("patch"), "12");
+  for (const char* bad : {"0", "-4", "8px", "automatic", ""})
+    EXPECT_THROW(strategies::make_dkl_strategy({{"patch", bad}}), std::invalid_argument) << bad;
   EXPECT_EQ(defaults.at("pca"), "16");
   EXPECT_EQ(defaults.at("targets"), "standard");
   // pca larger than the patch (8×8 = 64 values): a clear error at begin().
