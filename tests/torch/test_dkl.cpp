@@ -161,7 +161,12 @@ TEST(Patches, AutoPatchOfKnownSurveys) {
     EXPECT_NEAR(double(a.patch), 4 * std::clamp(std::round(3.5 * a.half_width_px / 4), 1.0, 4.0), 0.0);
   }
   // Never larger than the survey; a constant survey gets 8 (it falls back to coordinates).
-  EXPECT_EQ(strategies::auto_patch_size(blob_grid(10, 10, 4.0)).patch, 10u);
+  for (std::size_t n : {3, 5, 6, 10}) {
+    const ImageArray small = blob_grid(n, double(n), 4.0);
+    const auto a = strategies::auto_patch_size(small);
+    EXPECT_LE(a.patch, n);
+    EXPECT_NO_THROW(strategies::extract_patches(small, a.patch, 1));
+  }
   EXPECT_EQ(strategies::auto_patch_size(ImageArray::Constant(16, 16, 1.0)).patch, 8u);
   EXPECT_EQ(strategies::auto_patch_size(ImageArray::Constant(5, 7, 1.0)).patch, 5u);
 }
