@@ -11,6 +11,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <numeric>
@@ -681,6 +684,32 @@ TEST(DklStrategy, RankTargetsPredictInScalarizerUnits) {
       p(predicted.data(), Eigen::Index(predicted.size()));
   const Eigen::VectorXd mc = m.array() - m.mean(), pc = p.array() - p.mean();
   EXPECT_GT(mc.dot(pc) / (mc.norm() * pc.norm()), 0.5);
+}
+
+TEST(DklStrategy, AutoPatchFollowsTheSurvey) {
+  // The default patch=auto is resolved at begin() from the survey (the run's AUTOSTEM_DKL_STATS
+  // line records it): atom columns → 4 px, σ 1.5 px particles → 8 px; an explicit patch is kept.
+  const std::string path = ::testing::TempDir() + "dkl_auto_patch_stats.jsonl";
+  std::remove(path.c_str());
+  ::setenv("AUTOSTEM_DKL_STATS", path.c_str(), 1);
+  const std::vector<std::pair<ImageArray, Parameters>> runs = {
+      {blob_grid(48, 4, 0.5), {}}, {blob_grid(48, 16, 1.5), {}}, {blob_grid(48, 4, 0.5), {{"patch", "12"}}}};
+  for (const auto& [img, params] : runs) {
+    auto st = strategies::make_dkl_strategy(params);
+    StrategyContext ctx;
+    ctx.instrument.field_rows = ctx.instrument.field_cols = std::size_t(img.rows());
+    ctx.instrument.energy = EnergyAxis{0.0, 1.0, 1};
+    st->begin(survey_of(img), ctx);
+  }  // each strategy writes its line when destroyed
+  ::unsetenv("AUTOSTEM_DKL_STATS");
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[0].find("\"patch\": 4,"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("\"patch\": 8,"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find("\"patch\": 12,"), std::string::npos) << lines[2];
+  std::remove(path.c_str());
 }
 
 TEST(DklStrategy, RegularisationParametersAreValidated) {
