@@ -1028,6 +1028,8 @@ const Schema& dkl_strategy_schema() {
   // Defaults chosen on the nanoparticles phantom with tuning seeds 100–119, not the bench's
   // seeds 0–9 (docs/dkl.md "Why these defaults"): an 8×8 patch reduced to its 16 leading
   // principal components leaves the network little room to memorise the training patches.
+  // patch=auto (2026-12-07, docs/dkl.md "patch=auto") keeps 8 there and scales it with the
+  // survey's autocorrelation half-width elsewhere (4 on the TBG 4D-STEM survey).
   static const Schema s = [] {
     Schema s = model_schema("dkl",
                             "deep kernel learning (seed 003): survey patches -> MLP -> exact GP on a scalarizer "
