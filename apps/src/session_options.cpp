@@ -71,7 +71,7 @@ void add_model_options(po::options_description& o, bool scalarizer) {
   o.add_options()
       ("acquisition", po::value<std::string>(),
        "acquisition function of model strategies (dkl, gp): ei | ucb:BETA | pi | maxvar | thompson")
-      ("patch", po::value<std::size_t>(), "dkl: survey patch size in px (default 8)")
+      ("patch", po::value<std::string>(), "dkl: survey patch size in px, or auto (the default, docs/dkl.md)")
       ("train-iters", po::value<std::size_t>(),
        "dkl, gp: Adam iterations per (warm-started) retraining (default 100)")
       ("retrain-every", po::value<std::size_t>(),
@@ -94,7 +94,7 @@ void apply_model_options(const po::variables_map& vm, const std::string& strateg
   };
   if (!scalarizer.empty()) put("scalarizer", scalarizer);
   if (vm.count("acquisition")) put("acquisition", vm["acquisition"].as<std::string>());
-  if (vm.count("patch")) put("patch", std::to_string(vm["patch"].as<std::size_t>()));
+  if (vm.count("patch")) put("patch", vm["patch"].as<std::string>());
   if (vm.count("train-iters"))
     put("train_iters", std::to_string(vm["train-iters"].as<std::size_t>()));
   if (vm.count("retrain-every"))

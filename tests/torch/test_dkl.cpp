@@ -11,6 +11,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <numeric>
@@ -105,6 +108,70 @@ TEST(Patches, BadInput) {
   ImageArray nan = img;
   nan(2, 2) = std::nan("");
   EXPECT_THROW(strategies::extract_patches(nan, 3, 1), std::invalid_argument);
+}
+
+/// Gaussian blobs of width sigma (px) on a square grid of the given spacing, n × n.
+ImageArray blob_grid(std::size_t n, double spacing, double sigma) {
+  ImageArray img = ImageArray::Zero(Eigen::Index(n), Eigen::Index(n));
+  for (double cy = spacing / 2; cy < double(n); cy += spacing)
+    for (double cx = spacing / 2; cx < double(n); cx += spacing)
+      for (Eigen::Index r = 0; r < img.rows(); ++r)
+        for (Eigen::Index c = 0; c < img.cols(); ++c)
+          img(r, c) += std::exp(-((double(r) - cy) * (double(r) - cy) + (double(c) - cx) * (double(c) - cx)) /
+                                (2 * sigma * sigma));
+  return img;
+}
+
+TEST(Patches, AutocorrelationHalfWidthOfGaussianBlobs) {
+  // Blobs of width σ on a grid of spacing L = 8σ (nearly isolated): the autocorrelation of the
+  // mean-free image is (exp(−r²/4σ²) − q)/(1 − q), q = 4πσ²/L² (the mean's share), so it is ½ at
+  // r = 2σ·√(−ln((1 + q)/2)). The integer rings and the linear interpolation cost < 3 %.
+  for (double sigma : {2.0, 3.0, 4.0}) {
+    const double L = 8 * sigma, q = 4 * std::acos(-1.0) * sigma * sigma / (L * L);
+    const double expected = 2 * sigma * std::sqrt(-std::log((1 + q) / 2));
+    const double got = strategies::autocorrelation_half_width(blob_grid(128, L, sigma), 12.0);
+    EXPECT_NEAR(got, expected, 0.03 * expected) << "sigma " << sigma;
+  }
+  // Scale-free: the same survey on a twice finer grid (each pixel → 2 × 2) has twice the length.
+  const ImageArray coarse = particle_survey(48, 48, 40, 5);
+  ImageArray fine(96, 96);
+  for (Eigen::Index r = 0; r < fine.rows(); ++r)
+    for (Eigen::Index c = 0; c < fine.cols(); ++c) fine(r, c) = coarse(r / 2, c / 2);
+  const double h1 = strategies::autocorrelation_half_width(coarse), h2 = strategies::autocorrelation_half_width(fine);
+  EXPECT_NEAR(h2 / h1, 2.0, 0.15) << h1 << " " << h2;
+  // Intensity scale and offset do not matter (the survey is standardised).
+  EXPECT_DOUBLE_EQ(strategies::autocorrelation_half_width(coarse * 7.0 + 3.0), h1);
+  // Still above ½ at the cap: the cap is returned (a lower bound).
+  EXPECT_EQ(strategies::autocorrelation_half_width(blob_grid(64, 64, 12.0), 3.0), 3.0);
+  // A constant survey has no length; bad input throws.
+  EXPECT_EQ(strategies::autocorrelation_half_width(ImageArray::Constant(8, 8, 2.0)), 0.0);
+  ImageArray nan = coarse;
+  nan(3, 3) = std::nan("");
+  EXPECT_THROW(strategies::autocorrelation_half_width(nan), std::invalid_argument);
+  EXPECT_THROW(strategies::autocorrelation_half_width(ImageArray(0, 0)), std::invalid_argument);
+  EXPECT_THROW(strategies::autocorrelation_half_width(coarse, 0.5), std::invalid_argument);
+}
+
+TEST(Patches, AutoPatchOfKnownSurveys) {
+  // 3.5 half-widths rounded to 4, 8, 12, 16 (docs/dkl.md "patch=auto"). Atom columns (σ 0.5 px,
+  // 4 px apart, like the 0.4 Å TBG survey): 4. Particles of σ 1.5 px (ℓ ≈ 2.2 px, like the
+  // 64×64 nanoparticles phantom): 8. σ 2.5 px (ℓ ≈ 3.6): 12. σ 4 px (ℓ ≈ 5.7): 16, the cap.
+  const std::vector<std::pair<ImageArray, std::size_t>> cases = {
+      {blob_grid(64, 4, 0.5), 4}, {blob_grid(96, 16, 1.5), 8}, {blob_grid(96, 20, 2.5), 12}, {blob_grid(128, 32, 4.0), 16}};
+  for (const auto& [img, patch] : cases) {
+    const auto a = strategies::auto_patch_size(img);
+    EXPECT_EQ(a.patch, patch) << "half-width " << a.half_width_px;
+    EXPECT_NEAR(double(a.patch), 4 * std::clamp(std::round(3.5 * a.half_width_px / 4), 1.0, 4.0), 0.0);
+  }
+  // Never larger than the survey; a constant survey gets 8 (it falls back to coordinates).
+  for (std::size_t n : {3, 5, 6, 10}) {
+    const ImageArray small = blob_grid(n, double(n), 4.0);
+    const auto a = strategies::auto_patch_size(small);
+    EXPECT_LE(a.patch, n);
+    EXPECT_NO_THROW(strategies::extract_patches(small, a.patch, 1));
+  }
+  EXPECT_EQ(strategies::auto_patch_size(ImageArray::Constant(16, 16, 1.0)).patch, 8u);
+  EXPECT_EQ(strategies::auto_patch_size(ImageArray::Constant(5, 7, 1.0)).patch, 5u);
 }
 
 struct Split {
@@ -619,6 +686,32 @@ TEST(DklStrategy, RankTargetsPredictInScalarizerUnits) {
   EXPECT_GT(mc.dot(pc) / (mc.norm() * pc.norm()), 0.5);
 }
 
+TEST(DklStrategy, AutoPatchFollowsTheSurvey) {
+  // The default patch=auto is resolved at begin() from the survey (the run's AUTOSTEM_DKL_STATS
+  // line records it): atom columns → 4 px, σ 1.5 px particles → 8 px; an explicit patch is kept.
+  const std::string path = ::testing::TempDir() + "dkl_auto_patch_stats.jsonl";
+  std::remove(path.c_str());
+  ::setenv("AUTOSTEM_DKL_STATS", path.c_str(), 1);
+  const std::vector<std::pair<ImageArray, Parameters>> runs = {
+      {blob_grid(48, 4, 0.5), {}}, {blob_grid(48, 16, 1.5), {}}, {blob_grid(48, 4, 0.5), {{"patch", "12"}}}};
+  for (const auto& [img, params] : runs) {
+    auto st = strategies::make_dkl_strategy(params);
+    StrategyContext ctx;
+    ctx.instrument.field_rows = ctx.instrument.field_cols = std::size_t(img.rows());
+    ctx.instrument.energy = EnergyAxis{0.0, 1.0, 1};
+    st->begin(survey_of(img), ctx);
+  }  // each strategy writes its line when destroyed
+  ::unsetenv("AUTOSTEM_DKL_STATS");
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[0].find("\"patch\": 4,"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("\"patch\": 8,"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find("\"patch\": 12,"), std::string::npos) << lines[2];
+  std::remove(path.c_str());
+}
+
 TEST(DklStrategy, RegularisationParametersAreValidated) {
   EXPECT_THROW(strategies::make_dkl_strategy({{"weight_decay", "-0.1"}}), std::invalid_argument);
   EXPECT_THROW(strategies::make_dkl_strategy({{"min_noise", "-1"}}), std::invalid_argument);
@@ -626,7 +719,10 @@ TEST(DklStrategy, RegularisationParametersAreValidated) {
   EXPECT_THROW(strategies::make_gp_strategy({{"pca", "4"}}), std::invalid_argument);
   // The defaults of docs/dkl.md (chosen on tuning seeds): 8×8 patches, 16 principal components.
   const auto defaults = strategies::make_dkl_strategy({})->parameters();
-  EXPECT_EQ(defaults.at("patch"), "8");
+  EXPECT_EQ(defaults.at("patch"), "auto");  // 8 on the nanoparticles phantom (AutoPatchOfKnownSurveys)
+  EXPECT_EQ(strategies::make_dkl_strategy({{"patch", "12"}})->parameters().at("patch"), "12");
+  for (const char* bad : {"0", "-4", "8px", "automatic", ""})
+    EXPECT_THROW(strategies::make_dkl_strategy({{"patch", bad}}), std::invalid_argument) << bad;
   EXPECT_EQ(defaults.at("pca"), "16");
   EXPECT_EQ(defaults.at("targets"), "standard");
   // pca larger than the patch (8×8 = 64 values): a clear error at begin().

@@ -358,7 +358,8 @@ class ModelStrategy final : public Strategy {
     kernel_ = gp::parse_kernel(v.text("kernel"));
     min_distance_ = v.number("min_distance");
     if (patches) {
-      patch_ = v.size("patch");
+      patch_auto_ = v.text("patch") == "auto";
+      if (!patch_auto_) patch_ = static_cast<std::size_t>(std::stoul(v.text("patch")));
       stride_ = v.size("stride");
       hidden_ = v.text("hidden");
       layers_ = parse_layers(hidden_);
@@ -426,6 +427,12 @@ class ModelStrategy final : public Strategy {
       if (static_cast<std::size_t>(survey.image.data.rows()) != rows_ ||
           static_cast<std::size_t>(survey.image.data.cols()) != cols_)
         throw std::invalid_argument("strategy 'dkl': the survey is not the field's size");
+      if (patch_auto_) {
+        // docs/dkl.md "patch=auto": 3.5 autocorrelation half-widths of this survey.
+        const AutoPatch a = auto_patch_size(survey.image.data);
+        patch_ = a.patch;
+        half_width_px_ = a.half_width_px;
+      }
       set_ = extract_patches(survey.image.data, patch_, stride_);
       // Documented fallback: a survey without structure carries no information for the
       // network; the strategy then models (row, col) like "gp".
@@ -737,9 +744,11 @@ class ModelStrategy final : public Strategy {
   /// O_APPEND semantics (std::ofstream app), so parallel bench threads do not interleave lines.
   void write_stats() const {
     const char* path = std::getenv("AUTOSTEM_DKL_STATS");
-    if (!path || !*path || !fast_ || stats_.scored == 0) return;
+    // update=exact runs write a line too (their counters are 0): the patch they used.
+    if (!path || !*path || !patches_ || rows_ == 0 || (fast_ && stats_.scored == 0)) return;  // rows_ = 0: never begun
     std::ostringstream line;
-    line << "{\"seed\": " << seed_ << ", \"values\": " << train_y_.size() << ", \"scored\": " << stats_.scored
+    line << "{\"seed\": " << seed_ << ", \"patch\": " << patch_ << ", \"half_width_px\": " << half_width_px_
+         << ", \"values\": " << train_y_.size() << ", \"scored\": " << stats_.scored
          << ", \"covered95\": " << stats_.covered95 << ", \"surprises\": " << stats_.surprises
          << ", \"retrains_started\": " << stats_.retrains_started << ", \"retrains_applied\": "
          << stats_.retrains_applied << ", \"waits\": " << stats_.waits << ", \"last_retrain_s\": "
@@ -904,6 +913,8 @@ class ModelStrategy final : public Strategy {
   bool patches_;
   std::string scalarizer_spec_, hidden_ = "64-64";
   acquisition::Spec acq_;
+  bool patch_auto_ = true;
+  double half_width_px_ = 0.0;  ///< the survey's autocorrelation half-width (patch=auto)
   std::size_t patch_ = 8, stride_ = 1, train_iters_, init_iters_, retrain_every_, stop_retrain_after_,
       n_init_, embedding_ = 2;
   double lr_, min_distance_, weight_decay_ = 0.0, min_noise_ = 1e-4;
@@ -1017,12 +1028,28 @@ const Schema& dkl_strategy_schema() {
   // Defaults chosen on the nanoparticles phantom with tuning seeds 100–119, not the bench's
   // seeds 0–9 (docs/dkl.md "Why these defaults"): an 8×8 patch reduced to its 16 leading
   // principal components leaves the network little room to memorise the training patches.
+  // patch=auto (2026-12-07, docs/dkl.md "patch=auto") keeps 8 there and scales it with the
+  // survey's autocorrelation half-width elsewhere (4 on the TBG 4D-STEM survey).
   static const Schema s = [] {
     Schema s = model_schema("dkl",
                             "deep kernel learning (seed 003): survey patches -> MLP -> exact GP on a scalarizer "
                             "(docs/dkl.md)",
                             0.01);
-    s.integer("patch", 8, "survey patch size").at_least(1).in_unit("px");
+    s.text("patch", "auto", "auto | PX",
+           "survey patch size in px; auto: 3.5 autocorrelation half-widths of the survey, rounded to 4, 8, 12 or 16 "
+           "(docs/dkl.md \"patch=auto\")")
+        .normalize = [](const std::string& t) {
+          if (t == "auto") return t;
+          std::size_t used = 0;
+          long v = 0;
+          try {
+            v = std::stol(t, &used);
+          } catch (const std::exception&) {
+            used = 0;
+          }
+          if (used != t.size() || v < 1) throw std::invalid_argument("must be auto or a whole number of px ≥ 1");
+          return std::to_string(v);
+        };
     s.integer("stride", 1, "candidate pixel stride").at_least(1).in_unit("px");
     s.text("hidden", "64-64", "W-W-...", "MLP hidden layer widths")
         .normalize = [](const std::string& t) { return (void)parse_layers(t), t; };

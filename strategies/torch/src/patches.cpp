@@ -69,4 +69,59 @@ PatchSet extract_patches(const ImageArray& survey, std::size_t window, std::size
   return p;
 }
 
+double autocorrelation_half_width(const ImageArray& survey, double max_lag_px) {
+  const auto rows = static_cast<long>(survey.rows()), cols = static_cast<long>(survey.cols());
+  if (rows == 0 || cols == 0) throw std::invalid_argument("autocorrelation_half_width: the survey is empty");
+  if (!survey.allFinite())
+    throw std::invalid_argument("autocorrelation_half_width: the survey holds non-finite values (NaN or inf)");
+  if (!(max_lag_px >= 1.0))
+    throw std::invalid_argument("autocorrelation_half_width: max_lag_px must be at least 1");
+  const double mean = survey.mean();
+  const double sd = std::sqrt((survey - mean).square().mean());
+  if (!(sd > 1e-12 * std::max(1.0, std::abs(mean)))) return 0.0;  // constant: no structure
+  const ImageArray z = (survey - mean) / sd;
+  const long rmax = std::min<long>(static_cast<long>(std::ceil(max_lag_px)), std::min(rows, cols) - 1);
+  if (rmax < 1) return max_lag_px;
+  double prev = 1.0;  // ρ(0)
+  for (long r = 1; r <= rmax; ++r) {
+    // Lags of ring r in the half plane (dy > 0, or dy = 0 and dx > 0): ρ(−d) = ρ(d).
+    double sum = 0.0;
+    long lags = 0;
+    for (long dy = 0; dy <= r; ++dy)
+      for (long dx = -r; dx <= r; ++dx) {
+        if (dy == 0 && dx <= 0) continue;
+        if (std::lround(std::sqrt(double(dy * dy + dx * dx))) != r) continue;
+        if (dy >= rows || std::abs(dx) >= cols) continue;
+        const long c0 = std::max(0L, -dx), c1 = std::min(cols, cols - dx);
+        double acc = 0.0;
+        for (long y = 0; y + dy < rows; ++y) {
+          const double* a = &z(y, 0);
+          const double* b = &z(y + dy, 0);
+          for (long x = c0; x < c1; ++x) acc += a[x] * b[x + dx];
+        }
+        sum += acc / double((rows - dy) * (c1 - c0));
+        ++lags;
+      }
+    if (lags == 0) continue;
+    const double rho = sum / double(lags);
+    if (rho < 0.5) return double(r - 1) + (prev - 0.5) / (prev - rho);
+    prev = rho;
+  }
+  return double(rmax) < max_lag_px ? double(rmax) : max_lag_px;
+}
+
+AutoPatch auto_patch_size(const ImageArray& survey) {
+  AutoPatch a;
+  // Ladder 4…16: every ℓ ≥ 4 px gives 16 (3.5·ℓ/4 ≥ 3.5), so 6 px of lag suffice.
+  a.half_width_px = autocorrelation_half_width(survey, 6.0);
+  const std::size_t shorter = std::min<std::size_t>(survey.rows(), survey.cols());
+  if (a.half_width_px <= 0.0) {
+    a.patch = std::min<std::size_t>(8, shorter);
+    return a;
+  }
+  const double steps = std::round(kAutoPatchHalfWidths * a.half_width_px / 4.0);
+  a.patch = std::min<std::size_t>(4 * static_cast<std::size_t>(std::clamp(steps, 1.0, 4.0)), shorter);
+  return a;
+}
+
 }  // namespace autostem::strategies
