@@ -110,6 +110,60 @@ TEST(Lattice, ClassesDopantsAndVacancies) {
   EXPECT_GT(nd, 0u);
 }
 
+// Issue 15: the perovskite viewed along [110] (atomap's SrTiO3 image): A and B alternate along
+// the rows (A–B = s, the nearest-neighbour spacing), rows √2 s apart with A above A; as many A
+// as B columns; pixel size a/2 / s. The projection is drawn per sample with its probability.
+TEST(Lattice, PerovskiteViewedAlong110) {
+  ds::LatticeOptions o;
+  o.kind = ds::LatticeKind::perovskite;
+  o.rows = o.cols = 200;
+  o.random_rotation = false;
+  o.drift_max_px = 0.0;
+  o.jitter_sd_px = 0.0;
+  o.vacancy_fraction = 0.0;
+  o.perovskite_110_probability = 1.0;
+  const auto p = ds::make_lattice(o, 5);
+  ASSERT_TRUE(p.projection_110);
+  const double s = p.spacing_px;
+  EXPECT_NEAR(p.pixel_size_nm * s, 0.3905 / 2.0, 1e-12);
+  std::size_t na = 0, nb = 0, between = 0, inner_b = 0;
+  double aa_min = 1e9;
+  for (const auto& a : p.atoms) {
+    (a.cls == 0 ? na : nb)++;
+    if (a.cls == 0) {
+      for (const auto& b : p.atoms)
+        if (b.cls == 0 && &a != &b)
+          aa_min = std::min(aa_min, std::hypot(a.position.row - b.position.row, a.position.col - b.position.col));
+      continue;
+    }
+    if (a.position.col < s + 2 || a.position.col > 197 - s) continue;
+    ++inner_b;
+    int left = 0, right = 0;
+    for (const auto& b : p.atoms) {
+      if (b.cls != 0 || std::abs(b.position.row - a.position.row) > 0.1) continue;
+      if (std::abs(b.position.col - (a.position.col - s)) < 0.1) ++left;
+      if (std::abs(b.position.col - (a.position.col + s)) < 0.1) ++right;
+    }
+    between += left == 1 && right == 1;
+  }
+  EXPECT_NEAR(static_cast<double>(na) / static_cast<double>(nb), 1.0, 0.1);
+  EXPECT_EQ(between, inner_b);  // every B (away from the edges) sits between two A along its row
+  EXPECT_NEAR(aa_min, std::sqrt(2.0) * s, 1e-6);  // A above A, one row (√2 s) apart
+  // Probability 0 draws nothing: the [001] sample is the one made without the option.
+  o.perovskite_110_probability = 0.0;
+  const auto q = ds::make_lattice(o, 5);
+  EXPECT_FALSE(q.projection_110);
+  EXPECT_NEAR(q.pixel_size_nm * q.spacing_px, 0.3905 / std::sqrt(2.0), 1e-12);
+  // Probability 0.5: both projections occur over 20 seeds.
+  o.perovskite_110_probability = 0.5;
+  std::size_t n110 = 0;
+  for (std::uint64_t seed = 0; seed < 20; ++seed) n110 += ds::make_lattice(o, seed).projection_110;
+  EXPECT_GT(n110, 3u);
+  EXPECT_LT(n110, 17u);
+  o.perovskite_110_probability = 1.5;
+  EXPECT_THROW(ds::make_lattice(o, 1), std::invalid_argument);
+}
+
 TEST(Lattice, GrainBoundaryAndBadOptions) {
   ds::LatticeOptions o;
   o.rows = o.cols = 200;
