@@ -144,6 +144,8 @@ void check_options(const LatticeOptions& o) {
   check_range("contamination_level", o.contamination_level_min, o.contamination_level_max);
   if (!(o.contamination_level_min >= 0.0))
     throw std::invalid_argument("make_lattice: contamination_level_min must be >= 0");
+  check_range("z_exponent", o.z_exponent_min, o.z_exponent_max);
+  if (!(o.z_exponent_min > 0.0)) throw std::invalid_argument("make_lattice: z_exponent_min must be > 0");
   if (!(o.perovskite_110_probability >= 0.0 && o.perovskite_110_probability <= 1.0))
     throw std::invalid_argument("make_lattice: perovskite_110_probability must be in [0, 1]");
   check_fraction("gradient_max", o.gradient_max);
@@ -424,7 +426,7 @@ void place_defects(const LatticeOptions& o, Rng& rng, double spacing, const std:
   }
 }
 
-// Noise-free image: background + a Gaussian probe image per atom, amplitude ∝ (Z/Z_ref)^1.7
+// Noise-free image: background + a Gaussian probe image per atom, amplitude ∝ (Z/Z_ref)^n
 // (incoherent Z-contrast), seen through the scan distortion; fills out.clean, out.atoms and
 // out.vacancies (those inside the field, image frame).
 void render(const LatticeOptions& o, const ScanDistortion& scan, const std::vector<Site>& kept,
@@ -437,7 +439,7 @@ void render(const LatticeOptions& o, const ScanDistortion& scan, const std::vect
   const double reach = 4.0 * sigma + 4.0 * o.jitter_sd_px + 2.0;
   for (const auto& q : kept) {
     const Position p = scan.to_image(q.r, q.c);
-    const double amp = out.dose * std::pow(q.z / z_ref, 1.7);
+    const double amp = out.dose * std::pow(q.z / z_ref, out.z_exponent);
     const auto i_lo = static_cast<Eigen::Index>(std::max(0.0, std::floor(p.row - reach)));
     const auto i_hi = static_cast<Eigen::Index>(std::min(rows - 1.0, std::ceil(p.row + reach)));
     const auto j_lo = static_cast<Eigen::Index>(std::max(0.0, std::floor(p.col - reach)));
@@ -551,6 +553,9 @@ LatticeSample make_lattice(const LatticeOptions& o, std::uint64_t seed) {
   // The projection draws from a stream of its own (no draw at probability 0: samples as before).
   out.projection_110 = o.kind == LatticeKind::perovskite && o.perovskite_110_probability > 0.0 &&
                        detail::PhantomRng(seed, 0x510e527fade682d1ULL).uniform() < o.perovskite_110_probability;
+  out.z_exponent = o.z_exponent_min < o.z_exponent_max
+                       ? detail::PhantomRng(seed, 0x9b05688c2b3e6c1fULL).uniform(o.z_exponent_min, o.z_exponent_max)
+                       : o.z_exponent_min;
   out.pixel_size_nm = (o.kind == LatticeKind::graphene ? 0.142
                        : out.projection_110         ? 0.3905 / 2.0
                                                     : 0.3905 / std::sqrt(2.0)) /

@@ -162,6 +162,26 @@ TEST(Lattice, PerovskiteViewedAlong110) {
   EXPECT_LT(n110, 17u);
   o.perovskite_110_probability = 1.5;
   EXPECT_THROW(ds::make_lattice(o, 1), std::invalid_argument);
+  // A Z-contrast exponent range: drawn per sample; the clean image's A/B peak ratio is (38/22)^n.
+  o.perovskite_110_probability = 1.0;
+  o.z_exponent_min = 1.2;
+  o.z_exponent_max = 2.0;
+  o.probe_sigma_min = o.probe_sigma_max = 0.1;  // peaks that do not overlap
+  const auto z = ds::make_lattice(o, 7);
+  EXPECT_GE(z.z_exponent, 1.2);
+  EXPECT_LE(z.z_exponent, 2.0);
+  double peak[2] = {0, 0};
+  std::size_t cnt[2] = {0, 0};
+  for (const auto& a : z.atoms) {
+    if (a.cls > 1) continue;
+    peak[a.cls] += z.clean(static_cast<Eigen::Index>(std::lround(a.position.row)),
+                           static_cast<Eigen::Index>(std::lround(a.position.col))) - o.background_counts;
+    ++cnt[a.cls];
+  }
+  EXPECT_NEAR((peak[0] / static_cast<double>(cnt[0])) / (peak[1] / static_cast<double>(cnt[1])),
+              std::pow(38.0 / 22.0, z.z_exponent), 0.02 * std::pow(38.0 / 22.0, z.z_exponent));
+  o.z_exponent_min = 2.5;
+  EXPECT_THROW(ds::make_lattice(o, 1), std::invalid_argument);
 }
 
 TEST(Lattice, GrainBoundaryAndBadOptions) {

@@ -411,7 +411,8 @@ TEST(AtomNet, SrTiO3CountsBSites) {
 // chosen (seeds 720000 + k; apart from the training seeds 1000…1047 and the contaminated test
 // set's 900000+). Each k gives a [001] sample (B at the centres of A squares) and a [110] sample
 // (A and B alternating along rows, rows √2 s apart: the projection of atomap's SrTiO3 image),
-// 256–384 px, spacing 10–24 px, probe σ 0.18–0.28 s, dose 20–200, line jitter. Scores per
+// 256–384 px, spacing 10–24 px, probe σ 0.18–0.28 s, dose 20–200, line jitter, Z-contrast
+// exponent 1.2–2.0. Scores per
 // finder configuration: F1 at 0.2 s (one-to-one matching), the recall of the B columns, and the
 // share of matched columns whose class (A vs B) is right.
 struct ProjectionScore {
@@ -453,6 +454,8 @@ datasets::LatticeOptions projection_validation_options(std::size_t k, bool proje
   o.dose_max = 200.0;
   o.jitter_sd_px = 0.5;
   o.perovskite_110_probability = projection_110 ? 1.0 : 0.0;
+  o.z_exponent_min = 1.2;
+  o.z_exponent_max = 2.0;
   return o;
 }
 

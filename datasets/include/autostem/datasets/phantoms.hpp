@@ -126,6 +126,9 @@ struct LatticeOptions {
   double perovskite_110_probability = 0.0; ///< perovskite: chance that the sample is viewed along
                                            ///< [110] (LatticeKind); drawn from a stream of its
                                            ///< own, so 0 leaves every sample as it was
+  double z_exponent_min = 1.7, z_exponent_max = 1.7;  ///< Z-contrast exponent n (amplitude ∝ Z^n),
+                                           ///< drawn per sample from a stream of its own when
+                                           ///< min < max (1.7 fixed: samples as before)
 
   // Microscope realism (issue 15: training and test images that look like real surveys). All off
   // by default; with every one of them off the sample is bit-identical to one made without them
@@ -167,6 +170,7 @@ struct LatticeSample {
   double dose = 0;         ///< expected peak counts of a C / A column
   bool grain_boundary = false;
   bool projection_110 = false;  ///< perovskite viewed along [110] (else [001]; graphene: false)
+  double z_exponent = 1.7;      ///< Z-contrast exponent drawn
   double pixel_size_nm = 0;  ///< 0.142 nm / spacing (graphene), 0.276 nm / spacing (perovskite
                              ///< [001]) or 0.195 nm / spacing (perovskite [110])
   /// Microscope realism (LatticeOptions::contamination_probability …): (rows, cols) maps, zero when
@@ -182,7 +186,7 @@ struct LatticeSample {
 /// vacancies and (graphene, with grain_boundary_probability) a tilt grain boundary between two
 /// grains rotated by 13–30° (atoms of the second grain closer than 0.75 spacing to the first are
 /// removed; atoms within one spacing of the boundary line are SiteKind::boundary); each column
-/// drawn as a Gaussian of the probe σ with amplitude dose × (Z/Z_ref)^1.7 (Z-contrast,
+/// drawn as a Gaussian of the probe σ with amplitude dose × (Z/Z_ref)^n, n = 1.7 by default (Z-contrast,
 /// Pennycook 1989), sampled on a scan distorted by linear drift and per-line jitter; then
 /// Poisson and readout noise. Same (options, seed) → bit-identical result (own RNG).
 /// With the realism options (issue 15), in this order: vacuum (atoms removed, support at 0.2 ×
