@@ -478,9 +478,9 @@ TEST(AtomNet, PerovskiteProjectionsValidation) {
   };
   const std::vector<Config> configs = {
       {"default", {{"kind", "perovskite"}}, false},
-      {"classify=otsu", {{"kind", "perovskite"}, {"classify", "otsu"}}, false},
+      {"classify=network", {{"kind", "perovskite"}, {"classify", "network"}}, false},
       {"true spacing", {{"kind", "perovskite"}}, true},
-      {"true spacing, otsu", {{"kind", "perovskite"}, {"classify", "otsu"}}, true},
+      {"true spacing, network", {{"kind", "perovskite"}, {"classify", "network"}}, true},
   };
   const std::size_t n = 8;
   for (const bool p110 : {false, true}) {
@@ -509,6 +509,14 @@ TEST(AtomNet, PerovskiteProjectionsValidation) {
     for (std::size_t c = 0; c < configs.size(); ++c)
       std::printf("%s mean, %-20s F1 %.3f, B recall %.3f, class right %.3f\n", p110 ? "[110]" : "[001]",
                   configs[c].name.c_str(), mean[c].f1, mean[c].b_recall, mean[c].class_ok);
+    // The rule (default settings: estimated spacing, classify=auto = otsu for perovskite) holds on
+    // both projections: the shipped ensemble before issue 15 (trained on [001] only) gave F1
+    // 0.941, B recall 0.836 and 0.881 right classes on the [110] samples (docs/dcnn.md).
+    EXPECT_GE(mean[0].f1, 0.97);
+    EXPECT_GE(mean[0].b_recall, 0.97);
+    EXPECT_GE(mean[0].class_ok, 0.97);
+    // auto = otsu for perovskite: not worse than the network's own classes (0.5 % slack)
+    EXPECT_GE(mean[0].class_ok, mean[1].class_ok - 0.005);
   }
 }
 
