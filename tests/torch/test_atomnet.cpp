@@ -399,6 +399,13 @@ TEST(AtomNet, SrTiO3CountsBSites) {
   EXPECT_EQ(finder->parameters().at("classify"), "otsu");
   const auto atoms = finder->find(survey);
   report("dcnn defaults", atoms);
+  {
+    std::size_t a = 0, b = 0;
+    for (const auto& x : atoms) (x.cls == 0 ? a : b) += 1;
+    // the line scripts/reproduce_docs.py reads (docs/validation.md)
+    std::printf("SrTiO3: dcnn %zu columns: %zu A-site, %zu B-site, %zu B between two A (atomap: 104)\n", atoms.size(),
+                a, b, b_sites_between_a(atoms));
+  }
   const std::vector<std::pair<const char*, Parameters>> others = {
       {"dcnn classify=network", {{"kind", "perovskite"}, {"classify", "network"}}},
       {"dcnn mask=none", {{"kind", "perovskite"}, {"mask", "none"}}},
