@@ -23,9 +23,11 @@ namespace {
 // Training images of one kind, recipe "plain" (the models shipped until issue 15): `count`
 // lattice samples (seeds seed·1000 + i), 160×160 px with an atom spacing of 8–14 px (the network
 // resamples every image to its own spacing anyway), peak dose 1.5–60 counts, graphene with a
-// grain boundary in half of them.
+// grain boundary in half of them; perovskite viewed along [110] (A and B alternating along rows,
+// atomap's SrTiO3 image) instead of [001] in a fraction p110 of them, with a Z-contrast exponent
+// drawn in [z_min, z_max] (issue 15; p110 = 0 with 1.7–1.7 = the models shipped before).
 std::vector<strategies::AtomNetSample> plain_samples(datasets::LatticeKind kind, std::size_t count,
-                                                     std::uint64_t seed) {
+                                                     std::uint64_t seed, double p110, double z_min, double z_max) {
   std::vector<strategies::AtomNetSample> out;
   for (std::size_t i = 0; i < count; ++i) {
     datasets::LatticeOptions o;
@@ -36,6 +38,11 @@ std::vector<strategies::AtomNetSample> plain_samples(datasets::LatticeKind kind,
     o.grain_boundary_probability = kind == datasets::LatticeKind::graphene ? 0.5 : 0.0;
     o.dose_min = 1.5;  // real HAADF surveys of graphene are far noisier than the phantom's default
     o.dose_max = 60.0;
+    if (kind == datasets::LatticeKind::perovskite) {
+      o.perovskite_110_probability = p110;
+      o.z_exponent_min = z_min;
+      o.z_exponent_max = z_max;
+    }
     const auto s = datasets::make_lattice(o, seed * 1000 + i);
     strategies::AtomNetSample x;
     x.image = s.image;
@@ -125,6 +132,11 @@ int cmd_train_atoms(const std::vector<std::string>& args) {
        "training images: microscope (contamination, vacuum, gradients, scan noise, 8-bit; issue 15), plain "
        "(clean phantoms, the models shipped before issue 15) or shipped (what models/atoms holds: microscope for "
        "graphene, plain for perovskite)")
+      ("p110", po::value<double>()->default_value(0.5),
+       "perovskite, recipe plain: fraction of the images viewed along [110] instead of [001] (0 = the models "
+       "shipped before issue 15)")
+      ("z-exponent", po::value<std::string>()->default_value("1.2-2.0"),
+       "perovskite, recipe plain: range MIN-MAX of the Z-contrast exponent (1.7-1.7 = before issue 15)")
       ("widths", po::value<std::string>()->default_value("4-8-16"), "filters per U-Net level")
       ("spacing", po::value<double>()->default_value(6.0), "atom spacing the network sees (network px)")
       ("threads", po::value<int>()->default_value(1), "LibTorch threads (1 = deterministic)");
@@ -169,7 +181,14 @@ int cmd_train_atoms(const std::vector<std::string>& args) {
     }
     strategies::AtomNet net(a, seed);
     const auto t0 = std::chrono::steady_clock::now();
-    const auto samples = micro ? microscope_samples(k, images, seed) : plain_samples(k, images, seed);
+    const double p110 = vm["p110"].as<double>();
+    if (!(p110 >= 0.0 && p110 <= 1.0)) throw UsageError("--p110 must be in [0, 1]");
+    const std::string zr = vm["z-exponent"].as<std::string>();
+    double z_min = 0, z_max = 0;
+    if (std::sscanf(zr.c_str(), "%lf-%lf", &z_min, &z_max) != 2 || !(z_min > 0.0) || !(z_max >= z_min))
+      throw UsageError("--z-exponent must look like 1.2-2.0 (0 < MIN <= MAX), got '" + zr + "'");
+    const auto samples =
+        micro ? microscope_samples(k, images, seed) : plain_samples(k, images, seed, p110, z_min, z_max);
     const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     strategies::AtomNetTrainingOptions to;
     to.iterations = iterations;
@@ -183,7 +202,11 @@ int cmd_train_atoms(const std::vector<std::string>& args) {
     std::snprintf(secs, sizeof secs, "%.1f", rep.seconds);
     const std::string data =
         recipe == "plain"
-            ? " images 160x160, spacing 8-14 px, dose 1.5-60, seeds "
+            ? " images 160x160, spacing 8-14 px, dose 1.5-60" +
+                  (k == datasets::LatticeKind::perovskite
+                       ? ", [110] projection in a fraction " + std::to_string(p110) + ", Z exponent " + zr
+                       : std::string()) +
+                  ", seeds "
             : " images (recipe microscope: spacing 4-25 px, 18-26 spacings wide, dose 1.5-60, contamination 60 %, "
               "vacuum 40 %, gradients, scan-line noise, probe tails, 8-bit 30 %), seeds ";
     net.set_training_notes({{"data", "lattice phantom (" + name + "), " + std::to_string(samples.size()) + data +
@@ -198,7 +221,10 @@ int cmd_train_atoms(const std::vector<std::string>& args) {
                             {"command", "autostem train-atoms --kind " + name + " --ensemble " + std::to_string(n) +
                                             " --seed " + std::to_string(seed) + " --recipe " + recipe +
                                             " --images " + std::to_string(samples.size()) + " --iterations " +
-                                            std::to_string(to.iterations)}});
+                                            std::to_string(to.iterations) +
+                                            (k == datasets::LatticeKind::perovskite && !micro
+                                                 ? " --p110 " + std::to_string(p110) + " --z-exponent " + zr
+                                                 : std::string())}});
     const auto dir = std::filesystem::path(vm["out"].as<std::string>()) / name;
     net.save(dir);
     std::printf("%s: %d models trained in %.1f s (final loss %.4f) -> %s\n", name.c_str(), n, rep.seconds,

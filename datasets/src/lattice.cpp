@@ -47,8 +47,9 @@ struct Site {
 };
 
 // Lattice sites of one grain covering the field (plus margin), specimen frame.
-void add_grain(std::vector<Site>& out, LatticeKind kind, double spacing, double theta, double off_r, double off_c,
-               double rows, double cols, double margin, int grain) {
+// projection_110 (perovskite): the [110] view, A at (√2 s·j, 2 s·i), B at (√2 s·j, 2 s·i + s).
+void add_grain(std::vector<Site>& out, LatticeKind kind, bool projection_110, double spacing, double theta,
+               double off_r, double off_c, double rows, double cols, double margin, int grain) {
   std::vector<std::array<double, 2>> basis;
   double a1r, a1c, a2r, a2c;
   if (kind == LatticeKind::graphene) {
@@ -58,6 +59,12 @@ void add_grain(std::vector<Site>& out, LatticeKind kind, double spacing, double 
     a2r = a * std::sqrt(3.0) / 2.0;
     a2c = a / 2.0;
     basis = {{0.0, 0.0}, {a / (2.0 * std::sqrt(3.0)), a / 2.0}};
+  } else if (projection_110) {
+    a1r = 0;
+    a1c = 2.0 * spacing;
+    a2r = std::sqrt(2.0) * spacing;
+    a2c = 0;
+    basis = {{0.0, 0.0}, {0.0, spacing}};
   } else {
     const double a = std::sqrt(2.0) * spacing;
     a1r = 0;
@@ -137,6 +144,10 @@ void check_options(const LatticeOptions& o) {
   check_range("contamination_level", o.contamination_level_min, o.contamination_level_max);
   if (!(o.contamination_level_min >= 0.0))
     throw std::invalid_argument("make_lattice: contamination_level_min must be >= 0");
+  check_range("z_exponent", o.z_exponent_min, o.z_exponent_max);
+  if (!(o.z_exponent_min > 0.0)) throw std::invalid_argument("make_lattice: z_exponent_min must be > 0");
+  if (!(o.perovskite_110_probability >= 0.0 && o.perovskite_110_probability <= 1.0))
+    throw std::invalid_argument("make_lattice: perovskite_110_probability must be in [0, 1]");
   check_fraction("gradient_max", o.gradient_max);
   check_fraction("probe_tail_max", o.probe_tail_max);
   if (!(o.line_noise_sd >= 0.0) || !std::isfinite(o.line_noise_sd))
@@ -351,7 +362,7 @@ std::vector<Site> lattice_sites(const LatticeOptions& o, Rng& rng, LatticeSample
   std::vector<Site> sites;
   out.grain_boundary = o.kind == LatticeKind::graphene && rng.uniform() < o.grain_boundary_probability;
   if (!out.grain_boundary) {
-    add_grain(sites, o.kind, s, out.rotation_rad, off_r, off_c, rows, cols, margin, 0);
+    add_grain(sites, o.kind, out.projection_110, s, out.rotation_rad, off_r, off_c, rows, cols, margin, 0);
     return sites;
   }
   const double phi = rng.uniform(0.0, pi);
@@ -360,8 +371,8 @@ std::vector<Site> lattice_sites(const LatticeOptions& o, Rng& rng, LatticeSample
   const double p0c = cols / 2.0 + rng.uniform(-0.15, 0.15) * cols;
   const double tilt = rng.uniform(13.0, 30.0) * pi / 180.0 * (rng.uniform() < 0.5 ? -1.0 : 1.0);
   std::vector<Site> g1, g2;
-  add_grain(g1, o.kind, s, out.rotation_rad, off_r, off_c, rows, cols, margin, 0);
-  add_grain(g2, o.kind, s, out.rotation_rad + tilt, rng.uniform(0.0, s), rng.uniform(0.0, s), rows, cols, margin, 1);
+  add_grain(g1, o.kind, out.projection_110, s, out.rotation_rad, off_r, off_c, rows, cols, margin, 0);
+  add_grain(g2, o.kind, out.projection_110, s, out.rotation_rad + tilt, rng.uniform(0.0, s), rng.uniform(0.0, s), rows, cols, margin, 1);
   auto side = [&](const Site& q) { return (q.r - p0r) * nr + (q.c - p0c) * nc; };
   for (const auto& q : g1)
     if (side(q) < 0) sites.push_back(q);
@@ -415,7 +426,7 @@ void place_defects(const LatticeOptions& o, Rng& rng, double spacing, const std:
   }
 }
 
-// Noise-free image: background + a Gaussian probe image per atom, amplitude ∝ (Z/Z_ref)^1.7
+// Noise-free image: background + a Gaussian probe image per atom, amplitude ∝ (Z/Z_ref)^n
 // (incoherent Z-contrast), seen through the scan distortion; fills out.clean, out.atoms and
 // out.vacancies (those inside the field, image frame).
 void render(const LatticeOptions& o, const ScanDistortion& scan, const std::vector<Site>& kept,
@@ -428,7 +439,7 @@ void render(const LatticeOptions& o, const ScanDistortion& scan, const std::vect
   const double reach = 4.0 * sigma + 4.0 * o.jitter_sd_px + 2.0;
   for (const auto& q : kept) {
     const Position p = scan.to_image(q.r, q.c);
-    const double amp = out.dose * std::pow(q.z / z_ref, 1.7);
+    const double amp = out.dose * std::pow(q.z / z_ref, out.z_exponent);
     const auto i_lo = static_cast<Eigen::Index>(std::max(0.0, std::floor(p.row - reach)));
     const auto i_hi = static_cast<Eigen::Index>(std::min(rows - 1.0, std::ceil(p.row + reach)));
     const auto j_lo = static_cast<Eigen::Index>(std::max(0.0, std::floor(p.col - reach)));
@@ -539,7 +550,16 @@ LatticeSample make_lattice(const LatticeOptions& o, std::uint64_t seed) {
   out.rotation_rad = o.random_rotation ? rng.uniform(0.0, 2.0 * pi) : 0.0;
   out.probe_sigma_px = out.spacing_px * rng.uniform(o.probe_sigma_min, o.probe_sigma_max);
   out.dose = rng.uniform(o.dose_min, o.dose_max);
-  out.pixel_size_nm = (o.kind == LatticeKind::graphene ? 0.142 : 0.3905 / std::sqrt(2.0)) / out.spacing_px;
+  // The projection draws from a stream of its own (no draw at probability 0: samples as before).
+  out.projection_110 = o.kind == LatticeKind::perovskite && o.perovskite_110_probability > 0.0 &&
+                       detail::PhantomRng(seed, 0x510e527fade682d1ULL).uniform() < o.perovskite_110_probability;
+  out.z_exponent = o.z_exponent_min < o.z_exponent_max
+                       ? detail::PhantomRng(seed, 0x9b05688c2b3e6c1fULL).uniform(o.z_exponent_min, o.z_exponent_max)
+                       : o.z_exponent_min;
+  out.pixel_size_nm = (o.kind == LatticeKind::graphene ? 0.142
+                       : out.projection_110         ? 0.3905 / 2.0
+                                                    : 0.3905 / std::sqrt(2.0)) /
+                      out.spacing_px;
   const double s = out.spacing_px, sigma = out.probe_sigma_px;
   const double drift_r = rng.uniform(-o.drift_max_px, o.drift_max_px);
   ScanDistortion scan;

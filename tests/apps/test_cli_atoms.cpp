@@ -229,5 +229,12 @@ TEST(CliTrainAtoms, SameSeedSameWeights) {
   const auto bad = run_cli("train-atoms --out '" + a.string() + "' --recipe dirty");
   EXPECT_EQ(bad.status, 2) << bad.out;
   EXPECT_NE(bad.out.find("--recipe"), std::string::npos) << bad.out;
+  // The perovskite phantoms' projection mix and Z-exponent range (issue 15) are checked too.
+  const auto bad_z = run_cli("train-atoms --out '" + a.string() + "' --kind perovskite --z-exponent 2.0-1.2");
+  EXPECT_EQ(bad_z.status, 2) << bad_z.out;
+  EXPECT_NE(bad_z.out.find("--z-exponent"), std::string::npos) << bad_z.out;
+  const auto bad_p = run_cli("train-atoms --out '" + a.string() + "' --kind perovskite --p110 1.5");
+  EXPECT_EQ(bad_p.status, 2) << bad_p.out;
+  EXPECT_NE(bad_p.out.find("--p110"), std::string::npos) << bad_p.out;
   for (const auto& d : {a, b, c}) fs::remove_all(d);
 }

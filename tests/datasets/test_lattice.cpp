@@ -110,6 +110,84 @@ TEST(Lattice, ClassesDopantsAndVacancies) {
   EXPECT_GT(nd, 0u);
 }
 
+// Issue 15: the perovskite viewed along [110] (atomap's SrTiO3 image): A and B alternate along
+// the rows (A–B = s, the nearest-neighbour spacing), rows √2 s apart with A above A; as many A
+// as B columns; pixel size a/2 / s. The projection is drawn per sample with its probability.
+TEST(Lattice, PerovskiteViewedAlong110) {
+  ds::LatticeOptions o;
+  o.kind = ds::LatticeKind::perovskite;
+  o.rows = o.cols = 200;
+  o.random_rotation = false;
+  o.drift_max_px = 0.0;
+  o.jitter_sd_px = 0.0;
+  o.vacancy_fraction = 0.0;
+  o.perovskite_110_probability = 1.0;
+  const auto p = ds::make_lattice(o, 5);
+  ASSERT_TRUE(p.projection_110);
+  const double s = p.spacing_px;
+  EXPECT_NEAR(p.pixel_size_nm * s, 0.3905 / 2.0, 1e-12);
+  std::size_t na = 0, nb = 0, between = 0, inner_b = 0;
+  double aa_min = 1e9;
+  for (const auto& a : p.atoms) {
+    (a.cls == 0 ? na : nb)++;
+    if (a.cls == 0) {
+      for (const auto& b : p.atoms)
+        if (b.cls == 0 && &a != &b)
+          aa_min = std::min(aa_min, std::hypot(a.position.row - b.position.row, a.position.col - b.position.col));
+      continue;
+    }
+    if (a.position.col < s + 2 || a.position.col > 197 - s) continue;
+    ++inner_b;
+    int left = 0, right = 0;
+    for (const auto& b : p.atoms) {
+      if (b.cls != 0 || std::abs(b.position.row - a.position.row) > 0.1) continue;
+      if (std::abs(b.position.col - (a.position.col - s)) < 0.1) ++left;
+      if (std::abs(b.position.col - (a.position.col + s)) < 0.1) ++right;
+    }
+    between += left == 1 && right == 1;
+  }
+  EXPECT_NEAR(static_cast<double>(na) / static_cast<double>(nb), 1.0, 0.1);
+  EXPECT_EQ(between, inner_b);  // every B (away from the edges) sits between two A along its row
+  EXPECT_NEAR(aa_min, std::sqrt(2.0) * s, 1e-6);  // A above A, one row (√2 s) apart
+  // Probability 0 draws nothing: the [001] sample is the one made without the option.
+  o.perovskite_110_probability = 0.0;
+  const auto q = ds::make_lattice(o, 5);
+  EXPECT_FALSE(q.projection_110);
+  EXPECT_NEAR(q.pixel_size_nm * q.spacing_px, 0.3905 / std::sqrt(2.0), 1e-12);
+  // Probability 0.5: both projections occur over 20 seeds.
+  o.perovskite_110_probability = 0.5;
+  std::size_t n110 = 0;
+  for (std::uint64_t seed = 0; seed < 20; ++seed) n110 += ds::make_lattice(o, seed).projection_110;
+  EXPECT_GT(n110, 3u);
+  EXPECT_LT(n110, 17u);
+  o.perovskite_110_probability = 1.5;
+  EXPECT_THROW(ds::make_lattice(o, 1), std::invalid_argument);
+  // A Z-contrast exponent range: drawn per sample, within the range.
+  o.perovskite_110_probability = 1.0;
+  o.z_exponent_min = 1.2;
+  o.z_exponent_max = 2.0;
+  const auto z = ds::make_lattice(o, 7);
+  EXPECT_GE(z.z_exponent, 1.2);
+  EXPECT_LE(z.z_exponent, 2.0);
+  // Fixed exponents 1.2 and 2.0, same seed: same atoms; A peaks (Z_ref) unchanged, each B peak
+  // scaled by (22/38)^(2.0 − 1.2) (narrow probe: the columns do not overlap).
+  o.probe_sigma_min = o.probe_sigma_max = 0.08;
+  o.z_exponent_min = o.z_exponent_max = 1.2;
+  const auto lo = ds::make_lattice(o, 7);
+  o.z_exponent_min = o.z_exponent_max = 2.0;
+  const auto hi = ds::make_lattice(o, 7);
+  ASSERT_EQ(lo.atoms.size(), hi.atoms.size());
+  for (std::size_t k = 0; k < lo.atoms.size(); ++k) {
+    const auto& a = lo.atoms[k];
+    const auto r = static_cast<Eigen::Index>(std::lround(a.position.row));
+    const auto c = static_cast<Eigen::Index>(std::lround(a.position.col));
+    const double expect = a.cls == 0 ? 1.0 : std::pow(a.z / 38.0, 0.8);
+    EXPECT_NEAR((hi.clean(r, c) - o.background_counts) / (lo.clean(r, c) - o.background_counts), expect, 1e-3);
+  }
+  o.z_exponent_min = 2.5;
+  EXPECT_THROW(ds::make_lattice(o, 1), std::invalid_argument);
+}
+
 TEST(Lattice, GrainBoundaryAndBadOptions) {
   ds::LatticeOptions o;
   o.rows = o.cols = 200;

@@ -377,34 +377,154 @@ TEST(AtomNet, BlobAndVacuumAreReportedAndTheLatticeAtomsAreKept) {
 }
 
 // SrTiO3 ADF (atomap's test image): A-site (Sr) vs B-site (Ti) columns; atomap finds 104 B sites
-// (B columns between two A columns). This image's projection differs from the phantom's [001]
-// perovskite: at the estimated spacing the perovskite ensemble misses most B columns, so the
-// finder is given spacing_px = 16 (chosen on this image — a tuned setting, docs/dcnn.md) and the
-// classes come from the columns' intensity (classify=otsu).
+// (B columns between two A columns). The image is a [110] projection (A and B alternating along
+// rows). Issue 15: with default settings — the spacing estimated, classify=auto (otsu for the
+// perovskite model) and the ensemble trained on [001] and [110] phantoms — the count holds
+// without spacing_px. The rule was chosen on the validation phantoms
+// (PerovskiteProjectionsValidation), this image is evaluation only; the other options are
+// printed for the record (docs/dcnn.md "SrTiO3").
 TEST(AtomNet, SrTiO3CountsBSites) {
   AUTOSTEM_REQUIRE_DATA(path, "haadf/atomap_sto/test_ADF_cropped.hdf5");
   const auto image = to_image(datasets::read_hspy(path).at(0));
   register_torch_strategies();
-  auto finder = make_atom_finder("dcnn", {{"kind", "perovskite"}, {"spacing_px", "16"}, {"classify", "otsu"}});
   Image survey;
   survey.data = image;
+  const auto report = [&](const char* name, const std::vector<Atom>& found) {
+    std::size_t a = 0, b = 0;
+    for (const auto& x : found) (x.cls == 0 ? a : b) += 1;
+    std::printf("SrTiO3, %-34s %3zu columns: %3zu A, %3zu B, %3zu B between two A (atomap: 104)\n", name, found.size(),
+                a, b, b_sites_between_a(found));
+  };
+  auto finder = make_atom_finder("dcnn", {{"kind", "perovskite"}});
+  EXPECT_EQ(finder->parameters().at("classify"), "otsu");
   const auto atoms = finder->find(survey);
-  std::size_t a_sites = 0, b_sites = 0;
-  for (const auto& a : atoms) (a.cls == 0 ? a_sites : b_sites) += 1;
-  const auto between = b_sites_between_a(atoms);
-  // denoise=bragg is not the default (docs/atoms.md "Bragg filter"): printed for the record.
-  const auto bragg_atoms =
-      make_atom_finder("dcnn", {{"kind", "perovskite"}, {"spacing_px", "16"}, {"classify", "otsu"}, {"denoise", "bragg"}})
-          ->find(survey);
-  std::printf("SrTiO3: dcnn + Bragg %zu columns, %zu B between two A\n", bragg_atoms.size(),
-              b_sites_between_a(bragg_atoms));
+  report("dcnn defaults", atoms);
+  {
+    std::size_t a = 0, b = 0;
+    for (const auto& x : atoms) (x.cls == 0 ? a : b) += 1;
+    // the line scripts/reproduce_docs.py reads (docs/validation.md)
+    std::printf("SrTiO3: dcnn %zu columns: %zu A-site, %zu B-site, %zu B between two A (atomap: 104)\n", atoms.size(),
+                a, b, b_sites_between_a(atoms));
+  }
+  const std::vector<std::pair<const char*, Parameters>> others = {
+      {"dcnn classify=network", {{"kind", "perovskite"}, {"classify", "network"}}},
+      {"dcnn mask=none", {{"kind", "perovskite"}, {"mask", "none"}}},
+      {"dcnn spacing_px=16", {{"kind", "perovskite"}, {"spacing_px", "16"}}},
+      {"dcnn denoise=bragg", {{"kind", "perovskite"}, {"denoise", "bragg"}}},
+  };
+  for (const auto& [name, params] : others) report(name, make_atom_finder("dcnn", params)->find(survey));
   auto log_atoms = find_atoms_log(image);
   split_atoms_by_intensity(image, log_atoms, 0, 1, 2.4);
-  std::printf("SrTiO3: dcnn %zu columns: %zu A-site, %zu B-site, %zu B between two A (atomap: 104); "
-              "LoG baseline %zu columns, %zu B between two A\n",
-              atoms.size(), a_sites, b_sites, between, log_atoms.size(), b_sites_between_a(log_atoms));
-  EXPECT_NEAR(static_cast<double>(between), 104.0, 2.0);
+  report("LoG baseline + otsu", log_atoms);
+  std::size_t a_sites = 0;
+  for (const auto& a : atoms) a_sites += a.cls == 0;
+  EXPECT_NEAR(static_cast<double>(b_sites_between_a(atoms)), 104.0, 2.0);
   EXPECT_NEAR(static_cast<double>(a_sites), 118.0, 3.0);  // 13 rows of 9 A columns (+ a partial one)
+}
+
+// Issue 15, perovskite projections: the validation phantoms on which the perovskite rule is
+// chosen (seeds 720000 + k; apart from the training seeds 1000…1047 and the contaminated test
+// set's 900000+). Each k gives a [001] sample (B at the centres of A squares) and a [110] sample
+// (A and B alternating along rows, rows √2 s apart: the projection of atomap's SrTiO3 image),
+// 256–384 px, spacing 10–24 px, probe σ 0.18–0.28 s, dose 20–200, line jitter, Z-contrast
+// exponent 1.2–2.0. Scores per
+// finder configuration: F1 at 0.2 s (one-to-one matching), the recall of the B columns, and the
+// share of matched columns whose class (A vs B) is right.
+struct ProjectionScore {
+  double f1 = 0, b_recall = 0, class_ok = 0;
+};
+
+ProjectionScore score_projection(const datasets::LatticeSample& s, const std::vector<Atom>& found) {
+  ProjectionScore out;
+  const double radius = 0.2 * s.spacing_px;
+  std::vector<Position> truth;
+  for (const auto& a : s.atoms) truth.push_back(a.position);
+  out.f1 = match_atoms(positions(found), truth, radius).f1;
+  std::size_t nb = 0, nb_found = 0, matched = 0, right = 0;
+  for (const auto& t : s.atoms) {
+    const Atom* best = nullptr;
+    double bd = radius;
+    for (const auto& f : found) {
+      const double d = std::hypot(f.position.row - t.position.row, f.position.col - t.position.col);
+      if (d <= bd) bd = d, best = &f;
+    }
+    if (t.cls != 0) ++nb;
+    if (!best) continue;
+    if (t.cls != 0) ++nb_found;
+    ++matched;
+    right += (best->cls != 0) == (t.cls != 0);
+  }
+  out.b_recall = nb ? static_cast<double>(nb_found) / static_cast<double>(nb) : 1.0;
+  out.class_ok = matched ? static_cast<double>(right) / static_cast<double>(matched) : 0.0;
+  return out;
+}
+
+datasets::LatticeOptions projection_validation_options(std::size_t k, bool projection_110) {
+  datasets::LatticeOptions o;
+  o.kind = datasets::LatticeKind::perovskite;
+  o.rows = o.cols = 256 + 32 * (k % 5);
+  o.spacing_min_px = 10.0;
+  o.spacing_max_px = 24.0;
+  o.dose_min = 20.0;
+  o.dose_max = 200.0;
+  o.jitter_sd_px = 0.5;
+  o.perovskite_110_probability = projection_110 ? 1.0 : 0.0;
+  o.z_exponent_min = 1.2;
+  o.z_exponent_max = 2.0;
+  return o;
+}
+
+constexpr std::uint64_t projection_validation_seed = 720000;
+
+TEST(AtomNet, PerovskiteProjectionsValidation) {
+  register_torch_strategies();
+  struct Config {
+    std::string name;
+    Parameters params;
+    bool truth_spacing;
+  };
+  const std::vector<Config> configs = {
+      {"default", {{"kind", "perovskite"}}, false},
+      {"classify=network", {{"kind", "perovskite"}, {"classify", "network"}}, false},
+      {"true spacing", {{"kind", "perovskite"}}, true},
+      {"true spacing, network", {{"kind", "perovskite"}, {"classify", "network"}}, true},
+  };
+  const std::size_t n = 8;
+  for (const bool p110 : {false, true}) {
+    std::vector<ProjectionScore> mean(configs.size());
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto s = datasets::make_lattice(projection_validation_options(k, p110), projection_validation_seed + k);
+      ASSERT_EQ(s.projection_110, p110);
+      Image survey;
+      survey.data = s.image;
+      const double est = estimate_atom_spacing_px(s.image);
+      std::printf("%s k=%zu: %lldx%lld, spacing %.1f px (estimated %.1f), %zu columns\n", p110 ? "[110]" : "[001]", k,
+                  static_cast<long long>(s.image.rows()), static_cast<long long>(s.image.cols()), s.spacing_px, est,
+                  s.atoms.size());
+      for (std::size_t c = 0; c < configs.size(); ++c) {
+        auto params = configs[c].params;
+        if (configs[c].truth_spacing) params["spacing_px"] = std::to_string(s.spacing_px);
+        const auto atoms = make_atom_finder("dcnn", params)->find(survey);
+        const auto sc = score_projection(s, atoms);
+        std::printf("  %-20s %4zu found, F1 %.3f, B recall %.3f, class right %.3f\n", configs[c].name.c_str(),
+                    atoms.size(), sc.f1, sc.b_recall, sc.class_ok);
+        mean[c].f1 += sc.f1 / n;
+        mean[c].b_recall += sc.b_recall / n;
+        mean[c].class_ok += sc.class_ok / n;
+      }
+    }
+    for (std::size_t c = 0; c < configs.size(); ++c)
+      std::printf("%s mean, %-20s F1 %.3f, B recall %.3f, class right %.3f\n", p110 ? "[110]" : "[001]",
+                  configs[c].name.c_str(), mean[c].f1, mean[c].b_recall, mean[c].class_ok);
+    // The rule (default settings: estimated spacing, classify=auto = otsu for perovskite) holds on
+    // both projections: the shipped ensemble before issue 15 (trained on [001] only) gave F1
+    // 0.941, B recall 0.836 and 0.881 right classes on the [110] samples (docs/dcnn.md).
+    EXPECT_GE(mean[0].f1, 0.97);
+    EXPECT_GE(mean[0].b_recall, 0.97);
+    EXPECT_GE(mean[0].class_ok, 0.97);
+    // auto = otsu for perovskite: not worse than the network's own classes (0.5 % slack)
+    EXPECT_GE(mean[0].class_ok, mean[1].class_ok - 0.005);
+  }
 }
 
 TEST(AtomNet, SaveLoadRoundTripAndManifest) {

@@ -39,6 +39,11 @@ class DcnnAtomFinder final : public AtomFinder {
     provenance_ = v.provenance();
     provenance_["model"] = model_;
     net_ = std::make_unique<AtomNet>(AtomNet::load(model_));  // throws a clear error for a bad directory
+    // classify=auto (issue 15): the network's classes for graphene; Z-contrast (otsu) for a
+    // perovskite model, whose class head is unreliable on the [110] projection while otsu is right
+    // on both projections (validation phantoms, docs/dcnn.md "SrTiO3").
+    if (classify_ == "auto") classify_ = net_->architecture().kind == "perovskite" ? "otsu" : "network";
+    provenance_["classify"] = classify_;
     if (options_.ensemble > static_cast<std::size_t>(net_->architecture().ensemble))
       throw std::invalid_argument("atom finder 'dcnn': ensemble=" + std::to_string(options_.ensemble) + " but " +
                                   model_ + " holds " + std::to_string(net_->architecture().ensemble) + " models");
@@ -114,7 +119,7 @@ class DcnnAtomFinder final : public AtomFinder {
   AtomNetFindOptions options_;
   double spacing_px_ = 0;
   std::size_t elit_rounds_ = 0, elit_iterations_ = 60;
-  std::string classify_ = "network";
+  std::string classify_ = "auto";
   std::string denoise_ = kDefaultDenoise;
   double border_px_ = 0;
   double max_loss_ = 0.3;
@@ -138,8 +143,9 @@ const Schema& dcnn_finder_schema() {
     s.number("spacing_px", 0.0, "atom spacing (0 = estimated from the image)").at_least(0).in_unit("px");
     s.integer("elit_rounds", 0, "ELIT self-labelling rounds on the survey (0 = the shipped ensemble)");
     s.integer("elit_iterations", 60, "training iterations per ELIT round").at_least(1);
-    s.choice("classify", {"network", "otsu"}, "network",
-             "network: the network's classes; otsu: Z-contrast classes, 0 = bright, 1 = dim");
+    s.choice("classify", {"auto", "network", "otsu"}, "auto",
+             "network: the network's classes; otsu: Z-contrast classes, 0 = bright, 1 = dim; auto: otsu for a "
+             "perovskite model, network otherwise (docs/dcnn.md)");
     s.choice("denoise", {"none", "bragg", "bragg-periodic"}, kDefaultDenoise,
              "find the atoms in the Bragg-filtered survey (docs/atoms.md \"Bragg filter\")");
     s.number("border_px", 0.0, "drop atoms closer than this to the image edge").at_least(0).in_unit("px");

@@ -82,7 +82,10 @@ GroundTruth make_phantom(const std::string& name, std::uint64_t seed, std::size_
 ///  - perovskite: ABO3 viewed so that the A columns form a square lattice (a ≈ 0.39 nm, SrTiO3
 ///    [001]) with the B columns at the centres of the A squares; classes 0 = A-site (Sr, Z 38),
 ///    1 = B-site (Ti, Z 22), 2 = heavy B-site dopant (Nb, Z 41). Oxygen columns are not imaged
-///    (weak in HAADF).
+///    (weak in HAADF). With LatticeOptions::perovskite_110_probability a sample is viewed along
+///    [110] instead: rows of A and B columns alternating along [001] (A–B = a/2), rows a/√2
+///    apart with A above A (a rectangular A lattice a × a/√2, B half-way between two A along
+///    the row) — the projection of atomap's SrTiO3 test image.
 enum class LatticeKind { graphene, perovskite };
 
 /// What a site is, beyond its class: a regular lattice atom, a substitutional dopant, an atom
@@ -106,7 +109,8 @@ struct LatticeOptions {
   LatticeKind kind = LatticeKind::graphene;
   std::size_t rows = 256, cols = 256;      ///< output size, each ≥ 16
   double spacing_min_px = 10.0, spacing_max_px = 16.0;  ///< nearest-neighbour spacing (graphene
-                                           ///< C–C; perovskite A–B = a/√2), > 1
+                                           ///< C–C; perovskite A–B: a/√2 in [001], a/2 in
+                                           ///< [110]), > 1
   bool random_rotation = true;             ///< uniform in [0, 2π) (else 0)
   double probe_sigma_min = 0.18, probe_sigma_max = 0.28;  ///< Gaussian probe σ as a fraction of
                                            ///< the spacing
@@ -119,6 +123,12 @@ struct LatticeOptions {
   double dopant_fraction = 0.02;           ///< graphene: Si per C site; perovskite: Nb per B site
   double vacancy_fraction = 0.01;          ///< graphene: missing C; perovskite: missing A columns
   double grain_boundary_probability = 0.0; ///< chance of a tilt grain boundary (graphene only)
+  double perovskite_110_probability = 0.0; ///< perovskite: chance that the sample is viewed along
+                                           ///< [110] (LatticeKind); drawn from a stream of its
+                                           ///< own, so 0 leaves every sample as it was
+  double z_exponent_min = 1.7, z_exponent_max = 1.7;  ///< Z-contrast exponent n (amplitude ∝ Z^n),
+                                           ///< drawn per sample from a stream of its own when
+                                           ///< min < max (1.7 fixed: samples as before)
 
   // Microscope realism (issue 15: training and test images that look like real surveys). All off
   // by default; with every one of them off the sample is bit-identical to one made without them
@@ -159,7 +169,10 @@ struct LatticeSample {
   double probe_sigma_px = 0;
   double dose = 0;         ///< expected peak counts of a C / A column
   bool grain_boundary = false;
-  double pixel_size_nm = 0;  ///< 0.142 nm / spacing (graphene) or 0.276 nm / spacing (perovskite)
+  bool projection_110 = false;  ///< perovskite viewed along [110] (else [001]; graphene: false)
+  double z_exponent = 1.7;      ///< Z-contrast exponent drawn
+  double pixel_size_nm = 0;  ///< 0.142 nm / spacing (graphene), 0.276 nm / spacing (perovskite
+                             ///< [001]) or 0.195 nm / spacing (perovskite [110])
   /// Microscope realism (LatticeOptions::contamination_probability …): (rows, cols) maps, zero when
   /// the options are off. contamination: amorphous thickness ∈ [0, 1] (1 = no lattice visible);
   /// non_lattice: 1 where no lattice is imaged (contamination thickness ≥ 0.5, or vacuum), else 0.
@@ -173,7 +186,7 @@ struct LatticeSample {
 /// vacancies and (graphene, with grain_boundary_probability) a tilt grain boundary between two
 /// grains rotated by 13–30° (atoms of the second grain closer than 0.75 spacing to the first are
 /// removed; atoms within one spacing of the boundary line are SiteKind::boundary); each column
-/// drawn as a Gaussian of the probe σ with amplitude dose × (Z/Z_ref)^1.7 (Z-contrast,
+/// drawn as a Gaussian of the probe σ with amplitude dose × (Z/Z_ref)^n, n = 1.7 by default (Z-contrast,
 /// Pennycook 1989), sampled on a scan distorted by linear drift and per-line jitter; then
 /// Poisson and readout noise. Same (options, seed) → bit-identical result (own RNG).
 /// With the realism options (issue 15), in this order: vacuum (atoms removed, support at 0.2 ×
