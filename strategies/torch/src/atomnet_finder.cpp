@@ -14,9 +14,9 @@ namespace autostem::strategies {
 
 namespace {
 
-// The default preprocessing (docs/atoms.md "Bragg filter": chosen by F1 on the two real graphene
-// images).
-constexpr const char* kDefaultDenoise = "none";
+// The default preprocessing (issue 15): the Bragg filter only on images whose lattice SNR is low
+// (resolve_denoise, auto_bragg_snr chosen on validation phantoms; docs/dcnn.md "denoise=auto").
+constexpr const char* kDefaultDenoise = "auto";
 
 class DcnnAtomFinder final : public AtomFinder {
  public:
@@ -72,7 +72,13 @@ class DcnnAtomFinder final : public AtomFinder {
     const std::size_t rows = static_cast<std::size_t>(survey.data.rows()), cols = static_cast<std::size_t>(survey.data.cols());
     // denoise=bragg: the network sees the Bragg-filtered survey (positions); classes by otsu use
     // the unfiltered survey (the filter averages a dopant's contrast away).
-    const ImageArray input = denoise_survey(base, denoise_, spacing);
+    // denoise=auto (the default, issue 15): the filter only where the lattice's shot-noise SNR is
+    // low (resolve_denoise; threshold chosen on validation phantoms, docs/dcnn.md).
+    double snr = 0;
+    const std::string denoise = resolve_denoise(base, denoise_, spacing, &snr);
+    provenance_["denoise_applied"] = denoise;
+    if (denoise_ == "auto") provenance_["lattice_snr"] = std::to_string(snr);
+    const ImageArray input = denoise_survey(base, denoise, spacing);
     std::vector<Atom> atoms;
     if (elit_rounds_ > 0) {
       // ELIT self-labelling on this survey: fine-tunes a copy, the loaded ensemble stays as shipped.
@@ -87,7 +93,7 @@ class DcnnAtomFinder final : public AtomFinder {
     }
     drop_atoms_in_regions(atoms, regions_);
     drop_border_atoms(atoms, rows, cols, border_px_);
-    if (denoise_ != "none" || elit_rounds_ > 0) {
+    if (denoise != "none" || elit_rounds_ > 0) {
       // No self-destruction (issue 15): the Bragg filter and ELIT are kept only where they do not
       // lose more than max_loss of the atoms the shipped ensemble finds on the survey as it is.
       auto plain = net_->find_atoms(base, spacing, options_);
@@ -95,7 +101,7 @@ class DcnnAtomFinder final : public AtomFinder {
       drop_border_atoms(plain, rows, cols, border_px_);
       const double kept = plain.empty() ? 1.0 : static_cast<double>(atoms.size()) / static_cast<double>(plain.size());
       if (kept < 1.0 - max_loss_) {
-        notes_.push_back("dcnn: denoise=" + denoise_ + ", elit_rounds=" + std::to_string(elit_rounds_) + " found " +
+        notes_.push_back("dcnn: denoise=" + denoise + ", elit_rounds=" + std::to_string(elit_rounds_) + " found " +
                          std::to_string(atoms.size()) + " atoms where the ensemble finds " +
                          std::to_string(plain.size()) + " on the survey as it is (a loss of " +
                          std::to_string(static_cast<int>(std::lround(100.0 * (1.0 - kept)))) +
@@ -140,8 +146,9 @@ const Schema& dcnn_finder_schema() {
     s.integer("elit_iterations", 60, "training iterations per ELIT round").at_least(1);
     s.choice("classify", {"network", "otsu"}, "network",
              "network: the network's classes; otsu: Z-contrast classes, 0 = bright, 1 = dim");
-    s.choice("denoise", {"none", "bragg", "bragg-periodic"}, kDefaultDenoise,
-             "find the atoms in the Bragg-filtered survey (docs/atoms.md \"Bragg filter\")");
+    s.choice("denoise", {"none", "bragg", "bragg-periodic", "auto"}, kDefaultDenoise,
+             "find the atoms in the Bragg-filtered survey (docs/atoms.md \"Bragg filter\"); auto: only when the "
+             "lattice's shot-noise SNR is below " + std::to_string(auto_bragg_snr).substr(0, 4) + " (docs/dcnn.md)");
     s.number("border_px", 0.0, "drop atoms closer than this to the image edge").at_least(0).in_unit("px");
     s.number("max_loss", 0.3,
              "reject denoise/ELIT (with a note) when they lose more than this fraction of the atoms found without them")
