@@ -66,7 +66,8 @@ std::string parse_denoise(const std::string& value, const std::string& who) {
   return value;
 }
 
-std::string resolve_denoise(const ImageArray& image, const std::string& method, double spacing_px, double* snr) {
+std::string resolve_denoise(const ImageArray& image, const std::string& method, double spacing_px, double* snr,
+                            double threshold) {
   if (snr) *snr = std::numeric_limits<double>::quiet_NaN();
   if (method != "auto") {
     (void)parse_denoise(method, "resolve_denoise");
@@ -74,7 +75,7 @@ std::string resolve_denoise(const ImageArray& image, const std::string& method, 
   }
   const double v = lattice_snr(image, spacing_px);
   if (snr) *snr = v;
-  return v < auto_bragg_snr ? "bragg" : "none";
+  return v < threshold ? "bragg" : "none";
 }
 
 ImageArray denoise_survey(const ImageArray& image, const std::string& method_in, double spacing_px) {

@@ -18,6 +18,37 @@ namespace {
 // (resolve_denoise, auto_bragg_snr chosen on validation phantoms; docs/dcnn.md "denoise=auto").
 constexpr const char* kDefaultDenoise = "auto";
 
+// denoise=auto's merge (issue 15): every atom of `filtered` (found on the Bragg-filtered survey)
+// that has an atom of `plain` (the unfiltered survey) within `radius` px, at its filtered position
+// with the class, probability and uncertainty of the nearest such plain atom (the filter averages
+// a dopant's contrast away); plus every atom of `plain` with no atom of `filtered` within `radius`.
+// Atoms of `filtered` alone are dropped.
+std::vector<Atom> filtered_positions_plain_existence(const std::vector<Atom>& filtered, const std::vector<Atom>& plain,
+                                                     double radius) {
+  const auto nearest = [radius](const Atom& a, const std::vector<Atom>& set) -> const Atom* {
+    const Atom* best = nullptr;
+    double best_d = radius;
+    for (const auto& b : set) {
+      const double d = std::hypot(a.position.row - b.position.row, a.position.col - b.position.col);
+      if (d <= best_d) {
+        best_d = d;
+        best = &b;
+      }
+    }
+    return best;
+  };
+  std::vector<Atom> out;
+  for (const auto& a : filtered)
+    if (const Atom* p = nearest(a, plain)) {
+      Atom merged = *p;
+      merged.position = a.position;
+      out.push_back(merged);
+    }
+  for (const auto& a : plain)
+    if (!nearest(a, filtered)) out.push_back(a);
+  return out;
+}
+
 class DcnnAtomFinder final : public AtomFinder {
  public:
   explicit DcnnAtomFinder(const Parameters& params) {
@@ -34,6 +65,7 @@ class DcnnAtomFinder final : public AtomFinder {
     denoise_ = v.text("denoise");
     border_px_ = v.number("border_px");
     max_loss_ = v.number("max_loss");
+    auto_snr_ = v.number("auto_snr");
     mask_ = v.text("mask");
     clip_percent_ = v.number("clip_percent");
     provenance_ = v.provenance();
@@ -75,7 +107,7 @@ class DcnnAtomFinder final : public AtomFinder {
     // denoise=auto (the default, issue 15): the filter only where the lattice's shot-noise SNR is
     // low (resolve_denoise; threshold chosen on validation phantoms, docs/dcnn.md).
     double snr = 0;
-    const std::string denoise = resolve_denoise(base, denoise_, spacing, &snr);
+    const std::string denoise = resolve_denoise(base, denoise_, spacing, &snr, auto_snr_);
     provenance_["denoise_applied"] = denoise;
     if (denoise_ == "auto") provenance_["lattice_snr"] = std::to_string(snr);
     const ImageArray input = denoise_survey(base, denoise, spacing);
@@ -108,6 +140,11 @@ class DcnnAtomFinder final : public AtomFinder {
                          " %, more than max_loss=" + std::to_string(static_cast<int>(std::lround(100.0 * max_loss_))) +
                          " %): rejected, the atoms without them are returned");
         atoms = std::move(plain);
+      } else if (denoise_ == "auto" && denoise != "none" && elit_rounds_ == 0) {
+        // auto: the filter gives the positions, the unfiltered survey the existence of an atom —
+        // no atom is invented where the filter continues the lattice (vacancies, thin
+        // contamination the region map missed), none the filter lost is dropped.
+        atoms = filtered_positions_plain_existence(atoms, plain, 0.4 * spacing);
       }
     }
     // otsu: the network gives the positions, Z-contrast the class (0 = bright, 1 = dim)
@@ -124,6 +161,7 @@ class DcnnAtomFinder final : public AtomFinder {
   std::string denoise_ = kDefaultDenoise;
   double border_px_ = 0;
   double max_loss_ = 0.3;
+  double auto_snr_ = auto_bragg_snr;
   std::string mask_ = "auto";
   double clip_percent_ = 0;
   RegionMap regions_;
@@ -148,8 +186,12 @@ const Schema& dcnn_finder_schema() {
              "network: the network's classes; otsu: Z-contrast classes, 0 = bright, 1 = dim");
     s.choice("denoise", {"none", "bragg", "bragg-periodic", "auto"}, kDefaultDenoise,
              "find the atoms in the Bragg-filtered survey (docs/atoms.md \"Bragg filter\"); auto: only when the "
-             "lattice's shot-noise SNR is below " + std::to_string(auto_bragg_snr).substr(0, 4) + " (docs/dcnn.md)");
+             "lattice's shot-noise SNR is below auto_snr, positions from the filtered survey, existence from the "
+             "survey as it is (docs/dcnn.md)");
     s.number("border_px", 0.0, "drop atoms closer than this to the image edge").at_least(0).in_unit("px");
+    s.number("auto_snr", auto_bragg_snr,
+             "denoise=auto: Bragg-filter when the lattice's shot-noise SNR (lattice_snr) is below this")
+        .at_least(0);
     s.number("max_loss", 0.3,
              "reject denoise/ELIT (with a note) when they lose more than this fraction of the atoms found without them")
         .at_least(0)
