@@ -202,6 +202,9 @@ int cmd_atoms(const std::vector<std::string>& args) {
                 img.rows(), img.cols(), method.c_str(), seconds, classes.c_str(), out.c_str());
   }
   for (const auto& note : finder->notes()) std::printf("note: %s\n", note.c_str());
+  if (const auto fp = finder->parameters(); fp.count("lattice_snr") && fp.count("denoise_applied"))
+    std::printf("denoise=auto: lattice SNR %s → %s\n", fp.at("lattice_snr").c_str(),
+                fp.at("denoise_applied") == "none" ? "no Bragg filter" : "Bragg filter applied");
   if (const RegionMap regions = finder->regions(); regions.size() > 0) {
     const fs::path rpath = vm.count("regions") ? fs::path(vm["regions"].as<std::string>())
                                                : fs::path(out).parent_path() / (fs::path(out).stem().string() + "_regions.npy");

@@ -540,6 +540,34 @@ LatticeOptions contaminated_test_options(std::size_t index) {
   return o;
 }
 
+LatticeOptions low_dose_options(std::size_t index) {
+  if (index >= low_dose_set_size)
+    throw std::invalid_argument("low_dose_options: index " + std::to_string(index) + " is outside [0, " +
+                                std::to_string(low_dose_set_size) + ")");
+  LatticeOptions o;
+  o.kind = LatticeKind::graphene;
+  o.rows = o.cols = index % 2 == 0 ? 256 : 384;
+  o.spacing_min_px = 8.0;
+  o.spacing_max_px = 20.0;
+  o.dose_min = 1.0;
+  o.dose_max = 5.0;
+  o.background_counts = 0.5 + 3.5 * static_cast<double>(index % 5) / 4.0;
+  o.readout_sd_counts = 0.3;
+  o.jitter_sd_px = 0.4 + 0.6 * static_cast<double>(index % 4) / 3.0;
+  o.grain_boundary_probability = 0.3;
+  o.contamination_probability = index % 3 == 1 ? 1.0 : 0.0;
+  o.contamination_level_min = 1.0;
+  o.contamination_level_max = 4.0;
+  o.contamination_radius_min = 0.1;
+  o.contamination_radius_max = 0.25;
+  o.vacuum_probability = index % 4 == 3 ? 1.0 : 0.0;
+  o.gradient_max = 0.2;
+  o.line_noise_sd = 0.05;
+  o.probe_tail_max = 0.2;
+  o.eight_bit_probability = index % 2 == 0 ? 1.0 : 0.0;
+  return o;
+}
+
 LatticeSample make_lattice(const LatticeOptions& o, std::uint64_t seed) {
   check_options(o);
   Rng rng(seed);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <complex>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -170,6 +171,44 @@ ImageArray bragg_filter(const ImageArray& image, const BraggFilterOptions& o) {
   for (Eigen::Index r = 0; r < R; ++r)
     for (Eigen::Index c = 0; c < C; ++c) out(r, c) = F(r + pad, c + pad).real() / weight(r, c) + mean;
   return out;
+}
+
+double lattice_snr(const ImageArray& image, double spacing_px) {
+  const std::string who = "lattice_snr: ";
+  if (image.size() == 0) throw std::invalid_argument(who + "the image is empty");
+  if (image.rows() < 16 || image.cols() < 16)
+    throw std::invalid_argument(who + "the image is " + std::to_string(image.rows()) + "×" +
+                                std::to_string(image.cols()) + " px; each side must be ≥ 16 px");
+  if (!image.isFinite().all()) throw std::invalid_argument(who + "the image holds NaN or ±inf");
+  if (!(spacing_px > 1) || !std::isfinite(spacing_px)) throw std::invalid_argument(who + "spacing_px must be > 1");
+  const Eigen::Index R = image.rows(), C = image.cols();
+  const double dR = static_cast<double>(R), dC = static_cast<double>(C), n = dR * dC;
+  const double mean = image.mean();
+  CArray F(R, C);
+  for (Eigen::Index r = 0; r < R; ++r)
+    for (Eigen::Index c = 0; c < C; ++c) F(r, c) = cplx(image(r, c) - mean, 0.0);
+  fft2(F, false);
+  const double f_noise = std::max(2.5 / spacing_px, 0.25);
+  std::vector<double> high;
+  double band_sum = 0;
+  std::size_t band_n = 0;
+  for (Eigen::Index r = 0; r < R; ++r)
+    for (Eigen::Index c = 0; c < C; ++c) {
+      const double f = std::hypot(signed_bin(r, R) / dR, signed_bin(c, C) / dC);
+      const double p = std::norm(F(r, c)) / n;
+      if (f >= f_noise) high.push_back(p);
+      const double g = f * spacing_px;
+      if (g >= 0.35 && g <= 1.5) {
+        band_sum += p;
+        ++band_n;
+      }
+    }
+  if (high.empty()) return 0.0;
+  std::nth_element(high.begin(), high.begin() + static_cast<std::ptrdiff_t>(high.size() / 2), high.end());
+  const double w = high[high.size() / 2] / std::log(2.0);
+  if (!(w > 0)) return band_sum > 0 ? std::numeric_limits<double>::infinity() : 0.0;
+  const double signal = (band_sum - static_cast<double>(band_n) * w) / n;
+  return std::sqrt(std::max(signal, 0.0) / w);
 }
 
 }  // namespace autostem

@@ -61,15 +61,28 @@ constexpr const char* kDefaultDenoise = "none";
 
 // ---------------------------------------------------------------------------------------------
 std::string parse_denoise(const std::string& value, const std::string& who) {
-  if (value != "none" && value != "bragg" && value != "bragg-periodic")
-    throw std::invalid_argument(who + ": denoise='" + value + "' is not one of none, bragg, bragg-periodic");
+  if (value != "none" && value != "bragg" && value != "bragg-periodic" && value != "auto")
+    throw std::invalid_argument(who + ": denoise='" + value + "' is not one of none, bragg, bragg-periodic, auto");
   return value;
 }
 
-ImageArray denoise_survey(const ImageArray& image, const std::string& method, double spacing_px) {
+std::string resolve_denoise(const ImageArray& image, const std::string& method, double spacing_px, double* snr,
+                            double threshold) {
+  if (snr) *snr = std::numeric_limits<double>::quiet_NaN();
+  if (method != "auto") {
+    (void)parse_denoise(method, "resolve_denoise");
+    return method;
+  }
+  const double v = lattice_snr(image, spacing_px);
+  if (snr) *snr = v;
+  return v < threshold ? "bragg" : "none";
+}
+
+ImageArray denoise_survey(const ImageArray& image, const std::string& method_in, double spacing_px) {
+  const std::string method = method_in == "auto" ? resolve_denoise(image, method_in, spacing_px) : method_in;
   if (method == "none") return image;
   if (method != "bragg" && method != "bragg-periodic")
-    throw std::invalid_argument("denoise_survey: unknown method '" + method + "' (none, bragg, bragg-periodic)");
+    throw std::invalid_argument("denoise_survey: unknown method '" + method + "' (none, bragg, bragg-periodic, auto)");
   BraggFilterOptions o;
   o.spacing_px = spacing_px;
   o.edge = method == "bragg-periodic" ? BraggEdge::periodic : BraggEdge::normalized;
@@ -161,8 +174,9 @@ const Schema& LogAtomFinder::schema() {
              "none: class 0; outlier: class 1 above median + outlier_z × 1.4826 MAD of the intensities (a "
              "heavy dopant); otsu: two populations, 0 = bright, 1 = dim");
     s.number("outlier_z", 5.0, "robust z-score of classify=outlier").above(0).written(NumberText::general6);
-    s.choice("denoise", {"none", "bragg", "bragg-periodic"}, kDefaultDenoise,
-             "find the atoms in the Bragg-filtered survey (docs/atoms.md \"Bragg filter\")");
+    s.choice("denoise", {"none", "bragg", "bragg-periodic", "auto"}, kDefaultDenoise,
+             "find the atoms in the Bragg-filtered survey (docs/atoms.md \"Bragg filter\"); auto: only when "
+             "the lattice's shot-noise SNR is low (docs/dcnn.md)");
     px("border_px", "drop atoms closer than this to the image edge");
     s.choice("mask", {"auto", "none"}, "auto",
              "auto: find the regions that are not lattice (contamination, vacuum), report them, find no atoms "

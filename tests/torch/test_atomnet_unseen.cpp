@@ -73,14 +73,17 @@ struct SetResult {
 
 // Runs `configs` (name, method, parameters; "spacing_px=truth" gives the drawn spacing) over the
 // images of seeds seed0 … seed0 + n − 1 (contaminated_test_options(k)) and prints a table.
+// `options(k)` gives image k's options (contaminated_test_options by default, low_dose_options for
+// the low-dose sets); n images.
 std::map<std::string, SetResult> run_set(std::uint64_t seed0,
-                                         const std::vector<std::tuple<std::string, std::string, Parameters>>& configs) {
+                                         const std::vector<std::tuple<std::string, std::string, Parameters>>& configs,
+                                         datasets::LatticeOptions (*options)(std::size_t) = datasets::contaminated_test_options,
+                                         std::size_t n = datasets::contaminated_test_set_size) {
   register_torch_strategies();
   std::map<std::string, SetResult> out;
   std::map<std::string, std::pair<std::size_t, std::size_t>> pooled;
-  const auto n = datasets::contaminated_test_set_size;
   for (std::size_t k = 0; k < n; ++k) {
-    const auto o = datasets::contaminated_test_options(k);
+    const auto o = options(k);
     const auto s = datasets::make_lattice(o, seed0 + k);
     Image survey;
     survey.data = s.image;
@@ -93,11 +96,17 @@ std::map<std::string, SetResult> run_set(std::uint64_t seed0,
       Parameters p = params;
       if (auto it = p.find("spacing_px"); it != p.end() && it->second == "truth") it->second = std::to_string(s.spacing_px);
       const auto t0 = std::chrono::steady_clock::now();
-      const auto atoms = make_atom_finder(method, p)->find(survey);
+      auto finder = make_atom_finder(method, p);
+      const auto atoms = finder->find(survey);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const auto r = score_on_lattice(s, atoms);
-      std::printf("  %-22s found %4zu  F1 %.3f (P %.3f R %.3f)  in non-lattice %3zu (%.1f %%)  %.1f s\n", name.c_str(),
-                  r.found, r.f1, r.precision, r.recall, r.inside, 100.0 * r.inside_fraction(), secs);
+      const auto fp = finder->parameters();
+      const std::string how = fp.count("lattice_snr") ? "  auto: SNR " + fp.at("lattice_snr").substr(0, 5) + " → " +
+                                                            fp.at("denoise_applied")
+                                                      : "";
+      std::printf("  %-22s found %4zu  F1 %.3f (P %.3f R %.3f)  in non-lattice %3zu (%.1f %%)  %.1f s%s%s\n",
+                  name.c_str(), r.found, r.f1, r.precision, r.recall, r.inside, 100.0 * r.inside_fraction(), secs,
+                  how.c_str(), finder->notes().empty() ? "" : ("  note: " + finder->notes().front()).c_str());
       auto& res = out[name];
       res.mean_f1 += r.f1 / static_cast<double>(n);
       res.min_f1 = std::min(res.min_f1, r.f1);
@@ -148,12 +157,55 @@ TEST(AtomNetUnseen, ContaminatedPhantomTestSet) {
   EXPECT_LE(def.inside_fraction, 0.01);
 }
 
-// Validation set for choosing training options (seeds 800000+, same options as the test set):
-// printed only when AUTOSTEM_VALIDATION=1.
+// The held-apart low-dose test set (datasets::low_dose_options, seeds low_dose_test_seed + k;
+// nothing was chosen on it): graphene at 1–5 counts per C column over a support of 0.5–4 counts,
+// the regime of the real 60 kV images (lattice_snr ≈ 0.25 there), with contamination, vacuum,
+// grain boundaries and 8-bit storage in some images. The default dcnn (denoise=auto: the Bragg
+// filter where the lattice SNR is low) against the filter off, both with default settings.
+TEST(AtomNetUnseen, LowDosePhantomTestSet) {
+  const std::vector<std::tuple<std::string, std::string, Parameters>> configs{
+      {"dcnn", "dcnn", {}},
+      {"dcnn denoise=none", "dcnn", {{"denoise", "none"}}},
+      {"log", "log", {}},
+  };
+  const auto res = run_set(datasets::low_dose_test_seed, configs, datasets::low_dose_options, datasets::low_dose_set_size);
+  const auto& def = res.at("dcnn");
+  const auto& none = res.at("dcnn denoise=none");
+  // Measured 2026-12-07 (the one run on this set, after auto_bragg_snr was fixed on the validation
+  // sets): dcnn default mean F1 0.890 (worst 0.537), denoise=none 0.884 (0.538), log 0.890; 4.06 %
+  // of the default's detections inside contamination/vacuum (4.05 % without the filter). The
+  // issue's ≤ 1 % is NOT met at this dose: the region map misses thin low-dose contamination
+  // (docs/dcnn.md "denoise=auto"); asserted here as regression floors, not as the bar.
+  EXPECT_GE(def.mean_f1, none.mean_f1 - 0.005);
+  EXPECT_GE(def.mean_f1, 0.85);
+  EXPECT_LE(def.inside_fraction, 0.05);
+}
+
+// The configurations compared on the validation sets when denoise=auto was chosen (docs/dcnn.md
+// "denoise=auto"): the default (auto), the filter off and on, spacing given as the truth so that only
+// the option differs, plus the default with the estimated spacing.
+const std::vector<std::tuple<std::string, std::string, Parameters>>& denoise_configs() {
+  static const std::vector<std::tuple<std::string, std::string, Parameters>> c{
+      {"dcnn", "dcnn", {}},
+      {"dcnn truth auto", "dcnn", {{"spacing_px", "truth"}}},
+      {"dcnn truth none", "dcnn", {{"spacing_px", "truth"}, {"denoise", "none"}}},
+      {"dcnn truth bragg", "dcnn", {{"spacing_px", "truth"}, {"denoise", "bragg"}}},
+      {"dcnn truth auto always", "dcnn", {{"spacing_px", "truth"}, {"auto_snr", "1000"}}},
+  };
+  return c;
+}
+
+// Validation sets for choosing training options and the denoise=auto threshold (seeds 800000+,
+// the contaminated test set's options; 810000+, the low-dose options): printed only when
+// AUTOSTEM_VALIDATION=1.
 TEST(AtomNetUnseen, ValidationPhantoms) {
   const char* v = std::getenv("AUTOSTEM_VALIDATION");
   if (!v || std::string(v) != "1") GTEST_SKIP() << "set AUTOSTEM_VALIDATION=1 to print the validation table";
-  (void)run_set(800000, set_configs());
+  std::printf("== contaminated validation set (seeds 800000+)\n");
+  (void)run_set(800000, denoise_configs());
+  std::printf("== low-dose validation set (seeds %llu+)\n", static_cast<unsigned long long>(datasets::low_dose_validation_seed));
+  (void)run_set(datasets::low_dose_validation_seed, denoise_configs(), datasets::low_dose_options,
+                datasets::low_dose_set_size);
 }
 
 namespace {
@@ -179,7 +231,9 @@ TEST(AtomNetUnseen, RealGrapheneOptionsTable) {
         {"log", "log", {}},
         {"log bragg+border", "log", {{"denoise", "bragg"}, {"border_px", border}}},
         {"dcnn", "dcnn", {}},
+        {"dcnn denoise=none", "dcnn", {{"denoise", "none"}}},
         {"dcnn border", "dcnn", {{"border_px", border}}},
+        {"dcnn none+border", "dcnn", {{"denoise", "none"}, {"border_px", border}}},
         {"dcnn bragg", "dcnn", {{"denoise", "bragg"}}},
         {"dcnn elit2", "dcnn", {{"elit_rounds", "2"}}},
         {"dcnn bragg+border", "dcnn", {{"denoise", "bragg"}, {"border_px", border}}},

@@ -14,9 +14,40 @@ namespace autostem::strategies {
 
 namespace {
 
-// The default preprocessing (docs/atoms.md "Bragg filter": chosen by F1 on the two real graphene
-// images).
-constexpr const char* kDefaultDenoise = "none";
+// The default preprocessing (issue 15): the Bragg filter only on images whose lattice SNR is low
+// (resolve_denoise, auto_bragg_snr chosen on validation phantoms; docs/dcnn.md "denoise=auto").
+constexpr const char* kDefaultDenoise = "auto";
+
+// denoise=auto's merge (issue 15): every atom of `filtered` (found on the Bragg-filtered survey)
+// that has an atom of `plain` (the unfiltered survey) within `radius` px, at its filtered position
+// with the class, probability and uncertainty of the nearest such plain atom (the filter averages
+// a dopant's contrast away); plus every atom of `plain` with no atom of `filtered` within `radius`.
+// Atoms of `filtered` alone are dropped.
+std::vector<Atom> filtered_positions_plain_existence(const std::vector<Atom>& filtered, const std::vector<Atom>& plain,
+                                                     double radius) {
+  const auto nearest = [radius](const Atom& a, const std::vector<Atom>& set) -> const Atom* {
+    const Atom* best = nullptr;
+    double best_d = radius;
+    for (const auto& b : set) {
+      const double d = std::hypot(a.position.row - b.position.row, a.position.col - b.position.col);
+      if (d <= best_d) {
+        best_d = d;
+        best = &b;
+      }
+    }
+    return best;
+  };
+  std::vector<Atom> out;
+  for (const auto& a : filtered)
+    if (const Atom* p = nearest(a, plain)) {
+      Atom merged = *p;
+      merged.position = a.position;
+      out.push_back(merged);
+    }
+  for (const auto& a : plain)
+    if (!nearest(a, filtered)) out.push_back(a);
+  return out;
+}
 
 class DcnnAtomFinder final : public AtomFinder {
  public:
@@ -34,6 +65,7 @@ class DcnnAtomFinder final : public AtomFinder {
     denoise_ = v.text("denoise");
     border_px_ = v.number("border_px");
     max_loss_ = v.number("max_loss");
+    auto_snr_ = v.number("auto_snr");
     mask_ = v.text("mask");
     clip_percent_ = v.number("clip_percent");
     provenance_ = v.provenance();
@@ -77,7 +109,13 @@ class DcnnAtomFinder final : public AtomFinder {
     const std::size_t rows = static_cast<std::size_t>(survey.data.rows()), cols = static_cast<std::size_t>(survey.data.cols());
     // denoise=bragg: the network sees the Bragg-filtered survey (positions); classes by otsu use
     // the unfiltered survey (the filter averages a dopant's contrast away).
-    const ImageArray input = denoise_survey(base, denoise_, spacing);
+    // denoise=auto (the default, issue 15): the filter only where the lattice's shot-noise SNR is
+    // low (resolve_denoise; threshold chosen on validation phantoms, docs/dcnn.md).
+    double snr = 0;
+    const std::string denoise = resolve_denoise(base, denoise_, spacing, &snr, auto_snr_);
+    provenance_["denoise_applied"] = denoise;
+    if (denoise_ == "auto") provenance_["lattice_snr"] = std::to_string(snr);
+    const ImageArray input = denoise_survey(base, denoise, spacing);
     std::vector<Atom> atoms;
     if (elit_rounds_ > 0) {
       // ELIT self-labelling on this survey: fine-tunes a copy, the loaded ensemble stays as shipped.
@@ -92,7 +130,7 @@ class DcnnAtomFinder final : public AtomFinder {
     }
     drop_atoms_in_regions(atoms, regions_);
     drop_border_atoms(atoms, rows, cols, border_px_);
-    if (denoise_ != "none" || elit_rounds_ > 0) {
+    if (denoise != "none" || elit_rounds_ > 0) {
       // No self-destruction (issue 15): the Bragg filter and ELIT are kept only where they do not
       // lose more than max_loss of the atoms the shipped ensemble finds on the survey as it is.
       auto plain = net_->find_atoms(base, spacing, options_);
@@ -100,13 +138,18 @@ class DcnnAtomFinder final : public AtomFinder {
       drop_border_atoms(plain, rows, cols, border_px_);
       const double kept = plain.empty() ? 1.0 : static_cast<double>(atoms.size()) / static_cast<double>(plain.size());
       if (kept < 1.0 - max_loss_) {
-        notes_.push_back("dcnn: denoise=" + denoise_ + ", elit_rounds=" + std::to_string(elit_rounds_) + " found " +
+        notes_.push_back("dcnn: denoise=" + denoise + ", elit_rounds=" + std::to_string(elit_rounds_) + " found " +
                          std::to_string(atoms.size()) + " atoms where the ensemble finds " +
                          std::to_string(plain.size()) + " on the survey as it is (a loss of " +
                          std::to_string(static_cast<int>(std::lround(100.0 * (1.0 - kept)))) +
                          " %, more than max_loss=" + std::to_string(static_cast<int>(std::lround(100.0 * max_loss_))) +
                          " %): rejected, the atoms without them are returned");
         atoms = std::move(plain);
+      } else if (denoise_ == "auto" && denoise != "none" && elit_rounds_ == 0) {
+        // auto: the filter gives the positions, the unfiltered survey the existence of an atom —
+        // no atom is invented where the filter continues the lattice (vacancies, thin
+        // contamination the region map missed), none the filter lost is dropped.
+        atoms = filtered_positions_plain_existence(atoms, plain, 0.4 * spacing);
       }
     }
     // otsu: the network gives the positions, Z-contrast the class (0 = bright, 1 = dim)
@@ -123,6 +166,7 @@ class DcnnAtomFinder final : public AtomFinder {
   std::string denoise_ = kDefaultDenoise;
   double border_px_ = 0;
   double max_loss_ = 0.3;
+  double auto_snr_ = auto_bragg_snr;
   std::string mask_ = "auto";
   double clip_percent_ = 0;
   RegionMap regions_;
@@ -146,9 +190,14 @@ const Schema& dcnn_finder_schema() {
     s.choice("classify", {"auto", "network", "otsu"}, "auto",
              "network: the network's classes; otsu: Z-contrast classes, 0 = bright, 1 = dim; auto: otsu for a "
              "perovskite model, network otherwise (docs/dcnn.md)");
-    s.choice("denoise", {"none", "bragg", "bragg-periodic"}, kDefaultDenoise,
-             "find the atoms in the Bragg-filtered survey (docs/atoms.md \"Bragg filter\")");
+    s.choice("denoise", {"none", "bragg", "bragg-periodic", "auto"}, kDefaultDenoise,
+             "find the atoms in the Bragg-filtered survey (docs/atoms.md \"Bragg filter\"); auto: only when the "
+             "lattice's shot-noise SNR is below auto_snr, positions from the filtered survey, existence from the "
+             "survey as it is (docs/dcnn.md)");
     s.number("border_px", 0.0, "drop atoms closer than this to the image edge").at_least(0).in_unit("px");
+    s.number("auto_snr", auto_bragg_snr,
+             "denoise=auto: Bragg-filter when the lattice's shot-noise SNR (lattice_snr) is below this")
+        .at_least(0);
     s.number("max_loss", 0.3,
              "reject denoise/ELIT (with a note) when they lose more than this fraction of the atoms found without them")
         .at_least(0)

@@ -95,11 +95,29 @@ class LogAtomFinder final : public AtomFinder {
 };
 
 /// Shared preprocessing of the atom finders (issue 9): parses the "denoise" parameter value
-/// ("none" or "bragg"); throws std::invalid_argument naming `who` on any other value.
+/// ("none", "bragg", "bragg-periodic" or "auto"); throws std::invalid_argument naming `who` on any
+/// other value.
 std::string parse_denoise(const std::string& value, const std::string& who);
 
+/// denoise=auto (issue 15): the Bragg filter is applied when the image's lattice_snr
+/// (imaging/bragg.hpp: the lattice's r.m.s. contrast over the white shot noise's per pixel, a
+/// unit-free measure) is below this value. Chosen on phantoms only — the validation seeds of the
+/// contaminated set (800000+, high dose: the filter must stay off there) and of the low-dose set
+/// (datasets::low_dose_validation_seed: the filter should be on) — never on the labelled real
+/// images (docs/dcnn.md "denoise=auto").
+inline constexpr double auto_bragg_snr = 0.55;
+
+/// The denoise method that `method` stands for on this image: "auto" → "bragg" when
+/// lattice_snr(image, spacing_px) < threshold (default auto_bragg_snr), else "none"; any other method is returned as
+/// it is. image: (rows, cols), any units; spacing_px > 1 (needed for auto only). When `snr` is not
+/// null it receives the measured lattice_snr (auto) or NaN (other methods). Throws
+/// std::invalid_argument on an unknown method or (auto) as lattice_snr.
+std::string resolve_denoise(const ImageArray& image, const std::string& method, double spacing_px,
+                            double* snr = nullptr, double threshold = auto_bragg_snr);
+
 /// The survey image (rows, cols) as the finder should see it: unchanged for "none", the Bragg
-/// filter (core/bragg.hpp; spacing_px > 0 is the atom spacing, 0 = estimate) for "bragg".
+/// filter (core/bragg.hpp; spacing_px > 0 is the atom spacing, 0 = estimate) for "bragg", either
+/// of them for "auto" (resolve_denoise; needs spacing_px > 1).
 /// Throws std::invalid_argument on an unknown method; std::runtime_error when the image shows no
 /// lattice periodicity (from estimate_atom_spacing_px).
 ImageArray denoise_survey(const ImageArray& image, const std::string& method, double spacing_px);

@@ -170,9 +170,11 @@ class AtomFinder;  // strategies/atoms.hpp
 /// all], threshold [0.5], spacing_px [0 = estimate], elit_rounds [0], elit_iterations [60],
 /// classify [network] (network: argmax of the ensemble's class maps; otsu: positions from the
 /// network, class by split_atoms_by_intensity, 0 = bright, 1 = dim — e.g. A/B-site in HAADF),
-/// denoise [none] (bragg: the network sees bragg_filter(survey), core/bragg.hpp; not the default,
-/// it fills vacancies — docs/atoms.md "Bragg filter"), border_px [0] (drop atoms closer to the edge),
-/// max_loss [0.3], mask [auto] (auto | none: the whole image as it is, issue 9 behaviour),
+/// denoise [auto] (bragg: the network sees bragg_filter(survey), core/bragg.hpp — it fills
+/// vacancies, docs/atoms.md "Bragg filter"; auto: only where lattice_snr(survey) < auto_snr
+/// [auto_bragg_snr = 0.55], and then the filtered survey gives the positions while the survey as
+/// it is gives which atoms exist and their class — docs/dcnn.md "denoise=auto"; none: never),
+/// border_px [0] (drop atoms closer to the edge), max_loss [0.3], mask [auto] (auto | none: the whole image as it is, issue 9 behaviour),
 /// clip_percent [0] (mask=auto: clip to the lattice's [p, 100 − p] percentiles).
 /// Throws std::invalid_argument on an unknown key or bad value, std::runtime_error (from
 /// AtomNet::load) for a model directory that is missing or does not match.
