@@ -5,6 +5,7 @@
 // rotation it prints is what `autostem strain --scan-rotation` and the strain_* specs take.
 
 #include "cli.hpp"
+#include "hyperspy_metadata.hpp"
 
 #include <autostem/datasets/ground_truth.hpp>
 #include <autostem/datasets/hspy.hpp>
@@ -47,35 +48,6 @@ PatternMask parse_annulus(const std::string& text) {
   return m;
 }
 
-datasets::Signal scan_map(const ImageArray& m, const FourDStem& d, const std::string& title,
-                          const std::string& quantity) {
-  datasets::Signal s;
-  s.title = title;
-  s.dtype = datasets::DType::float32;
-  const auto& cal = d.calibration();
-  s.axes = {AxisCalibration{"y", "nm", cal.origin_row_nm, cal.pixel_size_nm, d.rows(), false},
-            AxisCalibration{"x", "nm", cal.origin_col_nm, cal.pixel_size_nm, d.cols(), false}};
-  s.bytes.resize(d.rows() * d.cols() * sizeof(float));
-  auto* out = reinterpret_cast<float*>(s.bytes.data());
-  for (std::size_t r = 0; r < d.rows(); ++r)
-    for (std::size_t c = 0; c < d.cols(); ++c)
-      out[r * d.cols() + c] = static_cast<float>(m(Eigen::Index(r), Eigen::Index(c)));
-  s.metadata["Signal.quantity"] = quantity;
-  return s;
-}
-
-/// RMS curl of a field (central differences, interior pixels), px of CoM per scan px.
-double rms_curl(const ImageArray& x, const ImageArray& y) {
-  double s = 0;
-  std::size_t n = 0;
-  for (Eigen::Index r = 1; r + 1 < x.rows(); ++r)
-    for (Eigen::Index c = 1; c + 1 < x.cols(); ++c) {
-      const double k = (y(r, c + 1) - y(r, c - 1)) / 2.0 - (x(r + 1, c) - x(r - 1, c)) / 2.0;
-      s += k * k;
-      ++n;
-    }
-  return n ? std::sqrt(s / double(n)) : std::nan("");
-}
 
 }  // namespace
 
@@ -159,8 +131,8 @@ int cmd_dpc(const std::vector<std::string>& args) {
   }
   ImageArray sx, sy;
   apply_scan_rotation(rot, cx, cy, sx, sy);
-  rot.curl_rms = rms_curl(sx, sy);
-  const double curl_raw = rms_curl(cx, cy);
+  rot.curl_rms = curl_rms(sx, sy);
+  const double curl_raw = curl_rms(cx, cy);
   const ImageArray mag = (sx.square() + sy.square()).sqrt();
   const ImageArray icom = integrate_com(sx, sy);
   const std::string spec = format_scan_rotation(rot);
@@ -184,11 +156,11 @@ int cmd_dpc(const std::vector<std::string>& args) {
   if (vm.count("out")) {
     const std::filesystem::path dir = vm["out"].as<std::string>();
     std::filesystem::create_directories(dir);
-    datasets::write_hspy(dir / "com_x.hspy", scan_map(sx, d, "com_x", "CoM x, scan frame (px)"));
-    datasets::write_hspy(dir / "com_y.hspy", scan_map(sy, d, "com_y", "CoM y, scan frame (px)"));
-    datasets::write_hspy(dir / "com_mag.hspy", scan_map(mag, d, "com_mag", "|CoM| (px)"));
-    datasets::write_hspy(dir / "icom.hspy", scan_map(icom, d, "icom", "integrated CoM (px x scan px)"));
-    datasets::write_hspy(dir / "adf.hspy", scan_map(adf, d, "adf", "virtual ADF (counts)"));
+    datasets::write_hspy(dir / "com_x.hspy", scan_map_signal(sx, d, "com_x", "CoM x, scan frame (px)"));
+    datasets::write_hspy(dir / "com_y.hspy", scan_map_signal(sy, d, "com_y", "CoM y, scan frame (px)"));
+    datasets::write_hspy(dir / "com_mag.hspy", scan_map_signal(mag, d, "com_mag", "|CoM| (px)"));
+    datasets::write_hspy(dir / "icom.hspy", scan_map_signal(icom, d, "icom", "integrated CoM (px x scan px)"));
+    datasets::write_hspy(dir / "adf.hspy", scan_map_signal(adf, d, "adf", "virtual ADF (counts)"));
     j["out"] = dir.string();
   }
   if (json) {

@@ -4,6 +4,7 @@
 // unstrained region of the scan (py4DSTEM's get_reference_g1g2), εxx, εyy, εxy, rotation.
 
 #include "cli.hpp"
+#include "hyperspy_metadata.hpp"
 
 #include <autostem/core/statistics.hpp>
 #include <autostem/datasets/ground_truth.hpp>
@@ -53,22 +54,6 @@ std::array<std::size_t, 4> parse_region(const std::string& text, std::size_t row
   return v;
 }
 
-datasets::Signal map_signal(const ImageArray& m, const FourDStem& d, const std::string& title,
-                            const std::string& units) {
-  datasets::Signal s;
-  s.title = title;
-  s.dtype = datasets::DType::float32;
-  const auto& cal = d.calibration();
-  s.axes = {AxisCalibration{"y", "nm", cal.origin_row_nm, cal.pixel_size_nm, d.rows(), false},
-            AxisCalibration{"x", "nm", cal.origin_col_nm, cal.pixel_size_nm, d.cols(), false}};
-  s.bytes.resize(d.rows() * d.cols() * sizeof(float));
-  auto* out = reinterpret_cast<float*>(s.bytes.data());
-  for (std::size_t r = 0; r < d.rows(); ++r)
-    for (std::size_t c = 0; c < d.cols(); ++c)
-      out[r * d.cols() + c] = static_cast<float>(m(Eigen::Index(r), Eigen::Index(c)));
-  if (!units.empty()) s.metadata["Signal.quantity"] = units;
-  return s;
-}
 
 }  // namespace
 
@@ -184,7 +169,7 @@ int cmd_strain(const std::vector<std::string>& args) {
     const std::filesystem::path dir = vm["out"].as<std::string>();
     std::filesystem::create_directories(dir);
     for (const auto& c : comps)
-      datasets::write_hspy(dir / (std::string(c.name) + ".hspy"), map_signal(*c.map, d, c.name, c.units));
+      datasets::write_hspy(dir / (std::string(c.name) + ".hspy"), scan_map_signal(*c.map, d, c.name, c.units));
     j["out"] = dir.string();
   }
   if (json) {

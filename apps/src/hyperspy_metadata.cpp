@@ -142,4 +142,21 @@ std::map<std::string, std::string> source_metadata(const std::map<std::string, s
   return out;
 }
 
+datasets::Signal scan_map_signal(const ImageArray& m, const FourDStem& d, const std::string& title,
+                                 const std::string& quantity) {
+  datasets::Signal s;
+  s.title = title;
+  s.dtype = datasets::DType::float32;
+  const auto& cal = d.calibration();
+  s.axes = {AxisCalibration{"y", "nm", cal.origin_row_nm, cal.pixel_size_nm, d.rows(), false},
+            AxisCalibration{"x", "nm", cal.origin_col_nm, cal.pixel_size_nm, d.cols(), false}};
+  s.bytes.resize(d.rows() * d.cols() * sizeof(float));
+  auto* out = reinterpret_cast<float*>(s.bytes.data());
+  for (std::size_t r = 0; r < d.rows(); ++r)
+    for (std::size_t c = 0; c < d.cols(); ++c)
+      out[r * d.cols() + c] = static_cast<float>(m(Eigen::Index(r), Eigen::Index(c)));
+  if (!quantity.empty()) s.metadata["Signal.quantity"] = quantity;
+  return s;
+}
+
 }  // namespace autostem::cli

@@ -3,6 +3,7 @@
 // original_metadata, and the instrument settings HyperSpy's readers map into
 // metadata.Acquisition_instrument under HyperSpy's names (`convert`, `reconstruct`).
 
+#include <autostem/core/types.hpp>
 #include <autostem/datasets/signal.hpp>
 
 #include <filesystem>
@@ -27,5 +28,11 @@ std::map<std::string, std::string> hyperspy_metadata(const datasets::Signal& sig
 /// What a derived signal keeps of its source's metadata (hyperspy_metadata's result): the
 /// Acquisition_instrument.* and original_metadata.* keys.
 std::map<std::string, std::string> source_metadata(const std::map<std::string, std::string>& hyperspy);
+
+/// A (rows, cols) map over a 4D data set's scan as a float32 HyperSpy signal: axes y, x in nm
+/// from the data's calibration, title, and Signal.quantity = quantity when not empty (`strain`,
+/// `dpc` maps). Throws nothing.
+datasets::Signal scan_map_signal(const ImageArray& map, const FourDStem& data, const std::string& title,
+                                 const std::string& quantity);
 
 }  // namespace autostem::cli

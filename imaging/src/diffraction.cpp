@@ -281,21 +281,10 @@ void apply_scan_rotation(const ScanRotation& rot, const ImageArray& com_x, const
 
 namespace {
 
-double curl_rms(const ImageArray& x, const ImageArray& y, double theta, bool flip) {
+double rotated_curl_rms(const ImageArray& x, const ImageArray& y, double theta, bool flip) {
   ImageArray fx, fy;
   apply_scan_rotation({theta, flip, 0.0}, x, y, fx, fy);
-  const Eigen::Index R = x.rows(), C = x.cols();
-  double s = 0;
-  std::size_t n = 0;
-  for (Eigen::Index r = 1; r + 1 < R; ++r)
-    for (Eigen::Index c = 1; c + 1 < C; ++c) {
-      const double dyx = (fy(r, c + 1) - fy(r, c - 1)) / 2.0;
-      const double dxy = (fx(r + 1, c) - fx(r - 1, c)) / 2.0;
-      const double k = dyx - dxy;
-      s += k * k;
-      ++n;
-    }
-  return std::sqrt(s / static_cast<double>(n));
+  return autostem::curl_rms(fx, fy);
 }
 
 }  // namespace
@@ -310,25 +299,40 @@ ScanRotation find_scan_rotation(const ImageArray& com_x, const ImageArray& com_y
   for (bool flip : {false, true})
     for (int deg = 0; deg < 180; ++deg) {
       const double th = deg * pi / 180.0;
-      const double k = curl_rms(com_x, com_y, th, flip);
+      const double k = rotated_curl_rms(com_x, com_y, th, flip);
       if (k < best.curl_rms) best = {th, flip, k};
     }
   // Golden-section refinement within ±1° of the best grid angle.
   double a = best.rotation_rad - pi / 180.0, b = best.rotation_rad + pi / 180.0;
   const double g = (std::sqrt(5.0) - 1.0) / 2.0;
   double c = b - g * (b - a), d = a + g * (b - a);
-  double fc = curl_rms(com_x, com_y, c, best.flip), fd = curl_rms(com_x, com_y, d, best.flip);
+  double fc = rotated_curl_rms(com_x, com_y, c, best.flip), fd = rotated_curl_rms(com_x, com_y, d, best.flip);
   while (b - a > 1e-4) {
     if (fc < fd) {
-      b = d; d = c; fd = fc; c = b - g * (b - a); fc = curl_rms(com_x, com_y, c, best.flip);
+      b = d; d = c; fd = fc; c = b - g * (b - a); fc = rotated_curl_rms(com_x, com_y, c, best.flip);
     } else {
-      a = c; c = d; fc = fd; d = a + g * (b - a); fd = curl_rms(com_x, com_y, d, best.flip);
+      a = c; c = d; fc = fd; d = a + g * (b - a); fd = rotated_curl_rms(com_x, com_y, d, best.flip);
     }
   }
   const double th = (a + b) / 2.0;
-  const double k = curl_rms(com_x, com_y, th, best.flip);
+  const double k = rotated_curl_rms(com_x, com_y, th, best.flip);
   if (k <= best.curl_rms) best = {std::fmod(th + pi, pi), best.flip, k};
   return best;
+}
+
+double curl_rms(const ImageArray& x, const ImageArray& y) {
+  if (x.rows() != y.rows() || x.cols() != y.cols())
+    throw std::invalid_argument("curl_rms: components of " + std::to_string(x.rows()) + "×" + std::to_string(x.cols()) +
+                                " and " + std::to_string(y.rows()) + "×" + std::to_string(y.cols()));
+  double s = 0;
+  std::size_t n = 0;
+  for (Eigen::Index r = 1; r + 1 < x.rows(); ++r)
+    for (Eigen::Index c = 1; c + 1 < x.cols(); ++c) {
+      const double k = (y(r, c + 1) - y(r, c - 1)) / 2.0 - (x(r + 1, c) - x(r - 1, c)) / 2.0;
+      s += k * k;
+      ++n;
+    }
+  return n ? std::sqrt(s / static_cast<double>(n)) : std::numeric_limits<double>::quiet_NaN();
 }
 
 void rotate_to_scan_frame(const ScanRotation& r, double& x, double& y) {

@@ -128,6 +128,11 @@ ScanRotation find_scan_rotation(const ImageArray& com_x, const ImageArray& com_y
 void apply_scan_rotation(const ScanRotation& r, const ImageArray& com_x, const ImageArray& com_y,
                          ImageArray& out_x, ImageArray& out_y);
 
+/// RMS curl ∂y/∂c − ∂x/∂r of a vector field (x = columns, y = rows components, e.g. CoM px) by
+/// central differences over the interior pixels (px per scan px); NaN when the maps are smaller
+/// than 3×3. Throws std::invalid_argument when the maps differ in shape.
+double curl_rms(const ImageArray& x, const ImageArray& y);
+
 /// One detector-frame vector (x = columns, y = rows, px) in the scan frame: the transform of
 /// apply_scan_rotation, x' = cos θ·x̃ − sin θ·y, y' = sin θ·x̃ + cos θ·y, x̃ = ±x. Throws nothing.
 void rotate_to_scan_frame(const ScanRotation& r, double& x, double& y);
