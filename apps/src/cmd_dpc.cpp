@@ -5,22 +5,23 @@
 // rotation it prints is what `autostem strain --scan-rotation` and the strain_* specs take.
 
 #include "cli.hpp"
+#include "fourd_cli.hpp"
 #include "hyperspy_metadata.hpp"
 
-#include <autostem/datasets/ground_truth.hpp>
+#include <autostem/core/statistics.hpp>
 #include <autostem/datasets/hspy.hpp>
 #include <autostem/datasets/signal.hpp>
 #include <autostem/imaging/diffraction.hpp>
 
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <numbers>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,24 +29,16 @@ namespace autostem::cli {
 
 namespace {
 
-/// "R_IN:R_OUT" (detector px) → the annulus about the default centre. Throws UsageError.
-PatternMask parse_annulus(const std::string& text) {
-  const auto colon = text.find(':');
-  const std::string usage = "--mask '" + text + "': expected R_IN:R_OUT (detector px, 0 <= R_IN < R_OUT)";
-  if (colon == std::string::npos) throw UsageError(usage);
-  PatternMask m;
+/// "R_IN:R_OUT[:CY:CX]" (detector px) → the mask, read as the com_* scalarizers read theirs
+/// (make_pattern_scalarizer). Throws UsageError naming the problem.
+PatternMask parse_mask(const std::string& text) {
   try {
-    std::size_t used = 0;
-    m.r_in_px = std::stod(text.substr(0, colon), &used);
-    if (used != colon) throw UsageError(usage);
-    const std::string out = text.substr(colon + 1);
-    m.r_out_px = std::stod(out, &used);
-    if (used != out.size()) throw UsageError(usage);
-  } catch (const std::logic_error&) {
-    throw UsageError(usage);
+    const auto s = make_pattern_scalarizer("com_x:" + text);
+    return dynamic_cast<const PatternScalarizer&>(*s).mask();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError("--mask '" + text + "': expected R_IN:R_OUT[:CY:CX] (detector px, 0 <= R_IN < R_OUT): " +
+                     e.what());
   }
-  if (!(m.r_in_px >= 0 && m.r_out_px > m.r_in_px)) throw UsageError(usage);
-  return m;
 }
 
 
@@ -56,7 +49,8 @@ int cmd_dpc(const std::vector<std::string>& args) {
   o.add_options()("help,h", "this help")
       ("file", po::value<std::string>(), "4D-STEM file (Merlin .mib + .hdr, 4D .hspy, EMD/py4DSTEM, FPD HDF5)")
       ("mask", po::value<std::string>(),
-       "CoM over the annulus R_IN:R_OUT detector px about the pattern centre (default: every pixel)")
+       "CoM over the annulus R_IN:R_OUT[:CY:CX] detector px, as the com_* scalarizers (default: every pixel "
+       "about the pattern centre)")
       ("rotation", po::value<std::string>()->default_value("auto"),
        "auto (the curl-free rotation and flip; the half-turn from the divergence against the virtual ADF) "
        "or DEG[:flip] given by hand (degrees; flip = detector x mirrored first)")
@@ -67,7 +61,7 @@ int cmd_dpc(const std::vector<std::string>& args) {
   pos.add("file", 1);
   po::variables_map vm;
   if (parse(args, o, vm,
-            "usage: autostem dpc FILE [--mask R_IN:R_OUT] [--rotation auto|DEG[:flip]] [--out DIR] [--json]\n"
+            "usage: autostem dpc FILE [--mask R_IN:R_OUT[:CY:CX]] [--rotation auto|DEG[:flip]] [--out DIR] [--json]\n"
             "Centre-of-mass (DPC) maps in the scan frame, the detector's scan rotation and flip, the\n"
             "integrated CoM (docs/4dstem.md \"Scan rotation\").\n"
             "  autostem dpc scan.hspy --out dpc\n"
@@ -76,22 +70,13 @@ int cmd_dpc(const std::vector<std::string>& args) {
     return 0;
   if (!vm.count("file")) throw UsageError("give the 4D-STEM file");
   const std::filesystem::path file = vm["file"].as<std::string>();
-  const GroundTruth gt = datasets::load_ground_truth(file, std::nullopt);
-  if (!gt.four_d)
-    throw std::invalid_argument(file.string() + " holds no 4D-STEM data (scan y, x; detector ky, kx); "
-                                "autostem info shows what it holds");
+  const GroundTruth gt = load_four_d_file(file);
   const FourDStem& d = *gt.four_d;
   const bool json = vm["json"].as<bool>();
-  const PatternMask mask = vm.count("mask") ? parse_annulus(vm["mask"].as<std::string>()) : PatternMask{};
+  const PatternMask mask = vm.count("mask") ? parse_mask(vm["mask"].as<std::string>()) : PatternMask{};
   const std::string rot_text = vm["rotation"].as<std::string>();
   std::optional<ScanRotation> given;
-  if (rot_text != "auto") {
-    try {
-      given = parse_scan_rotation(rot_text);
-    } catch (const std::invalid_argument& e) {
-      throw UsageError(std::string("--rotation: ") + e.what());
-    }
-  }
+  if (rot_text != "auto") given = scan_rotation_option("--rotation", rot_text);
   if (d.rows() < 3 || d.cols() < 3)
     throw std::invalid_argument("the scan is " + std::to_string(d.rows()) + "x" + std::to_string(d.cols()) +
                                 "; the curl and divergence of the CoM field need at least 3x3 positions");
@@ -148,11 +133,7 @@ int cmd_dpc(const std::vector<std::string>& args) {
                       {"scan_rotation", spec},
                       {"curl_rms_detector_axes", curl_raw},
                       {"curl_rms_scan_axes", rot.curl_rms},
-                      {"com_mag_median_px", [&] {
-                         std::vector<double> v(mag.data(), mag.data() + mag.size());
-                         std::nth_element(v.begin(), v.begin() + long(v.size() / 2), v.end());
-                         return v[v.size() / 2];
-                       }()}};
+                      {"com_mag_median_px", percentile(std::span<const double>(mag.data(), std::size_t(mag.size())), 50)}};
   if (vm.count("out")) {
     const std::filesystem::path dir = vm["out"].as<std::string>();
     std::filesystem::create_directories(dir);

@@ -4,10 +4,10 @@
 // unstrained region of the scan (py4DSTEM's get_reference_g1g2), εxx, εyy, εxy, rotation.
 
 #include "cli.hpp"
+#include "fourd_cli.hpp"
 #include "hyperspy_metadata.hpp"
 
 #include <autostem/core/statistics.hpp>
-#include <autostem/datasets/ground_truth.hpp>
 #include <autostem/datasets/hspy.hpp>
 #include <autostem/datasets/signal.hpp>
 #include <autostem/imaging/diffraction.hpp>
@@ -89,10 +89,7 @@ int cmd_strain(const std::vector<std::string>& args) {
     return 0;
   if (!vm.count("file")) throw UsageError("give the 4D-STEM file");
   const std::filesystem::path file = vm["file"].as<std::string>();
-  const GroundTruth gt = datasets::load_ground_truth(file, std::nullopt);
-  if (!gt.four_d)
-    throw std::invalid_argument(file.string() + " holds no 4D-STEM data (scan y, x; detector ky, kx); "
-                                "autostem info shows what it holds");
+  const GroundTruth gt = load_four_d_file(file);
   const FourDStem& d = *gt.four_d;
   const bool json = vm["json"].as<bool>();
 
@@ -114,13 +111,7 @@ int cmd_strain(const std::vector<std::string>& args) {
     std::fprintf(stderr, "autostem strain: fitting the lattice of %zu patterns (%zux%zu detector px)...\n",
                  d.rows() * d.cols(), d.ky(), d.kx());
   std::optional<ScanRotation> scan_rot;
-  if (vm.count("scan-rotation")) {
-    try {
-      scan_rot = parse_scan_rotation(vm["scan-rotation"].as<std::string>());
-    } catch (const std::invalid_argument& e) {
-      throw UsageError(std::string("--scan-rotation: ") + e.what());
-    }
-  }
+  if (vm.count("scan-rotation")) scan_rot = scan_rotation_option("--scan-rotation", vm["scan-rotation"].as<std::string>());
   StrainMaps maps;
   try {
     maps = strain_map(d, opt, region, scan_rot.value_or(ScanRotation{}));

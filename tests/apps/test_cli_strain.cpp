@@ -8,8 +8,10 @@
 #include <autostem/imaging/scalarizer.hpp>
 #include <autostem/sim/fourd_phantom.hpp>
 
+#include "cli_json.hpp"
 #include "cli_runner.hpp"
 
+#include "dpc_phantom.hpp"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -77,7 +79,7 @@ TEST(CliStrain, ReferenceBasisAndStrainOfAnNbedScan) {
   const auto r = run_cli("strain '" + file.string() + "' --reference 0:2:0:12 --json --out '" +
                          (dir / "maps").string() + "'");
   ASSERT_EQ(r.status, 0) << r.out;
-  const auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{', r.out.find("\"file\""))));
+  const auto j = autostem::testing::last_json(r.out);
   // Central disc: α/λ × window = 5 mrad / 0.04176 Å × 25.6 Å = 3.07 px (the taper softens the edge).
   EXPECT_NEAR(j["disc_radius_px"].get<double>(), 3.07, 0.3) << r.out;
   // Graphene {100}: 25.6 Å / 2.1304 Å = 12.02 px.
@@ -147,12 +149,12 @@ TEST(CliStrain, ScanRotationTurnsTheStrainToTheScanAxes) {
   const auto p95 = [](const nlohmann::json& j, const char* m) { return j["maps"][m]["p95"].get<double>(); };
   const auto raw = run_cli("strain '" + file.string() + "' --reference 0:2:0:12 --json");
   ASSERT_EQ(raw.status, 0) << raw.out;
-  const auto jr = nlohmann::json::parse(raw.out.substr(raw.out.rfind('{', raw.out.find("\"file\""))));
+  const auto jr = autostem::testing::last_json(raw.out);
   EXPECT_NEAR(p95(jr, "strain_yy"), 0.01, 0.002) << raw.out;
   EXPECT_NEAR(p95(jr, "strain_xx"), 0.0, 0.002) << raw.out;
   const auto fixed = run_cli("strain '" + file.string() + "' --reference 0:2:0:12 --scan-rotation 270:flip --json");
   ASSERT_EQ(fixed.status, 0) << fixed.out;
-  const auto jf = nlohmann::json::parse(fixed.out.substr(fixed.out.rfind('{', fixed.out.find("\"file\""))));
+  const auto jf = autostem::testing::last_json(fixed.out);
   EXPECT_NEAR(p95(jf, "strain_xx"), 0.01, 0.002) << fixed.out;
   EXPECT_NEAR(p95(jf, "strain_yy"), 0.0, 0.002) << fixed.out;
   // The spec with the rotation gives the scan-frame strain of one pattern.
@@ -172,30 +174,21 @@ TEST(CliStrain, ScanRotationTurnsTheStrainToTheScanAxes) {
 // autostem dpc on atomic-resolution DPC data (graphene, α = 25 mrad): the detector's own axes give
 // 0° and no flip; a transposed detector gives 270° with flip; the maps are written as .hspy.
 TEST(CliDpc, ScanRotationOfAGrapheneScanAndItsTransposedDetector) {
-  as::FourDPhantomConfig cfg;
-  cfg.alpha_mrad = 25.0;
-  cfg.detector_px = 64;
-  cfg.scan_rows = cfg.scan_cols = 16;
-  cfg.scan_step_px = 2;
-  const double W = double(15 * 2 + 64) * 0.1;
-  const auto gt = as::make_fourd_phantom(as::graphene(W, W, 7.0), cfg);
+  const auto gt = autostem::testing::graphene_dpc_phantom();
   const fs::path dir = temp_dir() / "dpc";
   fs::create_directories(dir);
   write_4d(dir / "own.hspy", *gt.four_d);
   write_4d(dir / "swapped.hspy", transposed(*gt.four_d));
-  const auto parse_json = [](const std::string& out) {
-    return nlohmann::json::parse(out.substr(out.rfind('{', out.find("\"file\""))));
-  };
   const auto own = run_cli("dpc '" + (dir / "own.hspy").string() + "' --json --out '" + (dir / "maps").string() + "'");
   ASSERT_EQ(own.status, 0) << own.out;
-  const auto jo = parse_json(own.out);
+  const auto jo = autostem::testing::last_json(own.out);
   EXPECT_FALSE(jo["flip"].get<bool>()) << own.out;
   EXPECT_LT(json_angle_error_deg(jo["rotation_deg"].get<double>(), 0.0), 0.5) << own.out;
   for (const char* m : {"com_x", "com_y", "com_mag", "icom", "adf"})
     EXPECT_TRUE(fs::exists(dir / "maps" / (std::string(m) + ".hspy"))) << m;
   const auto sw = run_cli("dpc '" + (dir / "swapped.hspy").string() + "' --json");
   ASSERT_EQ(sw.status, 0) << sw.out;
-  const auto js = parse_json(sw.out);
+  const auto js = autostem::testing::last_json(sw.out);
   EXPECT_TRUE(js["flip"].get<bool>()) << sw.out;
   EXPECT_LT(json_angle_error_deg(js["rotation_deg"].get<double>(), 270.0), 0.5) << sw.out;
   EXPECT_LT(js["curl_rms_scan_axes"].get<double>(), 0.2 * js["curl_rms_detector_axes"].get<double>()) << sw.out;
@@ -209,5 +202,11 @@ TEST(CliDpc, ScanRotationOfAGrapheneScanAndItsTransposedDetector) {
   EXPECT_NE(given.find(":flip"), std::string::npos) << given;
   const auto bad = run_cli("dpc '" + (dir / "own.hspy").string() + "' --rotation sideways");
   EXPECT_EQ(bad.status, 2) << bad.out;
+  // --mask takes the com_* scalarizers' annulus; a malformed one is refused with the expected form.
+  const auto masked = run_cli("dpc '" + (dir / "own.hspy").string() + "' --mask 0:20 --json");
+  EXPECT_EQ(masked.status, 0) << masked.out;
+  const auto bad_mask = run_cli("dpc '" + (dir / "own.hspy").string() + "' --mask 5");
+  EXPECT_EQ(bad_mask.status, 2) << bad_mask.out;
+  EXPECT_NE(bad_mask.out.find("R_IN:R_OUT[:CY:CX]"), std::string::npos) << bad_mask.out;
   fs::remove_all(dir);
 }

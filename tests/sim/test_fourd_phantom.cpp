@@ -8,6 +8,7 @@
 #include <autostem/sim/fourd_phantom.hpp>
 #include <autostem/sim/simulated_instrument.hpp>
 
+#include "dpc_phantom.hpp"
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -336,13 +337,7 @@ struct ComMaps {
 };
 
 ComMaps graphene_com_maps() {
-  as::FourDPhantomConfig cfg;
-  cfg.alpha_mrad = 25.0;
-  cfg.detector_px = 64;
-  cfg.scan_rows = cfg.scan_cols = 16;
-  cfg.scan_step_px = 2;
-  const double W = double(15 * 2 + 64) * 0.1;
-  const auto gt = as::make_fourd_phantom(as::graphene(W, W, 7.0), cfg);
+  const auto gt = autostem::testing::graphene_dpc_phantom();
   const auto& d = *gt.four_d;
   autostem::PatternMask adf;
   adf.r_in_px = 1.25 * autostem::bright_field_disc_radius_px(d);
