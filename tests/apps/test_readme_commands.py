@@ -212,7 +212,7 @@ class ReadmeCommands(unittest.TestCase):
 
     def test_atoms_dcnn_on_graphene_gives_the_documented_f1(self):
         out = self.run_readme(r"autostem atoms .*G-Si-2nm\.npy --method dcnn", ["haadf/graphene"], torch=True)
-        self.assertIn("157 atoms", out)  # docs/validation.md, dcnn table: 157 found (issue-15 ensemble, denoise=auto)
+        self.assertIn("153 atoms", out)  # docs/validation.md, dcnn table: 153 found (issue-15 ensemble, default settings)
         found = [(float(r["row_px"]), float(r["col_px"]))
                  for r in csv.DictReader(open(self.path("atoms.csv")))]
         truth = [(float(r[0]), float(r[1])) for r in csv.reader(open(
@@ -227,7 +227,7 @@ class ReadmeCommands(unittest.TestCase):
                 used_f.add(i), used_t.add(j)
                 tp += 1
         f1 = 2 * tp / (len(found) + len(truth))
-        self.assertAlmostEqual(f1, 0.936, delta=0.01)  # docs/validation.md: F1 0.936 (denoise=auto; 0.822 before)
+        self.assertAlmostEqual(f1, 0.956, delta=0.01)  # docs/validation.md: F1 0.956 (default settings; 0.822 without the filter)
 
     def test_dcnn_run_on_the_lattice_measures_the_defects(self):
         out = self.run_readme(r"--phantom lattice --strategy dcnn --param target=defects", torch=True)

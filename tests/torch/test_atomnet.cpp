@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <random>
 #include <thread>
@@ -74,9 +75,10 @@ std::vector<AtomNetSample> two_phantoms() {
 
 // F1 at a 3 px match radius against the published atom lists (labels from AtomNet, Ziatdinov et
 // al. 2017); the shipped graphene ensemble was trained only on the lattice phantom, no ELIT here.
-// The bar is F1 >= 0.95; what the shipped 20-model 4-8-16 ensemble reaches with the finder's
-// default settings (docs/dcnn.md; denoise=auto since 2026-12-07) is G-Si 0.936, grain boundary
-// 0.914 (0.822 / 0.781 without the filter) — asserted as floors, with the LoG baseline printed beside.
+// The bar is F1 >= 0.95 with the finder's default settings, chosen on validation phantoms
+// only (docs/dcnn.md "denoise=auto"): the shipped 20-model 4-8-16 ensemble reaches G-Si 0.956,
+// grain boundary 0.950 (0.822 / 0.781 without the filter) — the bar is asserted; the grain
+// boundary meets it by half an atom. The LoG baseline is printed beside.
 TEST(AtomNet, GrapheneF1AgainstPublishedAtoms) {
   register_torch_strategies();
   struct Case {
@@ -84,7 +86,7 @@ TEST(AtomNet, GrapheneF1AgainstPublishedAtoms) {
     std::size_t atoms;
     double min_f1;
   };
-  for (const Case c : {Case{"G-Si-2nm", 140, 0.92}, Case{"G-GrainBoundary-4nm", 606, 0.90}}) {
+  for (const Case c : {Case{"G-Si-2nm", 140, 0.95}, Case{"G-GrainBoundary-4nm", 606, 0.95}}) {
     AUTOSTEM_REQUIRE_DATA(npy, std::string("haadf/graphene/") + c.name + ".npy");
     AUTOSTEM_REQUIRE_DATA(csv, std::string("haadf/graphene/") + c.name + "-atoms.csv");
     const auto image = to_image(datasets::read_npy(npy));
@@ -702,9 +704,9 @@ TEST(AtomNet, BraggFilterFillsPhantomVacancies) {
 // default lattice phantom (dose 30–300 counts) it stays off and the default finder returns exactly
 // what denoise=none returns; on a low-dose phantom (1.5 counts at a C column's peak over a support
 // of 2 counts, the regime of the real 60 kV images) it is on: every atom it returns is one that
-// denoise=bragg would return, merged with the unfiltered survey's atoms (positions from the
-// filtered survey, existence from the survey as it is: no atom the filter alone puts on a vacancy
-// site). The decision does not depend on the image's units.
+// denoise=bragg would return (its position), confirmed by the unfiltered survey's probability map
+// (P(atom) ≥ 0.5 within 0.25 spacing: no atom the filter alone puts on a vacancy site). The
+// decision does not depend on the image's units.
 TEST(AtomNet, DenoiseAutoFiltersOnlyLowDoseImages) {
   register_torch_strategies();
   const auto same = [](const std::vector<Atom>& a, const std::vector<Atom>& b) {
@@ -746,8 +748,22 @@ TEST(AtomNet, DenoiseAutoFiltersOnlyLowDoseImages) {
           return b.position.row == a.position.row && b.position.col == a.position.col;
         });
       };
-      for (const auto& a : atoms) EXPECT_TRUE(in(a, bragg) || in(a, plain)) << a.position.row << ", " << a.position.col;
+      for (const auto& a : atoms) EXPECT_TRUE(in(a, bragg)) << a.position.row << ", " << a.position.col;
+      EXPECT_LE(atoms.size(), bragg.size());
       EXPECT_LE(atoms.size(), plain.size() + plain.size() / 50);
+      // each is confirmed by the survey as it is: its probability map reaches 0.5 within 0.25 spacing
+      const auto prep = prepare_survey(survey.data, "auto", 0.0);  // what the finder's network sees
+      const double spacing = prep.spacing_px;
+      const auto maps = AtomNet::load(default_atomnet_directory("graphene")).predict(prep.image, spacing);
+      for (const auto& a : atoms) {
+        double best = 0;
+        for (Eigen::Index i = 0; i < maps.probability.rows(); ++i)
+          for (Eigen::Index j = 0; j < maps.probability.cols(); ++j)
+            if (std::hypot(i - a.position.row, j - a.position.col) <= 0.25 * spacing)
+              best = std::max(best, maps.probability(i, j));
+        EXPECT_GE(best, 0.5) << a.position.row << ", " << a.position.col;
+        EXPECT_NEAR(a.probability, best, 1e-9);
+      }
     }
     Image scaled = survey;
     scaled.data = survey.data * 1e-3 + 5.0;
@@ -762,6 +778,43 @@ TEST(AtomNet, DenoiseAutoFiltersOnlyLowDoseImages) {
       EXPECT_GE(f1_auto, f1_none - 0.01);
     }
   }
+}
+
+// denoise=auto at low dose (where it applies the filter) keeps the vacancies that the plain
+// filter fills: each filtered atom needs the unfiltered survey's P(atom) ≥ 0.5 within 0.25 s,
+// and a vacancy site has none (docs/dcnn.md "denoise=auto, second rule").
+TEST(AtomNet, DenoiseAutoKeepsVacanciesAtLowDose) {
+  register_torch_strategies();
+  std::map<std::string, std::size_t> filled;
+  std::size_t vac = 0;
+  for (std::uint64_t seed = 0; seed < 3; ++seed) {
+    datasets::LatticeOptions o;
+    o.rows = o.cols = 256;
+    o.spacing_min_px = o.spacing_max_px = 12.0;
+    o.dose_min = o.dose_max = 1.5;
+    o.background_counts = 2.0;
+    o.readout_sd_counts = 0.3;
+    o.vacancy_fraction = 0.03;
+    const auto sample = datasets::make_lattice(o, 40 + seed);
+    Image survey;
+    survey.data = sample.image;
+    const double r = 0.3 * sample.spacing_px;
+    for (const char* denoise : {"none", "bragg", "auto"}) {
+      auto finder = make_atom_finder("dcnn", {{"denoise", denoise}});
+      const auto atoms = finder->find(survey);
+      if (std::string(denoise) == "auto") EXPECT_EQ(finder->parameters().at("denoise_applied"), "bragg");
+      for (const auto& v : sample.vacancies)
+        filled[denoise] += std::any_of(atoms.begin(), atoms.end(), [&](const Atom& a) {
+          return std::hypot(a.position.row - v.row, a.position.col - v.col) < r;
+        });
+    }
+    vac += sample.vacancies.size();
+  }
+  std::printf("low-dose lattice phantom, 3 seeds, %zu vacancies: filled none %zu, bragg %zu, auto %zu\n", vac,
+              filled["none"], filled["bragg"], filled["auto"]);
+  ASSERT_GE(vac, 10u);
+  EXPECT_GE(filled["bragg"], vac / 2) << "the plain filter no longer fills vacancies: this test needs a new phantom";
+  EXPECT_LE(filled["auto"], filled["none"] + vac / 10);
 }
 
 // The dcnn strategy: survey → atoms → plan; a featureless survey ends cleanly with no atoms.

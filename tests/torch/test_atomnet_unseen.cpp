@@ -256,3 +256,84 @@ TEST(AtomNetUnseen, RealGrapheneOptionsTable) {
     EXPECT_GE(f1_dcnn, 0.7) << name;
   }
 }
+
+namespace {
+// For choosing denoise=auto's merge rule: per image, the atoms found on the Bragg-filtered survey
+// ("f") and on the survey as it is ("p"), each with the other run's ensemble-mean P(atom) (its
+// maximum within 0.25 spacing: the other run's evidence for an atom there), whether the other run
+// has an atom within 0.4 spacing, and whether the atom lies in the phantom's non-lattice mask.
+void dump_merge_evidence(const std::filesystem::path& file, const ImageArray& image, const ImageArray* non_lattice,
+                         const std::vector<Position>& truth) {
+  static const AtomNet net = AtomNet::load(default_atomnet_directory("graphene"));
+  const PreparedSurvey prep = prepare_survey(image, "auto", 0.0);
+  const double s = prep.spacing_px;
+  std::ofstream out(file);
+  out << "# spacing " << s;
+  if (s <= 0) return;
+  double snr = 0;
+  (void)resolve_denoise(prep.image, "auto", s, &snr);
+  out << " lattice_snr " << snr << "\n";
+  const ImageArray filt = denoise_survey(prep.image, "bragg", s);
+  auto af = net.find_atoms(filt, s), ap = net.find_atoms(prep.image, s);
+  drop_atoms_in_regions(af, prep.regions);
+  drop_atoms_in_regions(ap, prep.regions);
+  const auto mf = net.predict(filt, s), mp = net.predict(prep.image, s);
+  const auto max_in_disc = [&](const ImageArray& m, const Position& p, double r) {
+    double best = 0;
+    for (auto i = std::max<Eigen::Index>(0, std::lround(p.row - r)); i <= std::min<Eigen::Index>(m.rows() - 1, std::lround(p.row + r)); ++i)
+      for (auto j = std::max<Eigen::Index>(0, std::lround(p.col - r)); j <= std::min<Eigen::Index>(m.cols() - 1, std::lround(p.col + r)); ++j)
+        if ((i - p.row) * (i - p.row) + (j - p.col) * (j - p.col) <= r * r) best = std::max(best, m(i, j));
+    return best;
+  };
+  const auto partner = [&](const Atom& a, const std::vector<Atom>& set) {
+    for (const auto& b : set)
+      if (std::hypot(a.position.row - b.position.row, a.position.col - b.position.col) <= 0.4 * s) return 1;
+    return 0;
+  };
+  const auto inside = [&](const Position& p) {
+    if (!non_lattice) return 0;
+    const auto i = std::clamp<Eigen::Index>(std::lround(p.row), 0, non_lattice->rows() - 1);
+    const auto j = std::clamp<Eigen::Index>(std::lround(p.col), 0, non_lattice->cols() - 1);
+    return (*non_lattice)(i, j) > 0.5 ? 1 : 0;
+  };
+  out << "set,row,col,inside,evidence,partner,own_p\n";
+  for (const auto& a : af)
+    out << "f," << a.position.row << "," << a.position.col << "," << inside(a.position) << ","
+        << max_in_disc(mp.probability, a.position, 0.25 * s) << "," << partner(a, ap) << "," << a.probability << "\n";
+  for (const auto& a : ap)
+    out << "p," << a.position.row << "," << a.position.col << "," << inside(a.position) << ","
+        << max_in_disc(mf.probability, a.position, 0.25 * s) << "," << partner(a, af) << "," << a.probability << "\n";
+  for (const auto& t : truth) out << "t," << t.row << "," << t.col << ",0,0,0,0\n";
+  out << "size," << image.rows() << "," << image.cols() << ",0,0,0,0\n";
+}
+}  // namespace
+
+// AUTOSTEM_DUMP=DIR: writes the merge evidence of the validation phantoms (contaminated 800000+,
+// low-dose 810000 + k, k < 30, options k % 10) and, with AUTOSTEM_DUMP_REAL=1, of the two labelled
+// real images (evaluation only) to DIR. Skipped otherwise.
+TEST(AtomNetUnseen, DumpMergeEvidence) {
+  const char* dir = std::getenv("AUTOSTEM_DUMP");
+  if (!dir) GTEST_SKIP() << "set AUTOSTEM_DUMP=DIR to dump denoise=auto's merge evidence";
+  std::filesystem::create_directories(dir);
+  const auto run = [&](const std::string& name, const datasets::LatticeSample& s) {
+    std::vector<Position> truth;
+    for (const auto& a : s.atoms) truth.push_back(a.position);
+    dump_merge_evidence(std::filesystem::path(dir) / (name + ".csv"), s.image, &s.non_lattice, truth);
+    std::printf("%s done\n", name.c_str());
+    std::fflush(stdout);
+  };
+  if (const char* r = std::getenv("AUTOSTEM_DUMP_REAL"); r && std::string(r) == "1") {
+    for (const char* name : {"G-Si-2nm", "G-GrainBoundary-4nm"}) {
+      AUTOSTEM_REQUIRE_DATA(npy, std::string("haadf/graphene/") + name + ".npy");
+      AUTOSTEM_REQUIRE_DATA(csv, std::string("haadf/graphene/") + name + "-atoms.csv");
+      dump_merge_evidence(std::filesystem::path(dir) / (std::string("real_") + name + ".csv"), read_image(npy), nullptr,
+                          read_atoms_csv(csv));
+    }
+    return;
+  }
+  for (std::size_t k = 0; k < datasets::contaminated_test_set_size; ++k)
+    run("c" + std::to_string(800000 + k), datasets::make_lattice(datasets::contaminated_test_options(k), 800000 + k));
+  for (std::size_t k = 0; k < 30; ++k)
+    run("l" + std::to_string(810000 + k),
+        datasets::make_lattice(datasets::low_dose_options(k % datasets::low_dose_set_size), 810000 + k));
+}

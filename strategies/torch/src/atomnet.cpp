@@ -561,23 +561,31 @@ AtomNetTrainingReport AtomNet::train(const std::vector<AtomNetSample>& samples, 
   return impl_->fit(data, o);
 }
 
-AtomNetMaps AtomNet::predict(const ImageArray& image, double spacing_px, std::size_t ensemble) const {
-  auto m = impl_->net_maps(image, spacing_px, ensemble, "AtomNet::predict");
+namespace {
+// The ensemble maps at network sampling, bilinearly resampled to the input image's (rows, cols).
+AtomNetMaps upsample_maps(const torch::Tensor& mean, const torch::Tensor& sd, const torch::Tensor& cls,
+                          std::int64_t rows, std::int64_t cols) {
   torch::InferenceMode guard;
   namespace F = torch::nn::functional;
   const auto up = [&](const torch::Tensor& t) {
     auto x = t.view({1, 1, t.size(0), t.size(1)});
     x = F::interpolate(x, F::InterpolateFuncOptions()
-                              .size(std::vector<std::int64_t>{image.rows(), image.cols()})
+                              .size(std::vector<std::int64_t>{rows, cols})
                               .mode(torch::kBilinear)
                               .align_corners(false));
-    return to_image(x.view({image.rows(), image.cols()}));
+    return to_image(x.view({rows, cols}));
   };
   AtomNetMaps out;
-  out.probability = up(m.mean);
-  out.uncertainty = up(m.sd);
-  for (int c = 0; c < impl_->arch.classes; ++c) out.class_probability.push_back(up(m.cls[c]));
+  out.probability = up(mean);
+  out.uncertainty = up(sd);
+  for (std::int64_t c = 0; c < cls.size(0); ++c) out.class_probability.push_back(up(cls[c]));
   return out;
+}
+}  // namespace
+
+AtomNetMaps AtomNet::predict(const ImageArray& image, double spacing_px, std::size_t ensemble) const {
+  auto m = impl_->net_maps(image, spacing_px, ensemble, "AtomNet::predict");
+  return upsample_maps(m.mean, m.sd, m.cls, image.rows(), image.cols());
 }
 
 namespace {
@@ -618,10 +626,12 @@ std::vector<Atom> atoms_from_maps(const torch::Tensor& mean, const torch::Tensor
 }
 }  // namespace
 
-std::vector<Atom> AtomNet::find_atoms(const ImageArray& image, double spacing_px, const AtomNetFindOptions& o) const {
+std::vector<Atom> AtomNet::find_atoms(const ImageArray& image, double spacing_px, const AtomNetFindOptions& o,
+                                      AtomNetMaps* maps) const {
   auto m = impl_->net_maps(image, spacing_px, o.ensemble, "AtomNet::find_atoms");
   torch::InferenceMode guard;
   auto atoms = atoms_from_maps(m.mean, m.sd, m.cls, m.r, o.threshold);
+  if (maps) *maps = upsample_maps(m.mean, m.sd, m.cls, image.rows(), image.cols());
   if (o.refine) refine_atoms_centroid(image, atoms, spacing_px);
   return atoms;
 }

@@ -128,9 +128,10 @@ class AtomNet {
   /// Atoms of an image: predict(), then atoms_from_probability() on the ensemble mean (core),
   /// with class = argmax of the mean class probabilities at the atom and uncertainty = the
   /// ensemble standard deviation of P(atom) there; then (options.refine) refine_atoms_centroid()
-  /// on the input image. Positions in the input's pixels.
+  /// on the input image. Positions in the input's pixels. When `maps` is not null it receives
+  /// the maps of this same pass as predict() gives them (no second network pass).
   std::vector<Atom> find_atoms(const ImageArray& image, double spacing_px,
-                               const AtomNetFindOptions& options = {}) const;
+                               const AtomNetFindOptions& options = {}, AtomNetMaps* maps = nullptr) const;
 
   /// ELIT iterative training on a target image (Ghosh et al. 2021): predict, keep the atoms the
   /// ensemble is confident about (probability ≥ min_probability and uncertainty ≤
@@ -173,8 +174,10 @@ class AtomFinder;  // strategies/atoms.hpp
 /// denoise [auto] (bragg: the network sees bragg_filter(survey), core/bragg.hpp — it fills
 /// vacancies, docs/atoms.md "Bragg filter"; auto: only where lattice_snr(survey) < auto_snr
 /// [auto_bragg_snr = 0.55], and then the filtered survey gives the positions while the survey as
-/// it is gives which atoms exist and their class — docs/dcnn.md "denoise=auto"; none: never),
-/// border_px [0] (drop atoms closer to the edge), max_loss [0.3], mask [auto] (auto | none: the whole image as it is, issue 9 behaviour),
+/// it is confirms each (its ensemble-mean P(atom) reaches threshold within 0.25 spacing) and
+/// gives its class — docs/dcnn.md "denoise=auto"; none: never), border_px [0] and
+/// border_spacings [0.1] (drop atoms closer to the edge than the larger of border_px px and
+/// border_spacings × the spacing), max_loss [0.3], mask [auto] (auto | none: the whole image as it is, issue 9 behaviour),
 /// clip_percent [0] (mask=auto: clip to the lattice's [p, 100 − p] percentiles).
 /// Throws std::invalid_argument on an unknown key or bad value, std::runtime_error (from
 /// AtomNet::load) for a model directory that is missing or does not match.
