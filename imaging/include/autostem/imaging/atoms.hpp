@@ -107,6 +107,9 @@ struct LatticeRegionOptions {
   double bright_z = 1.5;       ///< bright: local mean > lattice median of it + bright_z × d
   double dark_z = 1.5;         ///< dark: local mean < lattice median of it − dark_z × d
   double flat_fraction = 0.3;  ///< flat: local r.m.s. contrast < flat_fraction × d
+  double dark_spread_z = 4;    ///< also dark: local mean < lattice median of it − dark_spread_z × s, s the
+                               ///< robust spread (1.4826 MAD) of the local mean over the lattice (0 = off;
+                               ///< finds vacuum at low dose; 4 chosen on validation phantoms, docs/dcnn.md)
   double clip_percent = 0;     ///< the normalised image is clipped to the lattice's
                                ///< [clip_percent, 100 − clip_percent] percentiles (0 = no clip)
 };
@@ -134,13 +137,16 @@ struct LatticeRegion {
 /// sqrt(G_σ ∗ (z − G_σ ∗ z)²) at σ = L and σ = L/2; a pixel is bright/dark/flat (thresholds in
 /// LatticeRegionOptions, relative to the medians over the lattice pixels, three iterations) when
 /// both scales agree — the coarse scale decides, the fine one keeps the boundary within ≈ L/2 of
-/// the region; non-lattice components smaller than L² px are returned to the lattice; (4) the
+/// the region; dark also when both local means lie more than max(dark_spread_z robust spreads
+/// of the lattice's local mean, dark_z × d × q) below its median, q = r/√(1 + r²) the lattice's
+/// share of the texture r.m.s. d (r = lattice_snr, bragg.hpp; q → 1 at high dose, where this is
+/// the dark_z test; vacuum at low dose, where d is mostly shot noise); non-lattice components smaller than L² px are returned to the lattice; (4) the
 /// normalised image (LatticeRegion::image); (5) the spacing: estimate_atom_spacing_px's stage 2
 /// on that image, at the median autocorrelation scale of the tiles that are ≥ 3/4 lattice (L if
 /// none), counting only LoG peaks ≈ L/2 or more from a non-lattice region — provided that the
 /// lattice part shows a periodicity (stage 1 of estimate_atom_spacing_px on such a tile or all). A constant image or one with no periodicity gives spacing_px = 0 and every pixel
 /// `flat`. Throws std::invalid_argument on an empty or too small image, non-finite values or
-/// options out of range (thresholds ≤ 0, clip_percent outside [0, 50), spacing_px < 0).
+/// options out of range (thresholds ≤ 0, dark_spread_z < 0, clip_percent outside [0, 50), spacing_px < 0).
 LatticeRegion find_lattice_region(const ImageArray& image, const LatticeRegionOptions& options = {});
 
 /// True when `position` (px, pixel centres at integers) lies on a pixel of `map` that is not
