@@ -227,7 +227,7 @@ class ReadmeCommands(unittest.TestCase):
                 used_f.add(i), used_t.add(j)
                 tp += 1
         f1 = 2 * tp / (len(found) + len(truth))
-        self.assertAlmostEqual(f1, 0.956, delta=0.01)  # docs/validation.md: F1 0.956 (default settings; 0.822 without the filter)
+        self.assertAlmostEqual(f1, 0.956, delta=0.01)  # docs/validation.md: F1 0.956 (default settings; 0.827 with denoise=none)
 
     def test_dcnn_run_on_the_lattice_measures_the_defects(self):
         out = self.run_readme(r"--phantom lattice --strategy dcnn --param target=defects", torch=True)

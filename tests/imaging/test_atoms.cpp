@@ -523,7 +523,7 @@ TEST(LatticeRegion, FindsASaturatedDiscAndVacuumAndTheSpacingOfTheLattice) {
 }
 
 // Vacuum at the 60 kV graphene images' dose (2 counts at a column's peak over 0.5 of support;
-// the vacuum is 0.2 counts): the lattice's local mean is only ≈ 1.2 per-pixel noise r.m.s. above
+// the vacuum is 0.2 counts): the lattice's mean (0.97 counts, r.m.s. 1.10) is only ≈ 0.7 r.m.s. above
 // the vacuum's, so the texture-based dark test alone (dark_spread_z = 0) misses it; the test
 // against the local mean's own spread over the lattice (the default) finds it and keeps the lattice.
 TEST(LatticeRegion, FindsVacuumAtLowDose) {

@@ -77,7 +77,7 @@ std::vector<AtomNetSample> two_phantoms() {
 // al. 2017); the shipped graphene ensemble was trained only on the lattice phantom, no ELIT here.
 // The bar is F1 >= 0.95 with the finder's default settings, chosen on validation phantoms
 // only (docs/dcnn.md "denoise=auto"): the shipped 20-model 4-8-16 ensemble reaches G-Si 0.956,
-// grain boundary 0.950 (0.822 / 0.781 without the filter) — the bar is asserted; the grain
+// grain boundary 0.950 (0.827 / 0.784 with denoise=none) — the bar is asserted; the grain
 // boundary meets it by half an atom. The LoG baseline is printed beside.
 TEST(AtomNet, GrapheneF1AgainstPublishedAtoms) {
   register_torch_strategies();
